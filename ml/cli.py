@@ -1,0 +1,43 @@
+"""`ml`: the operator CLI. Each subcommand lives in its own module exposing
+`add_arguments(parser)` and `run(args) -> int`; modules are imported lazily so that
+`ml remap` does not pay for importing torch."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+# name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "remap": ("ml.remap.cli", "regenerate the SUN397 -> hashtag mapping from WordNet and the curated tables"),
+    "train": ("ml.train", "fine-tune a backbone on a SUN397-layout photo folder"),
+    "evaluate": ("ml.evaluate", "accuracy, weighted accuracy, confusion matrix and abstain curve of a model"),
+    "predict": ("ml.predict", "suggest hashtags for image files or folders"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ml", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging (default: info)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        sub_parser = sub.add_parser(name, help=help_text, description=help_text)
+        sub_parser.set_defaults(module=module_name)
+        # Argument definitions are light; the heavy imports happen inside each module's run().
+        importlib.import_module(module_name).add_arguments(sub_parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    return importlib.import_module(args.module).run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""The versioned job contract between the bot and the worker.
+
+The bot enqueues `classify_photo(request_dict)` on the queue `QUEUE_NAME` with RQ's JSONSerializer
+(pickle would let anyone who can write to Redis run code in the worker); the job returns a
+`ClassifyResult` dict. Both sides validate with these models, so a change here is a change of
+`CONTRACT_VERSION`. This module imports nothing heavy (no torch): the bot depends on it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+CONTRACT_VERSION = 1
+QUEUE_NAME = "scenetag"
+# Dotted path of the job function, so the bot need not import the worker's torch code.
+JOB_FUNCTION = "worker.jobs.classify_photo"
+
+
+class ErrorCode(StrEnum):
+    """Why a photo could not be classified; the bot phrases each one for the user."""
+
+    EMPTY = "empty"  # zero bytes
+    NOT_AN_IMAGE = "not_an_image"  # no decoder recognises the bytes
+    CORRUPT = "corrupt"  # recognised but truncated or broken
+    TOO_LARGE = "too_large"  # byte size or pixel count over the limit (decompression bomb)
+    UNSUPPORTED = "unsupported"  # a format or mode we do not decode (e.g. video, PDF)
+    BAD_REQUEST = "bad_request"  # the payload itself violates this contract
+    INTERNAL = "internal"  # a bug or resource failure in the worker
+
+
+class ClassifyRequest(BaseModel):
+    """What the bot puts on the queue for one photo."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: Literal[1] = CONTRACT_VERSION  # contract version the bot speaks
+    request_id: str = Field(min_length=1, max_length=128)  # the bot's id, echoed back for logs
+    image_b64: str  # the photo's bytes exactly as Telegram served them, base64
+    submitted_at: float  # unix time the bot enqueued it; the worker measures queue wait from it
+    tta: int | None = Field(default=None, ge=1, le=32)  # test-time copies; None = the worker's TTA
+
+
+class SceneScore(BaseModel):
+    """One fine scene class (SUN397 name) and its probability."""
+
+    model_config = ConfigDict(frozen=True)
+
+    scene: str  # e.g. "/c/coffee_shop"
+    probability: float
+
+
+class Timings(BaseModel):
+    """Where the time went, in milliseconds."""
+
+    model_config = ConfigDict(frozen=True)
+
+    queue_wait_ms: float  # from submitted_at to the worker starting the job
+    decode_ms: float  # bytes -> RGB image
+    inference_ms: float  # the model's forward passes (the whole batch's when batched)
+
+
+class ClassifyResult(BaseModel):
+    """What the job returns: either a classification (ok) or an error code the bot can phrase."""
+
+    model_config = ConfigDict(frozen=True)
+
+    version: Literal[1] = CONTRACT_VERSION
+    request_id: str
+    ok: bool
+    error: ErrorCode | None = None  # set when not ok
+    error_detail: str | None = None  # short English detail for logs, never shown raw to users
+    probabilities: dict[str, float] = Field(default_factory=dict)  # every label in ml.tags.ALL_LABELS
+    hashtag: str | None = None  # argmax label, may be "other"
+    confidence: float = 0.0  # probability of `hashtag`
+    suggested: str | None = None  # the tag to suggest, or None when the model abstains
+    scenes: list[SceneScore] = Field(default_factory=list)  # top scene classes, best first
+    model_name: str = ""  # e.g. "efficientnet-lite0-sun100"
+    model_version: str = ""  # content hash of the model file
+    tta: int = 1  # copies actually averaged
+    timings: Timings | None = None
