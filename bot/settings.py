@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from worker.settings import ServiceSettings
 
 DEFAULT_DATA_DIR = Path("data")
 
 
-class BotSettings(ServiceSettings):
-    """Settings of `scenetag-bot`. BOT_TOKEN is required; the rest have working defaults."""
+class DatabaseSettings(BaseSettings):
+    """Where the bot's database lives; `alembic` reads only this, so migrating needs no BOT_TOKEN."""
 
-    bot_token: str = Field(min_length=1, pattern=r"^\d+:[A-Za-z0-9_-]+$")
-    telegram_base_url: str = "https://api.telegram.org/bot"
-    telegram_base_file_url: str = "https://api.telegram.org/file/bot"
+    # Same sources as ServiceSettings (an empty variable means the default); BotSettings merges both configs.
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
+    )
+
     data_dir: Path = DEFAULT_DATA_DIR
     # Default: a SQLite file under DATA_DIR, so one machine needs no database server.
     database_url: str | None = None
@@ -24,3 +28,32 @@ class BotSettings(ServiceSettings):
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'scenetag.sqlite3'}"
+
+
+class BotSettings(ServiceSettings, DatabaseSettings):
+    """Settings of `scenetag-bot`. BOT_TOKEN is required; the rest have working defaults."""
+
+    bot_token: str = Field(min_length=1, pattern=r"^\d+:[A-Za-z0-9_-]+$")
+    telegram_base_url: str = "https://api.telegram.org/bot"
+    telegram_base_file_url: str = "https://api.telegram.org/file/bot"
+    # Apply Alembic migrations at start (idempotent); turn off when operators migrate separately.
+    migrate_on_start: bool = True
+
+    # Private chats.
+    default_language: Literal["en", "ru"] = "en"  # when the user's language_code is neither
+    rate_limit_per_minute: int = Field(default=10, ge=1)  # photos per user per minute
+    reply_timeout_seconds: float = Field(default=60.0, gt=0)  # then tell the user and drop the job
+    # Show a runner-up tag when its probability is within this of the suggested tag's.
+    suggest_runner_up_margin: float = Field(default=0.15, ge=0, le=1)
+    max_image_bytes: int = Field(default=20 * 1024 * 1024, ge=1)  # Bot API getFile's own limit
+
+    # Group moderation defaults, copied into a chat's settings when it is first seen.
+    moderation_threshold: float = Field(default=0.6, gt=0, le=1)  # model confidence needed to flag
+    moderation_min_hashtags: int = Field(default=2, ge=1)  # fewer caption hashtags: never flagged
+    admin_cache_ttl_seconds: float = Field(default=300.0, ge=0)
+
+    # Webhook mode when WEBHOOK_URL is set; polling otherwise.
+    webhook_url: str | None = None  # public https URL Telegram posts to, e.g. https://bot.example.org/tg
+    webhook_listen: str = "0.0.0.0"  # all interfaces: Telegram (or a proxy) connects in
+    webhook_port: int = Field(default=8443, ge=1, le=65535)
+    webhook_secret_token: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,256}$")

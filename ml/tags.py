@@ -1,4 +1,4 @@
-"""The scene hashtags the model suggests: the 20 popular Instagram tags of the reference work, plus `other`."""
+"""The scene hashtags the model suggests: the reference work's 20 popular Instagram tags, plus `other`."""
 
 from __future__ import annotations
 

@@ -60,6 +60,7 @@ class Timings(BaseModel):
     queue_wait_ms: float  # from submitted_at to the worker starting the job
     decode_ms: float  # bytes -> RGB image
     inference_ms: float  # the model's forward passes (the whole batch's when batched)
+    batch_photos: int = 1  # photos that shared those forward passes
 
 
 class ClassifyResult(BaseModel):

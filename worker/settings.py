@@ -6,6 +6,8 @@ and `from_env()` turns a missing or malformed variable into one clear line inste
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 from typing import Literal, Self
 
@@ -19,7 +21,10 @@ DEFAULT_MODEL_PATH = Path(__file__).resolve().parent.parent / "ml" / "models" / 
 class ServiceSettings(BaseSettings):
     """Settings shared by the bot and the worker."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # env_ignore_empty: an empty variable (`TTA=` in .env, `${TTA:-}` in compose) means the default.
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
+    )
 
     redis_url: str = Field(default="redis://127.0.0.1:6379/0", pattern=r"^rediss?://|^unix://")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -33,13 +38,18 @@ class ServiceSettings(BaseSettings):
             raise SystemExit(describe_validation_error(exc)) from None
 
 
+# Variables whose value is never echoed: start-up errors end up in logs.
+SECRET_NAME_PARTS = ("TOKEN", "SECRET", "PASSWORD")
+
+
 def describe_validation_error(exc: ValidationError) -> str:
     """One line per bad variable, e.g. 'configuration error: TTA: Input should be ... (got "x")'."""
     parts = []
     for error in exc.errors():
         variable = "_".join(str(p) for p in error["loc"]).upper() or "?"
         got = error.get("input")
-        shown = "" if isinstance(got, dict) or got is None else f" (got {str(got)[:40]!r})"
+        secret = any(part in variable for part in SECRET_NAME_PARTS)
+        shown = "" if isinstance(got, dict) or got is None or secret else f" (got {str(got)[:40]!r})"
         parts.append(f"{variable}: {error['msg']}{shown}")
     return "configuration error: " + "; ".join(parts)
 
@@ -49,4 +59,16 @@ class WorkerSettings(ServiceSettings):
 
     model_path: Path = DEFAULT_MODEL_PATH
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    # Forward pass: "onnx" (ONNX Runtime, 3x faster than torch on our CPUs), "torch", or "auto":
+    # onnx when the device is the CPU, torch (with autocast and channels_last) on CUDA.
+    backend: Literal["auto", "torch", "onnx"] = "auto"
+    # Where the ONNX export of MODEL_PATH is cached, by the model's content hash.
+    onnx_cache_dir: Path = Path(tempfile.gettempdir()) / "scenetag-onnx"
     tta: int = Field(default=8, ge=1, le=32)  # test-time copies averaged per photo
+    # torch's CPU threads, set explicitly: its own default can oversubscribe a shared box (rq #1991).
+    torch_threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256)
+    batch_size: int = Field(default=16, ge=1, le=256)  # most waiting photos classified in one forward pass
+    # How often RQ's registries are cleaned, which is when jobs of a dead worker are found (RQ: 600 s).
+    maintenance_interval: int = Field(default=60, ge=1)
+    # A started job whose worker died counts as abandoned this many seconds after its timeout (RQ: 60).
+    abandon_grace_s: int = Field(default=60, ge=1)

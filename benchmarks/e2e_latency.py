@@ -1,0 +1,357 @@
+"""End-to-end photo-to-reply latency: simulated users -> fake Bot API -> real bot -> Redis -> real worker.
+
+Every piece but Telegram is the production one, each in its own process as deployed: a private
+`redis-server`, one `scenetag-worker` (restarted per TTA), one `scenetag-bot` long-polling the fake Bot
+API server that this script runs. Each simulated user sends a photo in their private chat, waits for the
+bot's reply, then sends the next (a closed loop). Latency runs from the moment the photo's update is
+queued at the fake server to the moment the bot's reply arrives there, so it includes the bot's long
+poll, getFile and download, the queue, the worker's decode and TTA inference, and sendMessage.
+
+    python benchmarks/e2e_latency.py                      # 1, 5, 20 users; TTA 1 and 8
+    python benchmarks/e2e_latency.py --users 1,5 --tta 1 --photos-per-user 3
+
+Prints a table and writes JSON to benchmarks/results/e2e_latency.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from io import BytesIO
+from pathlib import Path
+
+from PIL import Image
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # run as a script: make `tests` and the project importable
+
+from bot.i18n import text  # noqa: E402
+from tests.fake_telegram import FakeTelegram, User  # noqa: E402
+from tests.services import RedisServer, WorkerProcess, launch_worker  # noqa: E402
+from worker.settings import DEFAULT_MODEL_PATH  # noqa: E402
+
+DEFAULT_PHOTOS = REPO.parent / "shared" / "data" / "miniplaces" / "train"
+BOT_START_TIMEOUT_S = 120.0
+
+
+@dataclass(frozen=True)
+class Row:
+    tta: int
+    users: int
+    photos: int
+    wall_s: float
+    replies_per_s: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    mean_ms: float
+    pickup_p50_ms: float  # of which: until the bot fetched the photo (long poll + handler start)
+    busy_or_timeout: int  # replies saying "busy" or "timed out" instead of a classification
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to measure, from the command line."""
+
+    users: tuple[int, ...]  # concurrency levels
+    ttas: tuple[int, ...]  # worker TTA settings
+    per_user: int
+    min_photos: int
+    warmup: int
+    worker_threads: int
+    model_path: Path
+
+    def photos_per_user(self, users: int) -> int:
+        return max(self.per_user, -(-self.min_photos // users))  # ceil: at least min_photos per level
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    # What is measured
+    parser.add_argument("--users", default="1,5,20", help="concurrent users per level (default: 1,5,20)")
+    parser.add_argument("--tta", default="1,8", help="worker TTA settings to measure (default: 1,8)")
+    parser.add_argument("--photos-per-user", type=int, default=4, help="photos each user sends (default: 4)")
+    parser.add_argument(
+        "--min-photos", type=int, default=12, help="at least this many per level (default: 12)"
+    )
+    parser.add_argument("--warmup", type=int, default=3, help="unmeasured photos per TTA (default: 3)")
+    # Inputs
+    parser.add_argument(
+        "--model-path",
+        type=Path,
+        default=Path(os.environ.get("MODEL_PATH", DEFAULT_MODEL_PATH)),
+        help="model the worker serves (default: $MODEL_PATH or the shipped model)",
+    )
+    parser.add_argument(
+        "--photo-dir",
+        type=Path,
+        default=DEFAULT_PHOTOS,
+        help=f"JPEGs to send, searched recursively (default: {DEFAULT_PHOTOS})",
+    )
+    parser.add_argument(
+        "--photo-side",
+        type=int,
+        default=1280,
+        help="longest side photos are resized to, as Telegram serves them (default: 1280)",
+    )
+    parser.add_argument(
+        "--worker-threads",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="TORCH_THREADS of the worker (default: CPU count)",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=REPO / "benchmarks" / "results" / "e2e_latency.json",
+        help="JSON results file (default: benchmarks/results/e2e_latency.json)",
+    )
+    return parser
+
+
+def load_photos(directory: Path, count: int, side: int, seed: int = 0) -> list[bytes]:
+    """`count` distinct scene photos, upscaled to `side` and re-encoded as Telegram's JPEGs."""
+    paths = sorted(directory.rglob("*.jpg"))
+    if not paths:
+        raise SystemExit(f"no JPEG photos under {directory} (use --photo-dir)")
+    photos = []
+    for path in random.Random(seed).sample(paths, min(count, len(paths))):
+        with Image.open(path) as image:
+            scale = side / max(image.size)
+            resized = image.convert("RGB").resize((round(image.width * scale), round(image.height * scale)))
+        buffer = BytesIO()
+        resized.save(buffer, "JPEG", quality=87)
+        photos.append(buffer.getvalue())
+    return photos
+
+
+def start_worker(
+    redis_url: str, directory: Path, *, tta: int, model_path: Path, threads: int
+) -> WorkerProcess:
+    """The real worker, launched as the e2e tests launch it; returns once it is registered with RQ."""
+    threads_env = {"TORCH_THREADS": str(threads), "OMP_NUM_THREADS": str(threads)}
+    worker = launch_worker(
+        redis_url, directory, tta=tta, model_path=model_path, LOG_LEVEL="WARNING", **threads_env
+    )
+    worker.wait_ready()
+    return worker
+
+
+def start_bot(telegram: FakeTelegram, redis_url: str, directory: Path) -> subprocess.Popen[bytes]:
+    """`python -m bot` long-polling the fake server, with the per-user rate limit out of the way."""
+    environment = {
+        **os.environ,
+        **telegram.env(),
+        "REDIS_URL": redis_url,
+        "DATA_DIR": str(directory),
+        "RATE_LIMIT_PER_MINUTE": "100000",
+        "REPLY_TIMEOUT_SECONDS": "300",
+        "LOG_LEVEL": "WARNING",
+    }
+    with (directory / "bot.log").open("wb") as log:
+        command = [sys.executable, "-m", "bot"]
+        return subprocess.Popen(command, env=environment, cwd=directory, stdout=log, stderr=log)
+
+
+@dataclass(frozen=True)
+class Sample:
+    latency_s: float  # update queued -> the bot's reply arrived
+    pickup_s: float  # update queued -> the bot asked for the photo (getFile): polling and handler start
+    reply: str
+
+
+async def one_user(telegram: FakeTelegram, user: User, photos: list[bytes], count: int) -> list[Sample]:
+    """Send `count` photos one after another, each after the previous reply."""
+    samples = []
+    for index in range(count):
+        mark = len(telegram.calls)
+        sent = await telegram.send_private_photo(user, photos[(user.id + index) % len(photos)])
+        started = time.perf_counter()
+        file_id = sent["photo"][-1]["file_id"]
+        await telegram.wait_for_call(
+            "getFile", lambda p, f=file_id: p["file_id"] == f, timeout=300, after=mark
+        )
+        picked_up = time.perf_counter()
+        reply = await telegram.wait_for_message(user.id, after_message_id=sent["message_id"], timeout=300)
+        now = time.perf_counter()
+        samples.append(Sample(now - started, picked_up - started, reply.get("text", "")))
+    return samples
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Linear-interpolated percentile (q in 0..100) of a non-empty list."""
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q / 100
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def summarize(tta: int, users: int, samples: list[Sample], wall_s: float) -> Row:
+    latencies_ms = [sample.latency_s * 1000 for sample in samples]
+    failures = {text(key, "en") for key in ("busy", "timeout")}
+    return Row(
+        tta=tta,
+        users=users,
+        photos=len(samples),
+        wall_s=round(wall_s, 2),
+        replies_per_s=round(len(samples) / wall_s, 2),
+        p50_ms=round(percentile(latencies_ms, 50), 1),
+        p95_ms=round(percentile(latencies_ms, 95), 1),
+        p99_ms=round(percentile(latencies_ms, 99), 1),
+        mean_ms=round(statistics.fmean(latencies_ms), 1),
+        pickup_p50_ms=round(percentile([sample.pickup_s * 1000 for sample in samples], 50), 1),
+        busy_or_timeout=sum(sample.reply in failures for sample in samples),
+    )
+
+
+async def measure_level(
+    telegram: FakeTelegram, photos: list[bytes], tta: int, users: int, per_user: int
+) -> Row:
+    people = [telegram.new_user(f"User{users}-{i}") for i in range(users)]
+    started = time.perf_counter()
+    per_person = await asyncio.gather(*(one_user(telegram, person, photos, per_user) for person in people))
+    wall_s = time.perf_counter() - started
+    return summarize(tta, users, [sample for samples in per_person for sample in samples], wall_s)
+
+
+async def measure_tta(
+    telegram: FakeTelegram, *, tta: int, plan: Plan, photos: list[bytes], redis_url: str, directory: Path
+) -> list[Row]:
+    """Every concurrency level against one worker started with this TTA (after unmeasured warm-up photos)."""
+    # In a thread: the fake server must keep answering the bot's long polls meanwhile.
+    worker = await asyncio.to_thread(
+        start_worker, redis_url, directory, tta=tta, model_path=plan.model_path, threads=plan.worker_threads
+    )
+    rows = []
+    try:
+        await measure_level(telegram, photos, tta, 1, plan.warmup)
+        for users in plan.users:
+            rows.append(await measure_level(telegram, photos, tta, users, plan.photos_per_user(users)))
+            print(f"  measured TTA {tta}, {users} users: p50 {rows[-1].p50_ms} ms", flush=True)
+    finally:
+        worker.terminate(timeout=30)
+    return rows
+
+
+async def run(plan: Plan, photos: list[bytes], directory: Path) -> list[Row]:
+    redis = RedisServer(directory)
+    redis.start()
+    rows: list[Row] = []
+    try:
+        async with FakeTelegram() as telegram:
+            bot = start_bot(telegram, redis.url(), directory)
+            try:
+                await telegram.wait_for_call("getUpdates", timeout=BOT_START_TIMEOUT_S)
+                for tta in plan.ttas:
+                    rows += await measure_tta(
+                        telegram,
+                        tta=tta,
+                        plan=plan,
+                        photos=photos,
+                        redis_url=redis.url(),
+                        directory=directory,
+                    )
+            finally:
+                bot.send_signal(signal.SIGINT)
+                bot.wait(30)
+    finally:
+        redis.stop()
+    return rows
+
+
+# (header, width, Row field, format) of the printed table.
+TABLE = (
+    ("TTA", 3, "tta", "d"), ("users", 5, "users", "d"), ("photos", 6, "photos", "d"),
+    ("p50 ms", 7, "p50_ms", ".0f"), ("p95 ms", 7, "p95_ms", ".0f"), ("p99 ms", 7, "p99_ms", ".0f"),
+    ("pickup p50 ms", 13, "pickup_p50_ms", ".0f"), ("replies/s", 9, "replies_per_s", ".2f"),
+    ("busy", 4, "busy_or_timeout", "d"),
+)  # fmt: skip
+
+
+def print_table(rows: list[Row]) -> None:
+    header = " ".join(f"{name:>{width}}" for name, width, _, _ in TABLE)
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        print(" ".join(f"{getattr(row, field):>{width}{spec}}" for _, width, field, spec in TABLE))
+
+
+def describe_model(path: Path) -> dict[str, object]:
+    """Which model the numbers belong to (the worker's latency depends on its backbone and input size)."""
+    from ml.model import file_version, read_model_file  # imports torch: only here
+
+    spec, _ = read_model_file(path)
+    return {
+        "version": file_version(path),
+        "backbone": spec.backbone,
+        "input_size": spec.input_size,
+        "train_command": spec.train_command[:120],
+    }
+
+
+def run_and_keep_logs(plan: Plan, photos: list[bytes], directory: Path) -> list[Row]:
+    """Run; on failure show the tails of the bot's and workers' logs, which say why."""
+    try:
+        return asyncio.run(run(plan, photos, directory))
+    except BaseException:
+        for log in sorted(directory.glob("*.log")):
+            print(f"----- {log.name} -----\n{log.read_text(errors='replace')[-3000:]}", file=sys.stderr)
+        raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = get_args_parser().parse_args(argv)
+    if not args.model_path.is_file():
+        raise SystemExit(
+            f"no model file at {args.model_path} (train one with `ml train` or pass --model-path)"
+        )
+    photos = load_photos(args.photo_dir, 32, args.photo_side)
+    with tempfile.TemporaryDirectory(prefix="scenetag-e2e-") as scratch:
+        # A private copy: the numbers stay tied to one model even if the file is replaced meanwhile.
+        model_path = Path(shutil.copy(args.model_path, Path(scratch) / "model.pt"))
+        plan = Plan(
+            users=tuple(int(n) for n in args.users.split(",")),
+            ttas=tuple(int(n) for n in args.tta.split(",")),
+            per_user=args.photos_per_user,
+            min_photos=args.min_photos,
+            warmup=args.warmup,
+            worker_threads=args.worker_threads,
+            model_path=model_path,
+        )
+        model = describe_model(model_path)
+        rows = run_and_keep_logs(plan, photos, Path(scratch))
+    print_table(rows)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    report = {
+        "benchmark": "e2e_latency",
+        "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
+        "model": {"path": str(args.model_path), **model},
+        "photo_side": args.photo_side,
+        "worker_threads": args.worker_threads,
+        "rows": [asdict(row) for row in rows],
+    }
+    args.output.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""`build_application(settings)`: the one place the bot is wired — services, handlers, commands.
+
+Where things happen: a private photo enters in `bot.handlers.photos`, is classified through
+`bot.classify` (RQ -> worker), and the reply is composed in `bot.replies`; a group photo goes to
+`bot.handlers.moderation`, judged by the pure `bot.verdict`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import BotCommand, BotCommandScopeAllChatAdministrators, BotCommandScopeDefault
+from telegram.error import TelegramError
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    BaseHandler,
+    CallbackQueryHandler,
+    ChatMemberHandler,
+    CommandHandler,
+    MessageHandler,
+    filters,
+)
+
+from bot.admins import AdminCache
+from bot.callbacks import FEEDBACK_PATTERN, NOT_SPAM_PATTERN, SETTINGS_PATTERN
+from bot.classify import MAX_WAITING_PHOTOS, Classifier
+from bot.db.migrate import upgrade_to_head
+from bot.db.session import create_engine, create_sessionmaker
+from bot.handlers import chat_admin, commands, errors, feedback, members, moderation, photos
+from bot.i18n import LANGUAGES, Language, text
+from bot.ratelimit import RateLimiter
+from bot.services import SERVICES_KEY, Services
+from bot.settings import BotSettings
+from ml.vocabulary import load_vocabulary
+
+logger = logging.getLogger(__name__)
+
+_IMAGE = filters.PHOTO | filters.Document.IMAGE
+_PRIVATE = filters.ChatType.PRIVATE
+_GROUPS = filters.ChatType.GROUPS
+
+HANDLERS: list[BaseHandler] = [  # type: ignore[type-arg]
+    CommandHandler(["start", "help"], commands.help_command),
+    CommandHandler("moderation", chat_admin.moderation),
+    CommandHandler("settings", chat_admin.settings),
+    CommandHandler("stats", chat_admin.stats),
+    MessageHandler(_PRIVATE & _IMAGE, photos.private_photo),
+    MessageHandler(_PRIVATE & filters.ATTACHMENT, photos.private_other_file),
+    MessageHandler(_PRIVATE & filters.TEXT & ~filters.COMMAND, commands.help_command),
+    MessageHandler(_GROUPS & _IMAGE, moderation.group_photo),
+    CallbackQueryHandler(feedback.feedback, pattern=FEEDBACK_PATTERN),
+    CallbackQueryHandler(moderation.not_spam, pattern=NOT_SPAM_PATTERN),
+    CallbackQueryHandler(chat_admin.settings_button, pattern=SETTINGS_PATTERN),
+    ChatMemberHandler(members.membership_changed, ChatMemberHandler.ANY_CHAT_MEMBER),
+]
+
+USER_COMMANDS = ("start", "help")
+ADMIN_COMMANDS = ("start", "help", "moderation", "settings", "stats")
+
+
+def _commands(names: tuple[str, ...], language: Language) -> list[BotCommand]:
+    return [BotCommand(name, text(f"cmd_{name}", language)) for name in names]
+
+
+async def _set_commands(application: Application) -> None:  # type: ignore[type-arg]
+    bot = application.bot
+    for language in LANGUAGES:
+        code = None if language == "en" else language
+        await bot.set_my_commands(_commands(USER_COMMANDS, language), BotCommandScopeDefault(), code)
+        await bot.set_my_commands(
+            _commands(ADMIN_COMMANDS, language), BotCommandScopeAllChatAdministrators(), code
+        )
+
+
+def build_application(settings: BotSettings) -> Application:  # type: ignore[type-arg]
+    """The bot as `scenetag-bot` runs it (and as the end-to-end tests run it)."""
+
+    async def post_init(application: Application) -> None:  # type: ignore[type-arg]
+        engine = create_engine(settings.effective_database_url)
+        if settings.migrate_on_start:
+            await upgrade_to_head(engine)
+        application.bot_data[SERVICES_KEY] = Services(
+            settings=settings,
+            engine=engine,
+            sessions=create_sessionmaker(engine),
+            classifier=Classifier(settings.redis_url, settings.reply_timeout_seconds),
+            vocabulary=load_vocabulary(),
+            admins=AdminCache(settings.admin_cache_ttl_seconds),
+            rate_limiter=RateLimiter(settings.rate_limit_per_minute),
+        )
+        try:
+            await _set_commands(application)
+        except TelegramError as error:  # the menu is a convenience; serve without it
+            logger.warning("set_my_commands failed: %s", error)
+
+    async def post_shutdown(application: Application) -> None:  # type: ignore[type-arg]
+        svc: Services | None = application.bot_data.pop(SERVICES_KEY, None)
+        if svc is not None:
+            svc.classifier.close()
+            await svc.engine.dispose()
+
+    application = (
+        ApplicationBuilder()
+        .token(settings.bot_token)
+        .base_url(settings.telegram_base_url)
+        .base_file_url(settings.telegram_base_file_url)
+        .rate_limiter(AIORateLimiter(max_retries=2))
+        # Photos wait seconds for the worker: handle updates concurrently, not one at a time.
+        .concurrent_updates(MAX_WAITING_PHOTOS)
+        .post_init(post_init)
+        .post_shutdown(post_shutdown)
+        .build()
+    )
+    application.add_handlers(HANDLERS)
+    application.add_error_handler(errors.on_error)
+    return application

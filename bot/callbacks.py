@@ -1,0 +1,120 @@
+"""Inline keyboards and their callback data: encoding, parsing, and the settings choices they make.
+
+Callback data is a short string (Telegram allows 64 bytes): `fb:<suggestion>:<up|down>`,
+`ns:<flag>`, `set:<field>:<value>`. Parsing never raises; unknown data parses to None.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot.i18n import Language, text
+from bot.replies import percent
+from bot.verdict import ModerationMode, ModerationSettings
+
+FEEDBACK_PATTERN = r"^fb:"
+NOT_SPAM_PATTERN = r"^ns:"
+SETTINGS_PATTERN = r"^set:"
+
+THRESHOLD_STEP = 0.05
+THRESHOLD_RANGE = (0.3, 0.95)
+MIN_HASHTAGS_RANGE = (1, 10)
+
+
+@dataclass(frozen=True)
+class FeedbackChoice:
+    suggestion_id: int
+    feedback: str  # "up" / "down"
+
+
+@dataclass(frozen=True)
+class SettingsChoice:
+    field: str  # "enabled" / "mode" / "threshold" / "min"
+    value: str  # "on"/"off", a ModerationMode, "+"/"-"
+
+
+def feedback_keyboard(suggestion_id: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton("👍", callback_data=f"fb:{suggestion_id}:up"),
+                InlineKeyboardButton("👎", callback_data=f"fb:{suggestion_id}:down"),
+            ]
+        ]
+    )
+
+
+def parse_feedback(data: str | None) -> FeedbackChoice | None:
+    parts = (data or "").split(":")
+    if len(parts) != 3 or parts[0] != "fb" or not parts[1].isdigit() or parts[2] not in ("up", "down"):
+        return None
+    return FeedbackChoice(int(parts[1]), parts[2])
+
+
+def not_spam_keyboard(flag_id: int, language: Language) -> InlineKeyboardMarkup:
+    button = InlineKeyboardButton(text("not_spam_button", language), callback_data=f"ns:{flag_id}")
+    return InlineKeyboardMarkup([[button]])
+
+
+def parse_not_spam(data: str | None) -> int | None:
+    prefix, _, flag_id = (data or "").partition(":")
+    return int(flag_id) if prefix == "ns" and flag_id.isdigit() else None
+
+
+def settings_keyboard(settings: ModerationSettings, language: Language) -> InlineKeyboardMarkup:
+    def mark(label: str, chosen: bool) -> str:
+        return f"✅ {label}" if chosen else label
+
+    toggle = "off" if settings.enabled else "on"
+    return InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton(f"/moderation {toggle}", callback_data=f"set:enabled:{toggle}")],
+            [
+                InlineKeyboardButton(
+                    mark(text(f"mode_{mode.value}", language), mode == settings.mode),
+                    callback_data=f"set:mode:{mode.value}",
+                )
+                for mode in ModerationMode
+            ],
+            [
+                InlineKeyboardButton("−", callback_data="set:threshold:-"),
+                InlineKeyboardButton(percent(settings.threshold), callback_data="set:threshold:="),
+                InlineKeyboardButton("+", callback_data="set:threshold:+"),
+            ],
+            [
+                InlineKeyboardButton("−", callback_data="set:min:-"),
+                InlineKeyboardButton(f"#×{settings.min_hashtags}", callback_data="set:min:="),
+                InlineKeyboardButton("+", callback_data="set:min:+"),
+            ],
+        ]
+    )
+
+
+def parse_settings(data: str | None) -> SettingsChoice | None:
+    parts = (data or "").split(":")
+    if len(parts) != 3 or parts[0] != "set":
+        return None
+    return SettingsChoice(parts[1], parts[2])
+
+
+def apply_settings_choice(settings: ModerationSettings, choice: SettingsChoice) -> ModerationSettings:
+    """The settings after pressing a button; unknown or no-op choices return them unchanged."""
+    field, value = choice.field, choice.value
+    if field == "enabled" and value in ("on", "off"):
+        return dataclasses.replace(settings, enabled=value == "on")
+    if field == "mode" and value in {mode.value for mode in ModerationMode}:
+        return dataclasses.replace(settings, mode=ModerationMode(value))
+    step = {"+": 1, "-": -1}.get(value)
+    if step is None:
+        return settings
+    if field == "threshold":
+        low, high = THRESHOLD_RANGE
+        threshold = round(min(high, max(low, settings.threshold + step * THRESHOLD_STEP)), 2)
+        return dataclasses.replace(settings, threshold=threshold)
+    if field == "min":
+        low, high = MIN_HASHTAGS_RANGE
+        return dataclasses.replace(settings, min_hashtags=min(high, max(low, settings.min_hashtags + step)))
+    return settings

@@ -1,0 +1,74 @@
+"""Typed SQLAlchemy 2 models. Never a photo's bytes: only Telegram's file_unique_id.
+
+The schema is owned by Alembic (`migrations/`); a test checks these models and the migrated schema agree.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Integer, MetaData, String, func
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Named constraints, so migrations can drop and alter them on every backend.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Chat(Base):
+    """A Telegram chat the bot has seen, with its moderation settings."""
+
+    __tablename__ = "chats"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)  # Telegram chat id
+    type: Mapped[str] = mapped_column(String(16))  # private / group / supergroup / channel
+    photos_seen: Mapped[int] = mapped_column(Integer, default=0)
+    moderation_enabled: Mapped[bool] = mapped_column(default=False)
+    moderation_mode: Mapped[str] = mapped_column(String(16), default="flag")  # bot.verdict.ModerationMode
+    moderation_threshold: Mapped[float] = mapped_column(Float)
+    moderation_min_hashtags: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Suggestion(Base):
+    """One classified photo and what was suggested; `feedback` is the user's 👍/👎."""
+
+    __tablename__ = "suggestions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(BigInteger)
+    file_unique_id: Mapped[str] = mapped_column(String(64))
+    tag: Mapped[str | None] = mapped_column(String(32))  # None: the model abstained
+    confidence: Mapped[float] = mapped_column(Float)  # probability of the argmax tag
+    model_version: Mapped[str] = mapped_column(String(64))
+    latency_ms: Mapped[float] = mapped_column(Float)  # photo received -> result in hand
+    feedback: Mapped[str | None] = mapped_column(String(8))  # "up" / "down"
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Flag(Base):
+    """A group photo whose caption hashtags contradicted the predicted scene."""
+
+    __tablename__ = "flags"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"), index=True)
+    message_id: Mapped[int] = mapped_column(BigInteger)
+    user_id: Mapped[int | None] = mapped_column(BigInteger)  # None when sent on behalf of a chat
+    caption_tags: Mapped[list[str]] = mapped_column(JSON)  # the caption's scene hashtags
+    predicted_tag: Mapped[str] = mapped_column(String(32))
+    confidence: Mapped[float] = mapped_column(Float)
+    action: Mapped[str] = mapped_column(String(16))  # bot.verdict.Action taken: flag / delete / record
+    admin_verdict: Mapped[str | None] = mapped_column(String(16))  # "not_spam" once an admin says so
+    verdict_by: Mapped[int | None] = mapped_column(BigInteger)  # the admin's user id
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -1,0 +1,154 @@
+"""Small async functions over the bot's tables; each takes a session and commits nothing itself.
+
+Callers open one session per update (`async with sessionmaker.begin() as session`), so each
+update's writes land together or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db.models import Chat, Flag, Suggestion
+from bot.verdict import ModerationMode, ModerationSettings
+
+FEEDBACK_VALUES = ("up", "down")
+NOT_SPAM = "not_spam"
+
+
+@dataclass(frozen=True)
+class ChatStats:
+    photos: int
+    suggestions: int
+    flags: int
+    false_positives: int
+
+
+async def ensure_chat(
+    session: AsyncSession, chat_id: int, chat_type: str, defaults: ModerationSettings
+) -> Chat:
+    """The chat's row, created with the operator's default moderation settings on first sight."""
+    chat = await session.get(Chat, chat_id)
+    if chat is None:
+        chat = Chat(
+            id=chat_id,
+            type=chat_type,
+            photos_seen=0,
+            moderation_enabled=defaults.enabled,
+            moderation_mode=defaults.mode.value,
+            moderation_threshold=defaults.threshold,
+            moderation_min_hashtags=defaults.min_hashtags,
+        )
+        session.add(chat)
+        await session.flush()
+    return chat
+
+
+def moderation_settings(chat: Chat) -> ModerationSettings:
+    return ModerationSettings(
+        enabled=chat.moderation_enabled,
+        mode=ModerationMode(chat.moderation_mode),
+        threshold=chat.moderation_threshold,
+        min_hashtags=chat.moderation_min_hashtags,
+    )
+
+
+def apply_moderation_settings(chat: Chat, settings: ModerationSettings) -> None:
+    chat.moderation_enabled = settings.enabled
+    chat.moderation_mode = settings.mode.value
+    chat.moderation_threshold = settings.threshold
+    chat.moderation_min_hashtags = settings.min_hashtags
+
+
+async def count_photo(session: AsyncSession, chat_id: int) -> None:
+    """One more photo seen in the chat (an atomic increment: concurrent updates don't lose counts)."""
+    await session.execute(update(Chat).where(Chat.id == chat_id).values(photos_seen=Chat.photos_seen + 1))
+
+
+async def add_suggestion(
+    session: AsyncSession,
+    *,
+    chat_id: int,
+    user_id: int,
+    file_unique_id: str,
+    tag: str | None,
+    confidence: float,
+    model_version: str,
+    latency_ms: float,
+) -> int:
+    suggestion = Suggestion(
+        chat_id=chat_id,
+        user_id=user_id,
+        file_unique_id=file_unique_id,
+        tag=tag,
+        confidence=confidence,
+        model_version=model_version,
+        latency_ms=latency_ms,
+    )
+    session.add(suggestion)
+    await session.flush()
+    return suggestion.id
+
+
+async def set_feedback(session: AsyncSession, suggestion_id: int, user_id: int, feedback: str) -> bool:
+    """Store 👍/👎 on the user's own suggestion; False when it is not theirs or does not exist."""
+    if feedback not in FEEDBACK_VALUES:
+        raise ValueError(f"feedback must be one of {FEEDBACK_VALUES}, got {feedback!r}")
+    result = await session.execute(
+        update(Suggestion)
+        .where(Suggestion.id == suggestion_id, Suggestion.user_id == user_id)
+        .values(feedback=feedback)
+    )
+    return result.rowcount == 1
+
+
+async def add_flag(
+    session: AsyncSession,
+    *,
+    chat_id: int,
+    message_id: int,
+    user_id: int | None,
+    caption_tags: Sequence[str],
+    predicted_tag: str,
+    confidence: float,
+    action: str,
+) -> int:
+    flag = Flag(
+        chat_id=chat_id,
+        message_id=message_id,
+        user_id=user_id,
+        caption_tags=list(caption_tags),
+        predicted_tag=predicted_tag,
+        confidence=confidence,
+        action=action,
+    )
+    session.add(flag)
+    await session.flush()
+    return flag.id
+
+
+async def mark_not_spam(session: AsyncSession, flag_id: int, chat_id: int, admin_id: int) -> bool:
+    """Record an admin's "not spam" on a flag of this chat; False when there is no such flag."""
+    result = await session.execute(
+        update(Flag)
+        .where(Flag.id == flag_id, Flag.chat_id == chat_id)
+        .values(admin_verdict=NOT_SPAM, verdict_by=admin_id)
+    )
+    return result.rowcount == 1
+
+
+async def chat_stats(session: AsyncSession, chat_id: int) -> ChatStats:
+    photos = await session.scalar(select(Chat.photos_seen).where(Chat.id == chat_id))
+    suggestions = await session.scalar(
+        select(func.count())
+        .select_from(Suggestion)
+        .where(Suggestion.chat_id == chat_id, Suggestion.tag.is_not(None))
+    )
+    flags = await session.scalar(select(func.count()).select_from(Flag).where(Flag.chat_id == chat_id))
+    false_positives = await session.scalar(
+        select(func.count()).select_from(Flag).where(Flag.chat_id == chat_id, Flag.admin_verdict == NOT_SPAM)
+    )
+    return ChatStats(photos or 0, suggestions or 0, flags or 0, false_positives or 0)

@@ -1,0 +1,126 @@
+"""Admin commands in groups: /moderation on|off, /settings (inline keyboard) and /stats."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Message, Update
+from telegram.constants import ChatType
+from telegram.error import BadRequest
+from telegram.ext import ContextTypes
+
+from bot.admins import chat_admin_ids, is_admin_message
+from bot.callbacks import SettingsChoice, apply_settings_choice, parse_settings, settings_keyboard
+from bot.db import repository
+from bot.i18n import Language, text
+from bot.replies import moderation_text
+from bot.services import Services, services
+from bot.verdict import ModerationSettings
+
+logger = logging.getLogger(__name__)
+
+
+async def _admin_in_group(svc: Services, context: ContextTypes.DEFAULT_TYPE, message: Message) -> bool:
+    """True for an admin's message in a group; otherwise replies why not and returns False."""
+    language = _language(svc, message)
+    if message.chat.type == ChatType.PRIVATE:
+        await message.reply_text(text("group_only", language))
+        return False
+    if not await is_admin_message(context.bot, svc.admins, message):
+        await message.reply_text(text("admin_only", language))
+        return False
+    return True
+
+
+def _language(svc: Services, message: Message) -> Language:
+    return svc.language(message.from_user.language_code if message.from_user else None)
+
+
+async def _change(svc: Services, message: Message, choice: SettingsChoice | None) -> ModerationSettings:
+    """The chat's settings after applying `choice` (None: just read them), in one transaction."""
+    async with svc.sessions.begin() as session:
+        chat = await svc.chat_row(session, message.chat)
+        current = repository.moderation_settings(chat)
+        if choice is None:
+            return current
+        changed = apply_settings_choice(current, choice)
+        repository.apply_moderation_settings(chat, changed)
+        return changed
+
+
+async def _show(message: Message, shown: ModerationSettings, language: Language) -> None:
+    await message.reply_text(
+        moderation_text(shown, language), reply_markup=settings_keyboard(shown, language)
+    )
+
+
+async def moderation(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/moderation on|off: switch hashtag-spam flagging for this group (admins only)."""
+    message = update.effective_message
+    svc = services(context)
+    if message is None or not await _admin_in_group(svc, context, message):
+        return
+    language = _language(svc, message)
+    args = [arg.lower() for arg in context.args or []]
+    if args not in (["on"], ["off"]):
+        usage = text("moderation_usage", language)
+        current = await _change(svc, message, None)
+        await message.reply_text(f"{usage}\n\n{moderation_text(current, language)}")
+        return
+    await _show(message, await _change(svc, message, SettingsChoice("enabled", args[0])), language)
+
+
+async def settings(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/settings: this group's moderation settings with buttons to change them (admins only)."""
+    message = update.effective_message
+    svc = services(context)
+    if message is None or not await _admin_in_group(svc, context, message):
+        return
+    language = _language(svc, message)
+    await _show(message, await _change(svc, message, None), language)
+
+
+async def settings_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A press on the /settings keyboard: admins change the setting, others get an alert."""
+    query = update.callback_query
+    choice = parse_settings(query.data if query else None)
+    if query is None or choice is None or not isinstance(query.message, Message):
+        return
+    svc = services(context)
+    language = svc.language(query.from_user.language_code)
+    message = query.message
+    if query.from_user.id not in await chat_admin_ids(context.bot, svc.admins, message.chat_id):
+        await query.answer(text("admin_only", language), show_alert=True)
+        return
+    before = await _change(svc, message, None)
+    saved = await _change(svc, message, choice)
+    if saved == before:  # a value label, or a bound already reached
+        await query.answer()
+        return
+    await query.answer(text("settings_saved", language))
+    try:
+        await query.edit_message_text(
+            moderation_text(saved, language), reply_markup=settings_keyboard(saved, language)
+        )
+    except BadRequest as error:  # "message is not modified" after a double press
+        logger.debug("settings message not edited: %s", error)
+
+
+async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/stats: photos seen, suggestions, flags and false positives in this chat (admins only)."""
+    message = update.effective_message
+    svc = services(context)
+    if message is None or not await _admin_in_group(svc, context, message):
+        return
+    async with svc.sessions.begin() as session:
+        numbers = await repository.chat_stats(session, message.chat_id)
+    await message.reply_text(
+        text(
+            "stats",
+            _language(svc, message),
+            photos=numbers.photos,
+            suggestions=numbers.suggestions,
+            flags=numbers.flags,
+            false_positives=numbers.false_positives,
+        )
+    )

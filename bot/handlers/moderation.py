@@ -1,0 +1,113 @@
+"""Group photos with hashtag captions: classify, judge (bot.verdict), and flag, delete or record.
+
+Quiet by design: nothing is posted in a group unless a flag or delete notice is due; a busy
+worker or a bad image is only logged there.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Message, Update
+from telegram.error import TelegramError
+from telegram.ext import ContextTypes
+
+from bot.admins import chat_admin_ids, is_admin_message
+from bot.callbacks import not_spam_keyboard, parse_not_spam
+from bot.classify import Classified
+from bot.db import repository
+from bot.handlers.photos import attachment_of, download
+from bot.i18n import Language, text
+from bot.replies import delete_text, flag_text
+from bot.services import Services, services
+from bot.verdict import Action, Prediction, Verdict, judge, precheck
+from ml.vocabulary import extract_hashtags
+
+logger = logging.getLogger(__name__)
+
+
+async def _no_chat_action() -> None:
+    """A chat action in a group would show everyone that the bot inspects the photo."""
+
+
+async def group_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Count a group photo; flag it when moderation is on and its caption hashtags contradict its scene."""
+    message = update.effective_message
+    attachment = attachment_of(message) if message else None
+    if message is None or attachment is None:
+        return
+    svc = services(context)
+    hashtags = extract_hashtags(message.caption or "")
+    async with svc.sessions.begin() as session:
+        chat = await svc.chat_row(session, message.chat)
+        await repository.count_photo(session, message.chat_id)
+        settings = repository.moderation_settings(chat)
+    # Cheap checks first: most photos need neither the admin list nor the model.
+    if precheck(hashtags, settings, sender_exempt=False) is not None:
+        return
+    if await is_admin_message(context.bot, svc.admins, message):
+        return
+    if (attachment.file_size or 0) > svc.settings.max_image_bytes:
+        return
+    outcome = await svc.classifier.classify(await download(attachment), _no_chat_action)
+    if not isinstance(outcome, Classified) or not outcome.result.ok:
+        logger.warning("group photo %s/%s not classified: %s", message.chat_id, message.message_id, outcome)
+        return
+    result = outcome.result
+    prediction = Prediction(result.hashtag or "", result.confidence)
+    verdict = judge(hashtags, svc.vocabulary.scene_tags, prediction, settings)
+    logger.info("group photo %s/%s: %s", message.chat_id, message.message_id, verdict)
+    if verdict.action is not Action.NONE:
+        await act(svc, message, verdict, prediction)
+
+
+async def act(svc: Services, message: Message, verdict: Verdict, prediction: Prediction) -> None:
+    """Delete (falling back to a flag when the bot may not delete), record, and post the notice."""
+    language = svc.language(message.from_user.language_code if message.from_user else None)
+    action = verdict.action
+    if action is Action.DELETE:
+        try:
+            await message.delete()
+        except TelegramError as error:
+            logger.warning(
+                "cannot delete %s, flagging instead: %s", message.link or message.message_id, error
+            )
+            action = Action.FLAG
+    async with svc.sessions.begin() as session:
+        flag_id = await repository.add_flag(
+            session,
+            chat_id=message.chat_id,
+            message_id=message.message_id,
+            user_id=message.from_user.id if message.from_user else None,
+            caption_tags=verdict.scene_hashtags,
+            predicted_tag=prediction.tag,
+            confidence=prediction.confidence,
+            action=action.value,
+        )
+    keyboard = not_spam_keyboard(flag_id, language)
+    if action is Action.FLAG:
+        notice = flag_text(prediction.tag, prediction.confidence, verdict.scene_hashtags, language)
+        await message.reply_text(notice, reply_markup=keyboard)
+    elif action is Action.DELETE:
+        user = message.from_user.mention_html() if message.from_user else ""
+        notice = delete_text(user, prediction.tag, prediction.confidence, verdict.scene_hashtags, language)
+        await message.chat.send_message(notice, reply_markup=keyboard, parse_mode="HTML")
+
+
+async def not_spam(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """An admin's "not spam" on a flag: record the false positive (a deleted photo stays deleted)."""
+    query = update.callback_query
+    flag_id = parse_not_spam(query.data if query else None)
+    if query is None or flag_id is None or query.message is None:
+        return
+    svc = services(context)
+    language: Language = svc.language(query.from_user.language_code)
+    chat_id = query.message.chat.id
+    admin_ids = await chat_admin_ids(context.bot, svc.admins, chat_id)
+    if query.from_user.id not in admin_ids:
+        await query.answer(text("admin_only", language), show_alert=True)
+        return
+    async with svc.sessions.begin() as session:
+        await repository.mark_not_spam(session, flag_id, chat_id, query.from_user.id)
+    await query.answer(text("not_spam_recorded", language))
+    await query.edit_message_reply_markup(reply_markup=None)

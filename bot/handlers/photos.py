@@ -1,0 +1,143 @@
+"""Where a photo enters in a private chat: download it, classify it, reply with the hashtag.
+
+Every photo gets exactly one reply: a suggestion, an honest "no popular tag fits", a phrased
+image error, "busy", "timed out" or "slow down". Photos in groups go to `moderation` instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from sqlalchemy.exc import SQLAlchemyError
+from telegram import Document, Message, PhotoSize, Update
+from telegram.constants import ChatAction
+from telegram.error import TelegramError
+from telegram.ext import ContextTypes
+
+from bot.callbacks import feedback_keyboard
+from bot.classify import Busy, Classified, Failed, TimedOut
+from bot.db import repository
+from bot.i18n import Language, text
+from bot.replies import error_text, suggestion_text
+from bot.services import Services, services
+from worker.contract import ClassifyResult, ErrorCode
+
+logger = logging.getLogger(__name__)
+
+
+def attachment_of(message: Message) -> PhotoSize | Document | None:
+    """The largest photo size, or an image sent as a file."""
+    if message.photo:
+        return message.photo[-1]
+    return message.document
+
+
+async def download(attachment: PhotoSize | Document) -> bytes:
+    file = await attachment.get_file()
+    return bytes(await file.download_as_bytearray())
+
+
+async def private_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Suggest the popular hashtag for a photo (or image file) sent in a private chat."""
+    message, user = update.effective_message, update.effective_user
+    attachment = attachment_of(message) if message else None
+    if message is None or user is None or attachment is None:
+        return
+    svc = services(context)
+    language = svc.language(user.language_code)
+    now = time.monotonic()
+    if not svc.rate_limiter.allow(user.id, now):
+        seconds = max(1, round(svc.rate_limiter.retry_after(user.id, now)))
+        await message.reply_text(text("rate_limited", language, seconds=seconds))
+        return
+    await count_photo(svc, message)
+    if attachment.file_size and attachment.file_size > svc.settings.max_image_bytes:
+        await message.reply_text(error_text(ErrorCode.TOO_LARGE, language))
+        return
+    try:
+        image = await download(attachment)
+    except TelegramError as error:  # e.g. "file is too big" past getFile's limit
+        logger.warning("could not download a photo in chat %s: %s", message.chat_id, error)
+        await message.reply_text(
+            error_text(ErrorCode.TOO_LARGE if "too big" in str(error) else None, language)
+        )
+        return
+
+    async def keep_alive() -> None:
+        try:
+            await message.reply_chat_action(ChatAction.TYPING)
+        except TelegramError as error:  # cosmetic: never let it cost the reply
+            logger.debug("chat action failed: %s", error)
+
+    outcome = await svc.classifier.classify(image, keep_alive)
+    match outcome:
+        case Classified(result=result, latency_ms=latency_ms) if result.ok:
+            await reply_suggestion(
+                svc,
+                message,
+                file_unique_id=attachment.file_unique_id,
+                result=result,
+                latency_ms=latency_ms,
+                language=language,
+            )
+        case Classified(result=result):
+            logger.info("photo %s: %s (%s)", result.request_id, result.error, result.error_detail)
+            await message.reply_text(error_text(result.error, language))
+        case Busy(reason=reason):
+            logger.warning("photo from %s: busy (%s)", user.id, reason)
+            await message.reply_text(text("busy", language))
+        case TimedOut(waited_s=waited_s):
+            logger.warning("photo from %s: no result after %.1f s", user.id, waited_s)
+            await message.reply_text(text("timeout", language))
+        case Failed(reason=reason):
+            logger.error("photo from %s: job failed: %s", user.id, reason)
+            await message.reply_text(error_text(None, language))
+
+
+async def count_photo(svc: Services, message: Message) -> None:
+    try:
+        async with svc.sessions.begin() as session:
+            await svc.chat_row(session, message.chat)
+            await repository.count_photo(session, message.chat_id)
+    except SQLAlchemyError:  # statistics only: the user still gets an answer
+        logger.exception("could not count a photo in chat %s", message.chat_id)
+
+
+async def reply_suggestion(
+    svc: Services,
+    message: Message,
+    *,
+    file_unique_id: str,
+    result: ClassifyResult,
+    latency_ms: float,
+    language: Language,
+) -> None:
+    """Store the suggestion and reply with it, with 👍/👎 when it was stored (feedback needs the row)."""
+    suggestion_id: int | None = None
+    try:
+        async with svc.sessions.begin() as session:
+            suggestion_id = await repository.add_suggestion(
+                session,
+                chat_id=message.chat_id,
+                user_id=message.from_user.id if message.from_user else 0,
+                file_unique_id=file_unique_id,
+                tag=result.suggested,
+                confidence=result.confidence,
+                model_version=result.model_version,
+                latency_ms=latency_ms,
+            )
+    except SQLAlchemyError:
+        logger.exception("could not store a suggestion in chat %s", message.chat_id)
+    reply = suggestion_text(result, language, svc.settings.suggest_runner_up_margin)
+    keyboard = feedback_keyboard(suggestion_id) if suggestion_id is not None and result.suggested else None
+    await message.reply_text(reply, reply_markup=keyboard)
+
+
+async def private_other_file(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A file that is not an image: say what the bot can read."""
+    message, user = update.effective_message, update.effective_user
+    if message is None:
+        return
+    language = services(context).language(user.language_code if user else None)
+    await message.reply_text(text("not_an_image_file", language))

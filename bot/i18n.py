@@ -1,0 +1,149 @@
+"""User-facing texts in English and Russian, and the choice between them from Telegram's language_code."""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+Language = Literal["en", "ru"]
+LANGUAGES: tuple[Language, ...] = get_args(Language)
+
+# Every key has every language (a test checks it); placeholders are str.format fields.
+TEXTS: dict[str, dict[Language, str]] = {
+    "help": {
+        "en": (
+            "Send me a photo (or an image as a file) and I will suggest the popular hashtag for its scene.\n"
+            "If no popular tag fits, I say so instead of guessing.\n\n"
+            "Tags I know: {tags}\n\n"
+            "In groups, admins can turn on hashtag-spam flagging: /moderation on, then /settings.\n\n"
+            "Privacy: I never keep your photos. I keep Telegram's id of the photo, the tag I suggested, "
+            "its confidence, your 👍/👎, and, in groups with moderation on, the flagged message's id "
+            "and hashtags."
+        ),
+        "ru": (
+            "Пришлите фото (или изображение файлом), и я предложу популярный хештег для его сцены.\n"
+            "Если ни один популярный тег не подходит, я так и скажу, а не буду гадать.\n\n"
+            "Теги, которые я знаю: {tags}\n\n"
+            "В группах администраторы могут включить пометку хештег-спама: "
+            "/moderation on, затем /settings.\n\n"
+            "Приватность: я не храню ваши фото. Я храню идентификатор фото в Telegram, предложенный тег, "
+            "уверенность, ваш 👍/👎, а в группах с модерацией — id помеченного сообщения и его хештеги."
+        ),
+    },
+    "confidence": {"en": "Confidence: {percent}", "ru": "Уверенность: {percent}"},
+    "runner_ups": {"en": "Also close: {tags}", "ru": "Близко также: {tags}"},
+    "no_tag": {
+        "en": "No popular hashtag fits this photo well, so I won't guess.",
+        "ru": "Ни один популярный хештег не подходит к этому фото, так что гадать не буду.",
+    },
+    "busy": {
+        "en": "I'm busy right now, please try again in a minute.",
+        "ru": "Я сейчас занят, попробуйте через минуту.",
+    },
+    "timeout": {
+        "en": "This is taking too long, so I gave up on this photo. Please try again later.",
+        "ru": "Это заняло слишком много времени, я отменил обработку фото. Попробуйте позже.",
+    },
+    "rate_limited": {
+        "en": "That's a lot of photos. Please wait {seconds} s and send it again.",
+        "ru": "Слишком много фото. Подождите {seconds} с и отправьте снова.",
+    },
+    "not_an_image_file": {
+        "en": "Please send a photo or an image file (JPEG, PNG, WebP or GIF).",
+        "ru": "Пришлите фото или файл с изображением (JPEG, PNG, WebP или GIF).",
+    },
+    "error_empty": {"en": "This file is empty.", "ru": "Файл пустой."},
+    "error_not_an_image": {
+        "en": "I can't read this file as an image.",
+        "ru": "Не получается прочитать этот файл как изображение.",
+    },
+    "error_corrupt": {
+        "en": "This image looks damaged or cut off. Could you send it again?",
+        "ru": "Изображение повреждено или обрезано. Пришлите его ещё раз?",
+    },
+    "error_too_large": {
+        "en": "This image is too large for me. Please send a smaller one.",
+        "ru": "Изображение слишком большое. Пришлите поменьше.",
+    },
+    "error_unsupported": {
+        "en": "I can't handle this image format. JPEG, PNG, WebP or GIF work.",
+        "ru": "Этот формат не поддерживается. Подойдут JPEG, PNG, WebP или GIF.",
+    },
+    "error_internal": {
+        "en": "Something went wrong on my side. Please try again later.",
+        "ru": "Что-то пошло не так с моей стороны. Попробуйте позже.",
+    },
+    "feedback_thanks": {"en": "Thanks for the feedback!", "ru": "Спасибо за отзыв!"},
+    "feedback_not_yours": {
+        "en": "Only the person who sent the photo can rate this.",
+        "ru": "Оценить может только тот, кто прислал фото.",
+    },
+    "admin_only": {
+        "en": "Only chat administrators can do that.",
+        "ru": "Это могут только администраторы чата.",
+    },
+    "group_only": {
+        "en": "This works in groups: add me to a group and make me an admin who can delete messages.",
+        "ru": "Это работает в группах: добавьте меня в группу администратором с правом удалять сообщения.",
+    },
+    "moderation_usage": {"en": "Usage: /moderation on|off", "ru": "Использование: /moderation on|off"},
+    "moderation_state": {
+        "en": (
+            "Hashtag-spam flagging is {state}.\nMode: {mode}; confidence threshold: {threshold}; "
+            "at least {min_hashtags} hashtags in a caption."
+        ),
+        "ru": (
+            "Пометка хештег-спама {state}.\nРежим: {mode}; порог уверенности: {threshold}; "
+            "минимум хештегов в подписи: {min_hashtags}."
+        ),
+    },
+    "state_on": {"en": "on", "ru": "включена"},
+    "state_off": {"en": "off", "ru": "выключена"},
+    "mode_flag": {"en": "flag", "ru": "пометить"},
+    "mode_delete": {"en": "delete", "ru": "удалить"},
+    "mode_dry-run": {"en": "dry run", "ru": "только запись"},
+    "flag_notice": {
+        "en": "This photo looks like #{predicted} ({percent}), but its caption says {hashtags}.",
+        "ru": "На фото похоже на #{predicted} ({percent}), а в подписи — {hashtags}.",
+    },
+    "delete_notice": {
+        "en": "I removed a photo by {user}: it looks like #{predicted} ({percent}), "
+        "but its caption said {hashtags}.",
+        "ru": "Я удалил фото от {user}: на нём похоже на #{predicted} ({percent}), "
+        "а в подписи было {hashtags}.",
+    },
+    "not_spam_button": {"en": "Not spam", "ru": "Не спам"},
+    "not_spam_recorded": {
+        "en": "Recorded as a false positive. Thanks!",
+        "ru": "Записал как ложное срабатывание. Спасибо!",
+    },
+    "stats": {
+        "en": "In this chat: photos seen {photos}, suggestions {suggestions}, flags {flags}, "
+        "false positives {false_positives}.",
+        "ru": "В этом чате: фото {photos}, предложений {suggestions}, пометок {flags}, "
+        "ложных срабатываний {false_positives}.",
+    },
+    "settings_saved": {"en": "Saved.", "ru": "Сохранено."},
+    "cmd_start": {"en": "What I do", "ru": "Что я умею"},
+    "cmd_help": {"en": "Help, tags and privacy", "ru": "Помощь, теги и приватность"},
+    "cmd_moderation": {
+        "en": "Admins: hashtag-spam flagging on|off",
+        "ru": "Админам: пометка хештег-спама on|off",
+    },
+    "cmd_settings": {"en": "Admins: moderation settings", "ru": "Админам: настройки модерации"},
+    "cmd_stats": {"en": "Admins: this chat's numbers", "ru": "Админам: статистика чата"},
+}
+
+
+def pick_language(language_code: str | None, default: Language) -> Language:
+    """'ru', 'ru-RU' -> 'ru'; 'en-GB' -> 'en'; anything else (or None) -> `default`."""
+    if language_code:
+        primary = language_code.split("-", 1)[0].lower()
+        for language in LANGUAGES:
+            if primary == language:
+                return language
+    return default
+
+
+def text(key: str, language: Language, **fields: object) -> str:
+    """The text for `key` in `language`, with its placeholders filled."""
+    return TEXTS[key][language].format(**fields)

@@ -1,0 +1,101 @@
+"""Composes the bot's replies from results and settings. Pure: text in, text out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bot.i18n import Language, text
+from bot.verdict import ModerationSettings
+from ml.tags import OTHER, TAGS
+from worker.contract import ClassifyResult, ErrorCode
+
+MAX_RUNNER_UPS = 2
+MAX_HASHTAGS_SHOWN = 5  # a spam caption may hold hundreds; the notice names a few
+
+
+def percent(probability: float) -> str:
+    return f"{round(probability * 100)}%"
+
+
+def runner_ups(result: ClassifyResult, margin: float) -> list[tuple[str, float]]:
+    """Up to two other tags whose probability is within `margin` of the suggested one's, best first."""
+    if result.suggested is None:
+        return []
+    top = result.probabilities.get(result.suggested, result.confidence)
+    close = [
+        (tag, p)
+        for tag, p in result.probabilities.items()
+        if tag not in (result.suggested, OTHER) and p > 0 and top - p <= margin
+    ]
+    close.sort(key=lambda item: (-item[1], item[0]))
+    return close[:MAX_RUNNER_UPS]
+
+
+def suggestion_text(result: ClassifyResult, language: Language, margin: float) -> str:
+    """The hashtag alone on the first line (easy to copy), then confidence and close runner-ups."""
+    if result.suggested is None:
+        return text("no_tag", language)
+    top = result.probabilities.get(result.suggested, result.confidence)
+    lines = [f"#{result.suggested}", "", text("confidence", language, percent=percent(top))]
+    close = runner_ups(result, margin)
+    if close:
+        shown = ", ".join(f"#{tag} {percent(p)}" for tag, p in close)
+        lines.append(text("runner_ups", language, tags=shown))
+    return "\n".join(lines)
+
+
+_ERROR_KEYS = {
+    ErrorCode.EMPTY: "error_empty",
+    ErrorCode.NOT_AN_IMAGE: "error_not_an_image",
+    ErrorCode.CORRUPT: "error_corrupt",
+    ErrorCode.TOO_LARGE: "error_too_large",
+    ErrorCode.UNSUPPORTED: "error_unsupported",
+}
+
+
+def error_text(error: ErrorCode | None, language: Language) -> str:
+    """A failed classification in the user's words; our own faults are one generic line."""
+    return text(_ERROR_KEYS.get(error, "error_internal") if error else "error_internal", language)
+
+
+def help_text(language: Language) -> str:
+    return text("help", language, tags=" ".join(f"#{tag}" for tag in TAGS))
+
+
+def hashtags_shown(hashtags: Sequence[str]) -> str:
+    shown = " ".join(f"#{tag}" for tag in hashtags[:MAX_HASHTAGS_SHOWN])
+    return shown + (" …" if len(hashtags) > MAX_HASHTAGS_SHOWN else "")
+
+
+def flag_text(predicted: str, confidence: float, hashtags: Sequence[str], language: Language) -> str:
+    return text(
+        "flag_notice",
+        language,
+        predicted=predicted,
+        percent=percent(confidence),
+        hashtags=hashtags_shown(hashtags),
+    )
+
+
+def delete_text(
+    user: str, predicted: str, confidence: float, hashtags: Sequence[str], language: Language
+) -> str:
+    return text(
+        "delete_notice",
+        language,
+        user=user,
+        predicted=predicted,
+        percent=percent(confidence),
+        hashtags=hashtags_shown(hashtags),
+    )
+
+
+def moderation_text(settings: ModerationSettings, language: Language) -> str:
+    return text(
+        "moderation_state",
+        language,
+        state=text("state_on" if settings.enabled else "state_off", language),
+        mode=text(f"mode_{settings.mode.value}", language),
+        threshold=percent(settings.threshold),
+        min_hashtags=settings.min_hashtags,
+    )

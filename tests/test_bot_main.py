@@ -1,0 +1,94 @@
+"""`scenetag-bot`: configuration errors are one line; polling by default, webhook behind WEBHOOK_URL."""
+
+from __future__ import annotations
+
+import pytest
+from telegram import Update
+from telegram.ext import AIORateLimiter, Application
+
+from bot.__main__ import main
+from bot.app import HANDLERS, build_application
+from bot.handlers.errors import on_error
+from bot.settings import BotSettings
+
+TOKEN = "123456:ABC-def_ghi"
+
+
+@pytest.fixture
+def environment(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # no developer .env
+    for name in ("BOT_TOKEN", "WEBHOOK_URL", "WEBHOOK_SECRET_TOKEN", "DATABASE_URL", "REDIS_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+    return monkeypatch
+
+
+@pytest.fixture
+def runs(monkeypatch):
+    calls: dict[str, dict] = {}
+
+    def record(name):
+        def run(self, **kwargs):
+            calls[name] = kwargs
+
+        return run
+
+    monkeypatch.setattr(Application, "run_polling", record("polling"))
+    monkeypatch.setattr(Application, "run_webhook", record("webhook"))
+    return calls
+
+
+def test_missing_token_is_one_clear_line(environment, runs):
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    message = str(exit_info.value)
+    assert message.startswith("configuration error: BOT_TOKEN")
+    assert "\n" not in message
+    assert runs == {}
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("RATE_LIMIT_PER_MINUTE", "0"), ("WEBHOOK_SECRET_TOKEN", "has spaces"), ("DEFAULT_LANGUAGE", "de")],
+)
+def test_bad_values_name_the_variable(environment, runs, variable, value):
+    environment.setenv("BOT_TOKEN", TOKEN)
+    environment.setenv(variable, value)
+    with pytest.raises(SystemExit, match=variable):
+        main()
+
+
+def test_polls_by_default_asking_for_chat_member_updates(environment, runs):
+    environment.setenv("BOT_TOKEN", TOKEN)
+    main()
+    assert runs == {"polling": {"allowed_updates": Update.ALL_TYPES}}
+
+
+def test_webhook_when_configured(environment, runs):
+    environment.setenv("BOT_TOKEN", TOKEN)
+    environment.setenv("WEBHOOK_URL", "https://bot.example.org/tg/hook")
+    environment.setenv("WEBHOOK_SECRET_TOKEN", "s3cret_token")
+    environment.setenv("WEBHOOK_PORT", "9000")
+    main()
+    webhook = runs["webhook"]
+    assert (webhook["url_path"], webhook["port"], webhook["secret_token"]) == (
+        "tg/hook",
+        9000,
+        "s3cret_token",
+    )
+    assert webhook["webhook_url"] == "https://bot.example.org/tg/hook"
+    assert "polling" not in runs
+
+
+def test_build_application_wires_everything_in_one_place():
+    settings = BotSettings(
+        bot_token=TOKEN,
+        telegram_base_url="http://127.0.0.1:1/bot",
+        telegram_base_file_url="http://127.0.0.1:1/f",
+    )
+    application = build_application(settings)
+    assert application.handlers[0] == HANDLERS
+    assert application.error_handlers.keys() == {on_error}
+    assert application.bot.base_url == f"http://127.0.0.1:1/bot{TOKEN}"
+    assert isinstance(application.bot.rate_limiter, AIORateLimiter)
+    assert application.concurrent_updates > 1

@@ -1,0 +1,103 @@
+"""Reply texts (bot.replies) and their languages (bot.i18n)."""
+
+from __future__ import annotations
+
+import string
+
+import pytest
+
+from bot.i18n import LANGUAGES, TEXTS, pick_language, text
+from bot.replies import error_text, flag_text, help_text, moderation_text, runner_ups, suggestion_text
+from bot.verdict import ModerationMode, ModerationSettings
+from ml.tags import ALL_LABELS, TAGS
+from worker.contract import ClassifyResult, ErrorCode
+
+
+def result(suggested: str | None, **probabilities: float) -> ClassifyResult:
+    full = dict.fromkeys(ALL_LABELS, 0.0) | probabilities
+    best = max(full, key=full.__getitem__)
+    return ClassifyResult(
+        request_id="r", ok=True, probabilities=full, hashtag=best, confidence=full[best], suggested=suggested
+    )
+
+
+def placeholders(body: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(body) if name}
+
+
+def test_every_text_exists_in_every_language_with_the_same_placeholders():
+    for key, versions in TEXTS.items():
+        assert set(versions) == set(LANGUAGES), key
+        fields = {
+            lang: {name for _, name, _, _ in string.Formatter().parse(body) if name}
+            for lang, body in versions.items()
+        }
+        assert len({frozenset(f) for f in fields.values()}) == 1, (key, fields)
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [("ru", "ru"), ("ru-RU", "ru"), ("RU", "ru"), ("en-GB", "en"), ("de", "en"), (None, "en"), ("", "en")],
+)
+def test_pick_language(code, expected):
+    assert pick_language(code, "en") == expected
+
+
+def test_pick_language_falls_back_to_the_configured_default():
+    assert pick_language("fr", "ru") == "ru"
+
+
+def test_suggestion_puts_the_hashtag_alone_on_the_first_line():
+    reply = suggestion_text(result("cafe", cafe=0.82, bar=0.1), "en", margin=0.15)
+    assert reply.splitlines()[0] == "#cafe"
+    assert "82%" in reply
+    assert "Also close" not in reply
+
+
+def test_close_runner_ups_are_shown_best_first_at_most_two():
+    probabilities = {"cafe": 0.40, "bar": 0.30, "home": 0.28, "street": 0.27, "other": 0.39}
+    r = result("cafe", **probabilities)
+    assert runner_ups(r, margin=0.15) == [("bar", 0.30), ("home", 0.28)]
+    reply = suggestion_text(r, "ru", margin=0.15)
+    assert reply.splitlines()[0] == "#cafe"
+    assert "#bar 30%, #home 28%" in reply
+    assert "Близко также" in reply
+    assert runner_ups(r, margin=0.05) == []
+
+
+def test_abstaining_says_no_tag_fits_instead_of_guessing():
+    reply = suggestion_text(result(None, street=0.3, other=0.5), "en", margin=0.15)
+    assert "#" not in reply
+    assert reply == text("no_tag", "en")
+    assert suggestion_text(result(None, other=0.9), "ru", 0.15) == text("no_tag", "ru")
+
+
+@pytest.mark.parametrize("code", list(ErrorCode))
+def test_every_error_code_has_a_phrase_and_internal_ones_share_one(code):
+    for language in LANGUAGES:
+        phrase = error_text(code, language)
+        assert phrase and "Traceback" not in phrase
+    internal = {ErrorCode.BAD_REQUEST, ErrorCode.INTERNAL}
+    assert (error_text(code, "en") == error_text(None, "en")) == (code in internal)
+
+
+def test_help_lists_every_tag_and_says_what_is_kept():
+    for language in LANGUAGES:
+        body = help_text(language)
+        assert all(f"#{tag}" in body for tag in TAGS)
+    assert "never keep your photos" in help_text("en")
+
+
+def test_flag_text_names_a_few_of_many_hashtags():
+    notice = flag_text("cafe", 0.91, [f"t{i}" for i in range(40)], "en")
+    assert "#cafe (91%)" in notice
+    assert "#t4 …" in notice
+    assert "#t5" not in notice
+
+
+def test_moderation_text_in_both_languages():
+    settings = ModerationSettings(enabled=True, mode=ModerationMode.DRY_RUN, threshold=0.75, min_hashtags=3)
+    assert "is on" in moderation_text(settings, "en")
+    assert "dry run" in moderation_text(settings, "en")
+    assert "75%" in moderation_text(settings, "ru")
+    assert "выключена" in moderation_text(ModerationSettings(), "ru")

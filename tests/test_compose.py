@@ -1,0 +1,282 @@
+"""docker-compose.yml and .env.example agree with the settings classes, and compose accepts the file.
+
+Variable names come from the settings classes' `model_fields`, so a new setting fails here until it is
+passed through docker-compose.yml and documented in .env.example. The compose environments are
+interpolated the way compose does it and fed to the settings classes, so a fixed value there (REDIS_URL,
+DATABASE_URL) must also be valid for the process that reads it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tomllib
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from bot.settings import BotSettings
+from worker.settings import ServiceSettings, WorkerSettings
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+ENV_EXAMPLE = ROOT / ".env.example"
+# The values a deployment must provide; the rest fall back to defaults.
+REQUIRED = {"BOT_TOKEN": "123456:ABC-def", "POSTGRES_PASSWORD": "secret"}
+# ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?error}, ${NAME?error}; `$$` is a literal dollar.
+INTERPOLATION = re.compile(r"\$\$|\$\{(?P<name>\w+)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
+REDIS_PORT = 6379
+POSTGRES_PORT = 5432
+
+
+def variable_names(settings_class: type[ServiceSettings]) -> set[str]:
+    prefix = settings_class.model_config.get("env_prefix", "")
+    return {(prefix + name).upper() for name in settings_class.model_fields}
+
+
+def interpolate(text: str, values: dict[str, str]) -> str:
+    def replace(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name, op, arg = match.group("name", "op", "arg")
+        value = values.get(name)
+        missing = value is None or (value == "" and op is not None and op.startswith(":"))
+        if op is not None and op.endswith("?") and missing:
+            raise KeyError(f"{name}: {arg}")
+        if op is not None and op.endswith("-") and missing:
+            return arg
+        return value or ""
+
+    return INTERPOLATION.sub(replace, text)
+
+
+def env_example() -> dict[str, str]:
+    return dict(re.findall(r"(?m)^([A-Z][A-Z0-9_]*)=(.*)$", ENV_EXAMPLE.read_text()))
+
+
+@pytest.fixture(scope="module")
+def raw_compose() -> dict[str, Any]:
+    return yaml.safe_load(COMPOSE_FILE.read_text())
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    """The file as compose sees it with .env.example plus the required values."""
+    return yaml.safe_load(interpolate(COMPOSE_FILE.read_text(), env_example() | REQUIRED))
+
+
+def environment(service: dict[str, Any]) -> dict[str, str]:
+    env = service.get("environment", {})
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) for item in env)
+    return {key: "" if value is None else str(value) for key, value in env.items()}
+
+
+def referenced_variables() -> set[str]:
+    return {m.group("name") for m in INTERPOLATION.finditer(COMPOSE_FILE.read_text()) if m.group("name")}
+
+
+def test_services(compose: dict[str, Any]) -> None:
+    assert set(compose["services"]) == {"redis", "postgres", "worker", "bot", "rq-dashboard"}
+
+
+@pytest.mark.parametrize(("service", "settings_class"), [("worker", WorkerSettings), ("bot", BotSettings)])
+def test_service_environment_is_exactly_its_settings(
+    compose: dict[str, Any], service: str, settings_class: type[ServiceSettings]
+) -> None:
+    assert set(environment(compose["services"][service])) == variable_names(settings_class)
+
+
+@pytest.mark.parametrize(("service", "settings_class"), [("worker", WorkerSettings), ("bot", BotSettings)])
+def test_service_environment_builds_valid_settings(
+    compose: dict[str, Any],
+    service: str,
+    settings_class: type[ServiceSettings],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(ROOT / "tests")  # no .env here: only the compose values count
+    for name, value in environment(compose["services"][service]).items():
+        monkeypatch.setenv(name, value)
+    settings_class.from_env()
+
+
+def test_queue_and_database_urls_point_at_the_compose_services(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    dashboard_redis = environment(services["rq-dashboard"])["RQ_DASHBOARD_REDIS_URL"]
+    for redis_url in (
+        environment(services["worker"])["REDIS_URL"],
+        environment(services["bot"])["REDIS_URL"],
+    ):
+        url = urlsplit(redis_url)
+        assert (url.hostname, url.port or REDIS_PORT) == ("redis", REDIS_PORT)
+        assert redis_url == dashboard_redis  # the dashboard watches the queue the bot and worker use
+    database = urlsplit(environment(services["bot"])["DATABASE_URL"])
+    postgres = environment(services["postgres"])
+    assert database.scheme == "postgresql+asyncpg"
+    assert (database.hostname, database.port) == ("postgres", POSTGRES_PORT)
+    assert (database.username, database.password) == (
+        postgres["POSTGRES_USER"],
+        postgres["POSTGRES_PASSWORD"],
+    )
+    assert database.path == "/" + postgres["POSTGRES_DB"]
+
+
+def test_services_wait_for_what_they_need(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert services["worker"]["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert services["bot"]["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert services["bot"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    for name, service in services.items():
+        for dependency, how in service.get("depends_on", {}).items():
+            assert dependency in services, name
+            if how["condition"] == "service_healthy":
+                assert "healthcheck" in services[dependency], f"{name} waits on {dependency}'s health"
+
+
+def test_redis_persists_queue_with_aof(compose: dict[str, Any]) -> None:
+    redis = compose["services"]["redis"]
+    command = redis["command"]
+    assert command[command.index("--appendonly") + 1] == "yes"
+    assert any(volume.endswith(":/data") for volume in redis["volumes"])
+
+
+def test_worker_reserves_an_nvidia_gpu(compose: dict[str, Any]) -> None:
+    devices = compose["services"]["worker"]["deploy"]["resources"]["reservations"]["devices"]
+    assert any(d["driver"] == "nvidia" and "gpu" in d["capabilities"] for d in devices)
+
+
+def test_published_ports(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    # Redis and PostgreSQL have no authentication worth the name here: never published.
+    for name in ("redis", "postgres", "worker"):
+        assert "ports" not in services[name], name
+    assert services["rq-dashboard"]["ports"] == ["127.0.0.1:9181:9181"]
+    webhook_port = BotSettings.model_fields["webhook_port"].default
+    assert services["bot"]["ports"] == [f"{webhook_port}:{webhook_port}"]
+
+
+def test_webhook_port_mapping_follows_the_setting(raw_compose: dict[str, Any]) -> None:
+    text = COMPOSE_FILE.read_text()
+    overridden = yaml.safe_load(interpolate(text, env_example() | REQUIRED | {"WEBHOOK_PORT": "9000"}))
+    assert overridden["services"]["bot"]["ports"] == ["9000:9000"]
+    assert environment(overridden["services"]["bot"])["WEBHOOK_PORT"] == "9000"
+    assert raw_compose["services"]["bot"]["environment"]["WEBHOOK_PORT"] == "${WEBHOOK_PORT:-}"
+
+
+def test_env_example_documents_every_variable() -> None:
+    documented = env_example()
+    settings_variables = variable_names(WorkerSettings) | variable_names(BotSettings)
+    assert settings_variables <= set(documented), "settings missing from .env.example"
+    assert referenced_variables() <= set(documented), "docker-compose.yml variables missing from .env.example"
+    assert set(documented) <= settings_variables | referenced_variables(), "stale names in .env.example"
+    # Every value empty: copying the example changes nothing until the operator fills something in.
+    assert set(documented.values()) == {""}
+    # Each run of variable lines sits under a comment that explains it.
+    lines = ENV_EXAMPLE.read_text().splitlines()
+    for index, line in enumerate(lines):
+        if re.match(r"[A-Z][A-Z0-9_]*=", line):
+            above = index - 1
+            while above >= 0 and re.match(r"[A-Z][A-Z0-9_]*=", lines[above]):
+                above -= 1
+            assert above >= 0 and lines[above].startswith("# "), f"{line} has no comment above it"
+
+
+def test_missing_required_values_stop_interpolation() -> None:
+    for name in REQUIRED:
+        with pytest.raises(KeyError, match=name):
+            interpolate(COMPOSE_FILE.read_text(), env_example() | REQUIRED | {name: ""})
+
+
+def compose_command() -> list[str] | None:
+    """`docker compose` (plugin) or Debian's `docker-compose`, whichever answers; None when neither does."""
+    candidates = [["docker", "compose"]] if shutil.which("docker") else []
+    if shutil.which("docker-compose"):
+        candidates.append(["docker-compose"])
+    for command in candidates:
+        probe = subprocess.run([*command, "version"], capture_output=True, text=True, timeout=60, check=False)
+        if probe.returncode == 0:
+            return command
+    return None
+
+
+@pytest.fixture(scope="module")
+def compose_cli() -> list[str]:
+    command = compose_command()
+    if command is None:
+        pytest.skip(
+            "neither `docker compose` (plugin missing: 'unknown command') nor `docker-compose` works here; "
+            "scripts/test.sh installs Debian's docker-compose"
+        )
+    return command
+
+
+def run_compose_config(
+    compose_cli: list[str], tmp_path: Path, **env: str
+) -> subprocess.CompletedProcess[str]:
+    # A copy in an empty folder: compose would otherwise also read a developer's .env next to the file.
+    shutil.copy(COMPOSE_FILE, tmp_path / "docker-compose.yml")
+    shutil.copy(ENV_EXAMPLE, tmp_path / ".env")
+    return subprocess.run(
+        [
+            *compose_cli,
+            "--project-directory",
+            str(tmp_path),
+            "-f",
+            str(tmp_path / "docker-compose.yml"),
+            "config",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=tmp_path,
+        # Only what the CLI needs to run: no settings or compose variables from the caller's shell.
+        env={key: os.environ[key] for key in ("PATH", "HOME") if key in os.environ} | env,
+    )
+
+
+def test_compose_validates_and_renders_what_we_parsed(
+    compose_cli: list[str], compose: dict[str, Any], tmp_path: Path
+) -> None:
+    result = run_compose_config(compose_cli, tmp_path, **REQUIRED)
+    assert result.returncode == 0, result.stderr
+    rendered = yaml.safe_load(result.stdout)
+    assert set(rendered["services"]) == set(compose["services"])
+    for name in ("worker", "bot"):
+        assert environment(rendered["services"][name]) == environment(compose["services"][name])
+
+
+def test_compose_refuses_to_start_without_bot_token(compose_cli: list[str], tmp_path: Path) -> None:
+    result = run_compose_config(compose_cli, tmp_path, POSTGRES_PASSWORD="secret")
+    assert result.returncode != 0
+    assert "BOT_TOKEN" in result.stderr
+
+
+def test_dockerfile_copies_paths_that_exist_and_are_not_ignored() -> None:
+    ignored = {
+        line.strip().rstrip("/")
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    sources = [
+        source
+        for line in (ROOT / "Dockerfile").read_text().splitlines()
+        if line.startswith("COPY ")
+        for source in [word for word in line.split()[1:] if not word.startswith("--")][:-1]
+    ]
+    assert sources, "no COPY in the Dockerfile"
+    for source in sources:
+        assert (ROOT / source).exists(), f"Dockerfile copies {source}, which does not exist"
+        assert source.rstrip("/") not in ignored, f"Dockerfile copies {source}, which .dockerignore drops"
+
+
+def test_service_commands_are_the_project_console_scripts(compose: dict[str, Any]) -> None:
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    for service in ("worker", "bot"):
+        command = compose["services"][service]["command"]
+        assert command[0] in scripts, f"{service} runs {command[0]!r}, not a console script of the project"

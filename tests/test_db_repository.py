@@ -1,0 +1,117 @@
+"""Repository functions on a migrated SQLite database."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from bot.db import repository
+from bot.db.migrate import upgrade_to_head
+from bot.db.models import Flag, Suggestion
+from bot.db.session import create_engine, create_sessionmaker
+from bot.verdict import ModerationMode, ModerationSettings
+
+DEFAULTS = ModerationSettings(threshold=0.7, min_hashtags=3)
+
+
+@pytest.fixture
+async def sessions(tmp_path):
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'nested' / 'bot.sqlite3'}")
+    await upgrade_to_head(engine)
+    yield create_sessionmaker(engine)
+    await engine.dispose()
+
+
+async def suggest(session, chat_id: int, user_id: int, tag: str | None) -> int:
+    return await repository.add_suggestion(
+        session,
+        chat_id=chat_id,
+        user_id=user_id,
+        file_unique_id="AgADBAAD",
+        tag=tag,
+        confidence=0.8,
+        model_version="abc123",
+        latency_ms=812.5,
+    )
+
+
+async def test_a_new_chat_gets_the_defaults_and_keeps_its_changes(sessions):
+    async with sessions.begin() as session:
+        chat = await repository.ensure_chat(session, -100, "supergroup", DEFAULTS)
+        assert repository.moderation_settings(chat) == DEFAULTS
+        changed = ModerationSettings(enabled=True, mode=ModerationMode.DELETE, threshold=0.8, min_hashtags=2)
+        repository.apply_moderation_settings(chat, changed)
+    async with sessions.begin() as session:
+        chat = await repository.ensure_chat(session, -100, "supergroup", ModerationSettings())
+        assert repository.moderation_settings(chat) == changed
+
+
+async def test_feedback_is_stored_only_for_the_suggestions_own_user(sessions):
+    async with sessions.begin() as session:
+        await repository.ensure_chat(session, 10, "private", DEFAULTS)
+        suggestion_id = await suggest(session, 10, user_id=10, tag="cafe")
+    async with sessions.begin() as session:
+        assert not await repository.set_feedback(session, suggestion_id, user_id=11, feedback="down")
+        assert not await repository.set_feedback(session, suggestion_id + 1, user_id=10, feedback="down")
+        assert await repository.set_feedback(session, suggestion_id, user_id=10, feedback="up")
+    async with sessions() as session:
+        stored = await session.get(Suggestion, suggestion_id)
+        assert (stored.feedback, stored.tag, stored.model_version, stored.latency_ms) == (
+            "up",
+            "cafe",
+            "abc123",
+            812.5,
+        )
+    with pytest.raises(ValueError, match="feedback"):
+        async with sessions.begin() as session:
+            await repository.set_feedback(session, suggestion_id, user_id=10, feedback="meh")
+
+
+async def test_not_spam_only_within_the_flags_chat(sessions):
+    async with sessions.begin() as session:
+        await repository.ensure_chat(session, -1, "group", DEFAULTS)
+        await repository.ensure_chat(session, -2, "group", DEFAULTS)
+        flag_id = await repository.add_flag(
+            session,
+            chat_id=-1,
+            message_id=77,
+            user_id=5,
+            caption_tags=("beach", "sport"),
+            predicted_tag="cafe",
+            confidence=0.9,
+            action="delete",
+        )
+    async with sessions.begin() as session:
+        assert not await repository.mark_not_spam(session, flag_id, chat_id=-2, admin_id=1)
+        assert await repository.mark_not_spam(session, flag_id, chat_id=-1, admin_id=1)
+    async with sessions() as session:
+        flag = (await session.scalars(select(Flag))).one()
+        assert (flag.caption_tags, flag.admin_verdict, flag.verdict_by) == (["beach", "sport"], "not_spam", 1)
+
+
+async def test_stats_count_this_chat_only(sessions):
+    async with sessions.begin() as session:
+        for chat_id in (-1, -2):
+            await repository.ensure_chat(session, chat_id, "group", DEFAULTS)
+        for _ in range(3):
+            await repository.count_photo(session, -1)
+        await repository.count_photo(session, -2)
+        await suggest(session, -1, 5, "cafe")
+        await suggest(session, -1, 5, None)  # abstained: not a suggestion
+        await suggest(session, -2, 5, "bar")
+        for chat_id, message_id in ((-1, 1), (-1, 2), (-2, 3)):
+            flag_id = await repository.add_flag(
+                session,
+                chat_id=chat_id,
+                message_id=message_id,
+                user_id=None,
+                caption_tags=["beach"],
+                predicted_tag="cafe",
+                confidence=0.9,
+                action="flag",
+            )
+        await repository.mark_not_spam(session, flag_id, chat_id=-2, admin_id=1)
+    async with sessions() as session:
+        assert await repository.chat_stats(session, -1) == repository.ChatStats(3, 1, 2, 0)
+        assert await repository.chat_stats(session, -2) == repository.ChatStats(1, 1, 1, 1)
+        assert await repository.chat_stats(session, -3) == repository.ChatStats(0, 0, 0, 0)

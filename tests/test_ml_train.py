@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from ml.cli import main as ml_main
+from ml.dataset import load_rgb
+from ml.inference import Classifier
+from ml.model import read_model_file
+from ml.training import frozen_stages, shift_and_mirror
+from tests.ml_support import TINY_SIZE, make_tiny_data
+
+COMMON = ["--input-size", str(TINY_SIZE), "--val-per-class", "1", "--holdout", "0.34", "--batch-size", "4",
+          "--workers", "0", "--threads", "1", "--lr", "0.01"]
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_tiny_data(tmp_path_factory.mktemp("data"), per_class=6)
+
+
+def test_frozen_stages() -> None:
+    assert frozen_stages(0) == 0
+    assert frozen_stages(11) == 12
+
+
+def test_shift_and_mirror_moves_maps_but_keeps_shape() -> None:
+    maps = torch.arange(2 * 3 * 4 * 4, dtype=torch.float32).view(2, 3, 4, 4)
+    out = shift_and_mirror(maps, 1, torch.Generator().manual_seed(0))
+    assert out.shape == maps.shape
+    assert torch.equal(shift_and_mirror(maps, 0, torch.Generator(), mirror=False), maps)
+    shifted = [shift_and_mirror(maps, 1, torch.Generator().manual_seed(seed)) for seed in range(5)]
+    assert any(not torch.equal(s, maps) for s in shifted)
+
+
+def test_train_on_photos_end_to_end(tiny_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    assert ml_main(["train", "--data", str(tiny_data), "--output", str(out), "--epochs", "2",
+                    "--freeze-blocks", "14", "--augment-strength", "1", *COMMON]) == 0
+    split = json.loads((out / "split.json").read_text())
+    assert len(split["heldout"]) == 6 and not set(split["heldout"]) & set(split["train"])
+    history = json.loads((out / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [0, 1]
+    assert history[1]["lr"] < history[0]["lr"]  # cosine decay within the run
+    spec, _ = read_model_file(out / "model.pt")
+    assert spec.classes == ["/a/abbey", "/b/bakery/shop", "/c/coffee_shop"]
+    assert spec.remap["/a/abbey"] == "church" and "ml train" in spec.train_command
+    assert spec.metrics["validation"]["photos"] == 3
+    assert list((out / "tb").iterdir())
+    prediction = Classifier.load(out / "model.pt", "cpu").predict([first_photo(tiny_data)])[0]
+    assert prediction.hashtag in {"church", "shopping", "cafe", "other"}
+
+
+def first_photo(root: Path) -> Image.Image:
+    return load_rgb(next(root.rglob("*.jpg")))
+
+
+def test_train_from_feature_cache_and_resume(tiny_data: Path, tmp_path: Path) -> None:
+    out, cache = tmp_path / "run", tmp_path / "cache"
+    args = ["train", "--data", str(tiny_data), "--output", str(out), "--freeze-blocks", "11",
+            "--cache-features", str(cache), "--cache-views", "plain,flip", *COMMON]
+    assert ml_main([*args, "--epochs", "1"]) == 0
+    assert (cache / "plain.npy").exists() and (cache / "flip.npy").exists()
+    assert ml_main([*args, "--epochs", "2", "--resume", str(out / "checkpoint.pt")]) == 0
+    history = json.loads((out / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [0, 1]
+    checkpoint = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert {"model", "optimizer", "lr_scheduler", "epoch", "args"} <= set(checkpoint)
+
+
+def test_cache_needs_frozen_blocks(tiny_data: Path, tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="freeze-blocks"):
+        ml_main(["train", "--data", str(tiny_data), "--output", str(tmp_path), "--cache-features",
+                 str(tmp_path / "c"), *COMMON])
+
+
+def test_tag_target_with_adam_and_constant_schedule(tiny_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    assert ml_main(["train", "--data", str(tiny_data), "--output", str(out), "--epochs", "1",
+                    "--target", "tags", "--optimizer", "adam", "--schedule", "constant",
+                    "--freeze-blocks", "14", *COMMON]) == 0
+    spec, _ = read_model_file(out / "model.pt")
+    assert spec.target == "tags" and spec.classes[-1] == "other" and len(spec.classes) == 21
+    prediction = Classifier.load(out / "model.pt", "cpu").predict([first_photo(tiny_data)])[0]
+    assert prediction.scenes == [] and sum(prediction.probabilities.values()) == pytest.approx(1, abs=1e-4)

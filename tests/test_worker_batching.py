@@ -1,0 +1,115 @@
+"""worker.batching: waiting photo jobs are classified in one forward pass and each still ends in RQ's
+registries exactly as a plain RQ worker would leave it (real redis-server, worker in-process)."""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Iterator
+
+import pytest
+from PIL import Image
+from redis import Redis
+from rq import Queue
+from rq.registry import FailedJobRegistry, FinishedJobRegistry, StartedJobRegistry
+from rq.serializers import JSONSerializer
+
+from tests.fake_classifier import FakeClassifier
+from worker import jobs
+from worker.batching import BatchingWorker
+from worker.contract import ErrorCode
+from worker.engine import Engine
+from worker.queue import OutcomeState, build_request, enqueue_photo, fetch_outcome, photo_queue
+
+
+def blue_jpeg() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 16), (0, 0, 255)).save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def classifier() -> Iterator[FakeClassifier]:
+    fake = FakeClassifier()
+    jobs.install_engine(Engine(fake, default_tta=8))  # type: ignore[arg-type]
+    yield fake
+    jobs.install_engine(None)
+
+
+@pytest.fixture
+def queue(redis_conn: Redis) -> Queue:
+    return photo_queue(redis_conn)
+
+
+def run_burst(queue: Queue, batch_size: int = 16) -> None:
+    worker = BatchingWorker(
+        [queue], connection=queue.connection, serializer=JSONSerializer, batch_size=batch_size
+    )
+    worker.work(burst=True)
+
+
+def enqueue(queue: Queue, data: bytes, n: int = 1, **kwargs: object) -> list[str]:
+    return [enqueue_photo(queue, build_request(data, f"r{i}"), **kwargs).id for i in range(n)]  # type: ignore[arg-type]
+
+
+def test_waiting_photos_share_one_forward_pass(queue: Queue, classifier: FakeClassifier) -> None:
+    job_ids = enqueue(queue, blue_jpeg(), n=5)
+    run_burst(queue)
+    assert classifier.calls == [(5, 8)]
+    outcomes = [fetch_outcome(queue, job_id) for job_id in job_ids]
+    assert [o.state for o in outcomes] == [OutcomeState.DONE] * 5
+    assert [o.result.request_id for o in outcomes if o.result] == [f"r{i}" for i in range(5)]
+    assert all(o.result and o.result.suggested == "sky" for o in outcomes)
+    assert FinishedJobRegistry(queue=queue).count == 5
+    assert StartedJobRegistry(queue=queue).count == 0
+    assert queue.intermediate_queue.get_job_ids() == []
+
+
+def test_batch_size_caps_each_pass(queue: Queue, classifier: FakeClassifier) -> None:
+    enqueue(queue, blue_jpeg(), n=5)
+    run_burst(queue, batch_size=2)
+    assert classifier.calls == [(2, 8), (2, 8), (1, 8)]
+
+
+def test_bad_photo_in_a_batch_is_an_error_result(queue: Queue, classifier: FakeClassifier) -> None:
+    good, bad = enqueue(queue, blue_jpeg())[0], enqueue(queue, b"")[0]
+    run_burst(queue)
+    assert fetch_outcome(queue, good).result.ok  # type: ignore[union-attr]
+    outcome = fetch_outcome(queue, bad)
+    assert outcome.state is OutcomeState.DONE
+    assert outcome.result is not None and outcome.result.error is ErrorCode.EMPTY
+    assert FailedJobRegistry(queue=queue).count == 0
+    assert classifier.calls == [(1, 8)]
+
+
+def test_photo_waiting_past_queue_ttl_is_dropped(queue: Queue, classifier: FakeClassifier) -> None:
+    # The stale photo waits behind a fresh one, so it expires while the batch claims it.
+    (fresh,) = enqueue(queue, blue_jpeg())
+    (stale,) = enqueue(queue, blue_jpeg(), queue_ttl=1)
+    time.sleep(1.2)
+    run_burst(queue)
+    assert fetch_outcome(queue, stale).state is OutcomeState.GONE
+    assert fetch_outcome(queue, fresh).state is OutcomeState.DONE
+    assert classifier.calls == [(1, 8)]
+    assert queue.intermediate_queue.get_job_ids() == []
+
+
+def test_model_failure_is_retried_then_failed_with_reason(queue: Queue, classifier: FakeClassifier) -> None:
+    classifier.fail_with = RuntimeError("CUDA out of memory")
+    job_ids = enqueue(queue, blue_jpeg(), n=2, retries=1)
+    run_burst(queue)
+    for job_id in job_ids:
+        outcome = fetch_outcome(queue, job_id)
+        assert outcome.state is OutcomeState.FAILED
+        assert outcome.reason and "CUDA out of memory" in outcome.reason
+        assert job_id in FailedJobRegistry(queue=queue)
+    # Twice (first run, then the retry): a failed batch pass, then each job alone.
+    assert classifier.calls == [(2, 8), (1, 8), (1, 8)] * 2
+
+
+def test_non_photo_jobs_on_the_queue_run_normally(queue: Queue, classifier: FakeClassifier) -> None:
+    other = queue.enqueue("builtins.len", [1, 2, 3])
+    (photo_job,) = enqueue(queue, blue_jpeg())
+    run_burst(queue)
+    assert other.latest_result().return_value == 3  # type: ignore[union-attr]
+    assert fetch_outcome(queue, photo_job).state is OutcomeState.DONE

@@ -1,0 +1,55 @@
+"""scenetag-worker start-up: a bad configuration stops it with one clear line, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.services import model_path_or_skip
+
+
+def run_worker(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", **env}
+    return subprocess.run(
+        [sys.executable, "-m", "worker", "--burst"],
+        env=environment,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_missing_model_file_is_one_line(tmp_path: Path, redis_url: str) -> None:
+    done = run_worker(tmp_path, REDIS_URL=redis_url, MODEL_PATH=str(tmp_path / "nope.pt"))
+    assert done.returncode == 1
+    expected = f"configuration error: MODEL_PATH: no model file at {tmp_path / 'nope.pt'}"
+    assert done.stderr.strip().splitlines() == [expected]
+
+
+def test_unreachable_redis_is_one_line(tmp_path: Path) -> None:
+    model = tmp_path / "model.pt"
+    model.write_bytes(b"never loaded: Redis is checked first")
+    done = run_worker(tmp_path, REDIS_URL="redis://127.0.0.1:1/0", MODEL_PATH=str(model))
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("cannot reach Redis at REDIS_URL=redis://127.0.0.1:1/0")
+
+
+def test_malformed_variable_is_one_line(tmp_path: Path) -> None:
+    done = run_worker(tmp_path, TTA="lots")
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("configuration error: TTA")
+
+
+def test_onnx_backend_on_cuda_is_one_line(tmp_path: Path, redis_url: str) -> None:
+    model = model_path_or_skip()
+    done = run_worker(tmp_path, REDIS_URL=redis_url, MODEL_PATH=str(model), DEVICE="cuda", BACKEND="onnx")
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "configuration error: BACKEND: onnx runs on the CPU only; set DEVICE=cpu or BACKEND=torch"
+    ]

@@ -1,0 +1,63 @@
+"""`scenetag-worker`: serve the photo queue with the model loaded once.
+
+Usage: `scenetag-worker [--burst]`; configuration from the environment (see `WorkerSettings`).
+The equivalent with RQ's own CLI (the model then loads from the same variables at worker start):
+
+    rq worker --url "$REDIS_URL" -w worker.batching.BatchingWorker
+              --serializer rq.serializers.JSONSerializer scenetag
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from redis import Redis
+from redis.exceptions import RedisError
+from rq.serializers import JSONSerializer
+
+from worker.batching import BatchingWorker
+from worker.jobs import install_engine, load_engine
+from worker.queue import photo_queue
+from worker.settings import WorkerSettings
+
+logger = logging.getLogger(__name__)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="scenetag-worker", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--burst", action="store_true", help="exit when the queue is empty (default: run forever)"
+    )
+    parser.add_argument("--name", default=None, help="worker name shown by RQ (default: random)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = WorkerSettings.from_env()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not settings.model_path.is_file():
+        raise SystemExit(f"configuration error: MODEL_PATH: no model file at {settings.model_path}")
+    connection = Redis.from_url(settings.redis_url)
+    try:
+        connection.ping()
+    except RedisError as exc:
+        raise SystemExit(f"cannot reach Redis at REDIS_URL={settings.redis_url}: {exc}") from None
+    install_engine(load_engine(settings))
+    worker = BatchingWorker(
+        [photo_queue(connection)],
+        name=args.name,
+        connection=connection,
+        serializer=JSONSerializer,
+        maintenance_interval=settings.maintenance_interval,
+        batch_size=settings.batch_size,
+        abandon_grace_s=settings.abandon_grace_s,
+    )
+    worker.work(burst=args.burst, logging_level=settings.log_level)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

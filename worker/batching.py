@@ -1,0 +1,142 @@
+"""`BatchingWorker`: an RQ worker that classifies the photos waiting on its queue in one forward pass.
+
+RQ runs one job at a time and has no batching (rq issue #928). This worker keeps RQ's model and
+adds one step: when it dequeues a photo job it also claims up to `batch_size - 1` more waiting jobs
+of the same queue with RQ's own dequeue primitive (`Queue.lmove`, which parks them in RQ's
+intermediate queue), registers an RQ execution for each (so they sit in the StartedJobRegistry with
+a heartbeat and a dead worker's jobs are found abandoned and retried or failed by RQ's cleanup),
+classifies them together, then finishes each job through RQ's ordinary `perform_job` (timeouts,
+results, registries, retries, callbacks), which just picks up the precomputed result.
+
+It never forks (a `SimpleWorker`): the model stays loaded, and CUDA cannot be re-initialised in a
+forked child (rq issue #1088). SIGTERM finishes the batch in hand, then exits (RQ's warm shutdown).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from redis.client import Pipeline
+from rq import Queue, SimpleWorker, worker_registration
+from rq.exceptions import DeserializationError, NoSuchJobError
+from rq.executions import Execution
+from rq.job import Job
+from rq.timeouts import JobTimeoutException
+from rq.utils import as_text
+from rq.worker import WorkerStatus
+
+from worker import jobs
+from worker.contract import JOB_FUNCTION
+
+DEFAULT_BATCH_SIZE = 16
+DEFAULT_ABANDON_GRACE_S = 60  # RQ's SimpleWorker uses job timeout + 60 s too
+
+
+class BatchingWorker(SimpleWorker):
+    """A non-forking RQ worker that classifies up to `batch_size` waiting photos per forward pass."""
+
+    def __init__(
+        self,
+        *args: Any,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        abandon_grace_s: int = DEFAULT_ABANDON_GRACE_S,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.batch_size = batch_size
+        self.abandon_grace_s = abandon_grace_s
+
+    def bootstrap(self, *args: Any, **kwargs: Any) -> None:
+        # Load and warm up the model before registering (a no-op when already installed), so a bad
+        # MODEL_PATH fails before this worker announces itself in Redis.
+        jobs.current_engine()
+        super().bootstrap(*args, **kwargs)
+
+    @property
+    def dequeue_timeout(self) -> int:
+        # RQ blocks ~7 minutes on an idle queue and runs maintenance only between blocks; wake up
+        # every maintenance interval instead, so an idle worker soon finds a dead worker's jobs.
+        return max(1, min(super().dequeue_timeout, self.maintenance_interval))
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
+        if pipeline is None and not self.connection.exists(self.key):
+            # Redis lost its data (restarted without persistence): announce this worker again, or
+            # clients that check for a live worker (the bot does) would see none until a restart.
+            self.log.warning("Worker %s: registration missing in Redis; registering again", self.name)
+            with self.connection.pipeline() as registration:
+                registration.hset(self.key, mapping=self.serialize())
+                worker_registration.register(self, registration)
+                registration.execute()
+        super().heartbeat(timeout, pipeline)
+
+    def get_heartbeat_ttl(self, job: Job) -> int:
+        """How long a started job may go without news before RQ's cleanup calls it abandoned."""
+        return int(job.timeout or self.queue_class.DEFAULT_TIMEOUT) + self.abandon_grace_s
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        # Registered (and the worker BUSY) first: a SIGTERM from here on waits for the whole batch.
+        executions = {job.id: self.prepare_execution(job)}
+        batch = [job]
+        for extra in self.claim_waiting(queue, self.batch_size - 1):
+            executions[extra.id] = self.prepare_execution(extra)
+            batch.append(extra)
+        try:
+            self.classify_ahead(batch)
+            for member in batch:
+                self.execution = executions[member.id]
+                self.refresh_execution(self.execution, member, queue)
+                self.perform_job(member, queue)
+        finally:
+            jobs.discard_ahead()
+        self.set_state(WorkerStatus.IDLE)
+
+    def claim_waiting(self, queue: Queue, limit: int) -> list[Job]:
+        """Take up to `limit` jobs waiting on `queue` now, without blocking, as RQ's dequeue would."""
+        # The same choice `Queue.dequeue_any` makes: BLMOVE into the intermediate queue for one queue.
+        via_intermediate = len(self.queues) == 1 and self.get_redis_server_version() >= (6, 2, 0)
+        claimed: list[Job] = []
+        while len(claimed) < limit:
+            if via_intermediate:
+                popped = self.queue_class.lmove(self.connection, queue.key, None)
+            else:
+                popped = self.queue_class.lpop([queue.key], None, connection=self.connection)
+            if popped is None:
+                break
+            job_id = as_text(popped[1])
+            try:
+                job = self.job_class.fetch(job_id, connection=self.connection, serializer=self.serializer)
+            except NoSuchJobError:  # expired by its queue TTL while waiting: RQ drops it
+                if via_intermediate:
+                    queue.intermediate_queue.remove(job_id)
+                continue
+            claimed.append(job)
+        if claimed:
+            self.log.info("Worker %s: claimed %d more waiting job(s) for one batch", self.name, len(claimed))
+        return claimed
+
+    def classify_ahead(self, batch: Sequence[Job]) -> None:
+        """Classify the batch's photo jobs in one pass. On any failure, log it and leave each job to
+        classify itself inside `perform_job`, so one bad job cannot fail the others."""
+        payloads: dict[str, object] = {}
+        for member in batch:
+            try:
+                if member.func_name == JOB_FUNCTION and len(member.args) == 1:
+                    payloads[member.id] = member.args[0]
+            except DeserializationError:
+                continue  # perform_job fails it with the reason
+        if len(payloads) < 2:
+            return  # a single photo is classified by its own job, under RQ's timeout as usual
+        timeout = max(member.timeout or self.queue_class.DEFAULT_TIMEOUT for member in batch)
+        try:
+            with self.death_penalty_class(timeout, JobTimeoutException):
+                jobs.classify_ahead(payloads)
+        except Exception:
+            count = len(payloads)
+            self.log.exception("Worker %s: batch of %d failed; running its jobs one by one", self.name, count)
+
+    def refresh_execution(self, execution: Execution, job: Job, queue: Queue) -> None:
+        """Restart a claimed job's heartbeat clock just before it runs (it may have waited for the batch)."""
+        with self.connection.pipeline() as pipeline:
+            execution.heartbeat(queue.started_job_registry, self.get_heartbeat_ttl(job), pipeline)
+            pipeline.execute()

@@ -1,0 +1,112 @@
+"""The enqueue side of the job contract: what the bot (and benchmarks, tests) call to put a photo on the
+queue and read back what became of it. Imports no torch: the bot imports this module.
+
+Every job is JSON-serialised (`rq.serializers.JSONSerializer`): RQ's default pickle would let anyone
+who can write to Redis run code in the worker.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+import uuid
+from dataclasses import dataclass
+from enum import StrEnum
+
+from redis import Redis
+from rq import Queue, Retry
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+from rq.serializers import JSONSerializer
+
+from worker.contract import JOB_FUNCTION, QUEUE_NAME, ClassifyRequest, ClassifyResult
+
+# A photo job runs in well under a second on a GPU and a few seconds on a CPU; past this RQ kills it.
+JOB_TIMEOUT_S = 30
+# A user has given up after about a minute: RQ drops a job still queued after this (queue TTL).
+QUEUE_TTL_S = 60
+# Results are read by the bot within seconds; keep them a little while for debugging.
+RESULT_TTL_S = 600
+# Failed jobs stay in RQ's FailedJobRegistry, with their reason, for a week of post-mortems.
+FAILURE_TTL_S = 7 * 24 * 3600
+# Jobs only raise on transient/internal failures (bad photos are error *results*), so a couple of
+# immediate retries are safe and cannot loop on a poison photo.
+RETRIES = 2
+
+
+def photo_queue(connection: Redis, name: str = QUEUE_NAME) -> Queue:
+    """The photo queue, always with the JSON serializer."""
+    return Queue(name, connection=connection, serializer=JSONSerializer)
+
+
+def build_request(
+    photo: bytes, request_id: str | None = None, tta: int | None = None, submitted_at: float | None = None
+) -> ClassifyRequest:
+    """A contract request for raw photo bytes, stamped with the current time."""
+    return ClassifyRequest(
+        request_id=request_id or uuid.uuid4().hex,
+        image_b64=base64.b64encode(photo).decode("ascii"),
+        submitted_at=time.time() if submitted_at is None else submitted_at,
+        tta=tta,
+    )
+
+
+def enqueue_photo(
+    queue: Queue,
+    request: ClassifyRequest,
+    *,
+    job_timeout: int = JOB_TIMEOUT_S,
+    queue_ttl: int = QUEUE_TTL_S,
+    result_ttl: int = RESULT_TTL_S,
+    failure_ttl: int = FAILURE_TTL_S,
+    retries: int = RETRIES,
+) -> Job:
+    """Put one photo on `queue` for `worker.jobs.classify_photo`; returns the RQ job to poll."""
+    return queue.enqueue(
+        JOB_FUNCTION,
+        request.model_dump(mode="json"),
+        job_timeout=job_timeout,
+        ttl=queue_ttl,
+        result_ttl=result_ttl,
+        failure_ttl=failure_ttl,
+        retry=Retry(max=retries) if retries else None,
+        # RQ's default description is the call's repr: megabytes of base64 in Redis and in logs.
+        description=f"classify_photo {request.request_id}",
+    )
+
+
+class OutcomeState(StrEnum):
+    """Where a photo job stands, as the bot needs to know it."""
+
+    PENDING = "pending"  # queued, started or waiting for a retry
+    DONE = "done"  # the worker returned a ClassifyResult (which itself may be an error result)
+    FAILED = "failed"  # the job raised or was abandoned and has no retries left; `reason` says why
+    GONE = "gone"  # no such job: dropped by the queue TTL, or its result expired
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A job's state, its result when done, and the failure reason when failed."""
+
+    state: OutcomeState
+    result: ClassifyResult | None = None
+    reason: str | None = None
+
+
+def fetch_outcome(queue: Queue, job_id: str) -> Outcome:
+    """Read the current outcome of a photo job without blocking."""
+    try:
+        job = Job.fetch(job_id, connection=queue.connection, serializer=queue.serializer)
+        status = job.get_status(refresh=False)
+    except NoSuchJobError:
+        return Outcome(OutcomeState.GONE)
+    if status == JobStatus.FINISHED:
+        value = job.return_value()
+        if value is None:
+            return Outcome(OutcomeState.GONE)
+        return Outcome(OutcomeState.DONE, result=ClassifyResult.model_validate(value))
+    if status in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
+        latest = job.latest_result()
+        reason = (latest.exc_string if latest else None) or str(status.value)
+        return Outcome(OutcomeState.FAILED, reason=reason.strip().splitlines()[-1])
+    return Outcome(OutcomeState.PENDING)
