@@ -3,13 +3,16 @@ batching, RQ bookkeeping) in-process without loading torch. End-to-end tests use
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image
 
 from ml.tags import ALL_LABELS, OTHER
+from worker import jobs
+from worker.engine import Engine
 
 
 @dataclass(frozen=True)
@@ -47,3 +50,14 @@ class FakeClassifier:
         suggested = None if label == OTHER else label
         scenes = [(f"/s/{label}", 0.9), ("/a/abbey", 0.05)]
         return FakePrediction(probabilities, label, 0.9, suggested, scenes)
+
+
+@contextmanager
+def installed_fake(default_tta: int) -> Iterator[FakeClassifier]:
+    """A FakeClassifier serving `worker.jobs` in this process, as the worker installs its real engine."""
+    fake = FakeClassifier()
+    jobs.install_engine(Engine(fake, default_tta=default_tta))  # type: ignore[arg-type]
+    try:
+        yield fake
+    finally:
+        jobs.install_engine(None)

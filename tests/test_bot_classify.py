@@ -18,12 +18,10 @@ from rq.job import JobStatus
 from rq.serializers import JSONSerializer
 
 from bot.classify import Busy, Classified, Classifier, Failed, TimedOut
-from tests.fake_classifier import FakeClassifier
+from tests.fake_classifier import FakeClassifier, installed_fake
 from tests.services import free_port
-from worker import jobs
 from worker.batching import BatchingWorker
 from worker.contract import ErrorCode
-from worker.engine import Engine
 from worker.queue import photo_queue
 
 
@@ -43,10 +41,8 @@ class KeepAlive:
 
 @pytest.fixture
 def classifier_model() -> Iterator[FakeClassifier]:
-    fake = FakeClassifier()
-    jobs.install_engine(Engine(fake, default_tta=1))  # type: ignore[arg-type]
-    yield fake
-    jobs.install_engine(None)
+    with installed_fake(default_tta=1) as fake:
+        yield fake
 
 
 @pytest.fixture

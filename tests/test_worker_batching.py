@@ -14,11 +14,9 @@ from rq import Queue
 from rq.registry import FailedJobRegistry, FinishedJobRegistry, StartedJobRegistry
 from rq.serializers import JSONSerializer
 
-from tests.fake_classifier import FakeClassifier
-from worker import jobs
+from tests.fake_classifier import FakeClassifier, installed_fake
 from worker.batching import BatchingWorker
 from worker.contract import ErrorCode
-from worker.engine import Engine
 from worker.queue import OutcomeState, build_request, enqueue_photo, fetch_outcome, photo_queue
 
 
@@ -30,10 +28,8 @@ def blue_jpeg() -> bytes:
 
 @pytest.fixture
 def classifier() -> Iterator[FakeClassifier]:
-    fake = FakeClassifier()
-    jobs.install_engine(Engine(fake, default_tta=8))  # type: ignore[arg-type]
-    yield fake
-    jobs.install_engine(None)
+    with installed_fake(default_tta=8) as fake:
+        yield fake
 
 
 @pytest.fixture
