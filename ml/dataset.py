@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image
+from ml.images import load_image
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp"})
 
@@ -127,11 +127,6 @@ def class_interleaved(samples: Sequence[Sample], seed: int) -> list[Sample]:
     return [group[i] for i in range(longest) for group in groups if i < len(group)]
 
 
-def load_rgb(path: Path) -> Image.Image:
-    with Image.open(path) as image:
-        return image.convert("RGB")
-
-
 class PhotoDataset:
     """(transformed image, class index) pairs for a DataLoader (a map-style dataset needs only __len__ and
     __getitem__; not subclassing torch's Dataset keeps `ml --help` from importing torch)."""
@@ -146,5 +141,5 @@ class PhotoDataset:
         return len(self.samples)
 
     def __getitem__(self, index: int):
-        image = load_rgb(self.root / self.samples[index].path)
+        image = load_image(self.root / self.samples[index].path)
         return self.transform(image), self.labels[index]

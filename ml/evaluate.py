@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ml import dataset as ds
+from ml.images import load_image
 
 logger = logging.getLogger(__name__)
 GALLERY_SIZE = 8
@@ -77,7 +78,7 @@ def save_gallery_png(path: Path, root: Path, rows: list[tuple[str, list[tuple[ds
             ax.axis("off")
             if c < len(items):
                 sample, caption = items[c]
-                ax.imshow(ds.load_rgb(root / sample.path))
+                ax.imshow(load_image(root / sample.path))
                 ax.set_title(caption, fontsize=7)
         axes[r][0].text(0, -0.25, title, transform=axes[r][0].transAxes, fontsize=10, weight="bold")
     fig.tight_layout()
@@ -108,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     chunks = []
     for start in range(0, len(samples), args.batch_size):
         chunk = samples[start:start + args.batch_size]
-        chunks.append(classifier.class_probabilities([ds.load_rgb(root / s.path) for s in chunk], args.tta))
+        chunks.append(classifier.class_probabilities([load_image(root / s.path) for s in chunk], args.tta))
         logger.info("%d / %d photos", min(start + args.batch_size, len(samples)), len(samples))
     seconds = time.monotonic() - began
     class_p = torch.cat(chunks)

@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from ml import dataset as ds
+from ml.images import load_image
 from ml.labels import load_remap, target_classes, target_indices
 from ml.model import ModelSpec, SceneNet, build_model, default_mean_std, save_model
 from ml.schedule import build_scheduler
@@ -323,6 +324,6 @@ def log_sample_images(
     writer: Any, root: Path, samples: list[ds.Sample], transform: Any, *, mean: Any, std: Any
 ) -> None:
     """A grid of what the network sees (de-normalised), to catch preprocessing mistakes in TensorBoard."""
-    images = torch.stack([transform(ds.load_rgb(root / s.path)) for s in samples])
+    images = torch.stack([transform(load_image(root / s.path)) for s in samples])
     images = images * torch.tensor(std)[:, None, None] + torch.tensor(mean)[:, None, None]
     writer.add_images("validation_samples", images.clamp(0, 1), 0)

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from ml.dataset import load_rgb, scan
+from ml.dataset import scan
 from ml.feature_cache import build_cache, cache_key, cached_rows, open_cache
+from ml.images import load_image
 from ml.model import build_model, default_mean_std
 from ml.preprocess import eval_transform
 from tests.ml_support import TINY_SIZE, make_tiny_data
@@ -22,7 +23,7 @@ def test_cache_matches_the_frozen_prefix_and_refuses_other_settings(tmp_path: Pa
     build_cache(tmp_path / "cache", root, samples, model, key, mean=mean, std=std, batch_size=4, workers=0)
     assert cached_rows(tmp_path / "cache", key) == len(samples)
     views = open_cache(tmp_path / "cache", key, len(samples))
-    image = eval_transform(TINY_SIZE, mean, std)(load_rgb(root / samples[3].path))[None]
+    image = eval_transform(TINY_SIZE, mean, std)(load_image(root / samples[3].path))[None]
     with torch.inference_mode():
         expected = model.prefix(image, 5)[0].numpy()
     # bf16 autocast + float16 storage: close, not equal

@@ -6,7 +6,8 @@ import pytest
 import torch
 from PIL import Image
 
-from ml.dataset import load_rgb, scan, stratified_split, stratified_subset
+from ml.dataset import scan, stratified_split, stratified_subset
+from ml.images import load_image
 from ml.inference import Classifier, decide, label_matrix
 from ml.labels import load_remap
 from ml.model import ModelSpec
@@ -89,7 +90,7 @@ def test_shipped_model_meets_floor_on_held_out_sample() -> None:
     truth = [remap.get(s.scene, OTHER) for s in sample]
     predictions = []
     for start in range(0, len(sample), 50):
-        predictions += classifier.predict([load_rgb(root / s.path) for s in sample[start:start + 50]])
+        predictions += classifier.predict([load_image(root / s.path) for s in sample[start:start + 50]])
     hits = [p.hashtag == t for p, t in zip(predictions, truth, strict=True)]
     by_tag: dict[str, list[bool]] = {}
     for hit, tag in zip(hits, truth, strict=True):

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from ml.cli import main as ml_main
-from ml.dataset import load_rgb
+from ml.images import load_image
 from ml.inference import Classifier
 from ml.model import read_model_file
 from ml.training import frozen_stages, shift_and_mirror
@@ -56,7 +56,7 @@ def test_train_on_photos_end_to_end(tiny_data: Path, tmp_path: Path) -> None:
 
 
 def first_photo(root: Path) -> Image.Image:
-    return load_rgb(next(root.rglob("*.jpg")))
+    return load_image(next(root.rglob("*.jpg")))
 
 
 def test_train_from_feature_cache_and_resume(tiny_data: Path, tmp_path: Path) -> None:
