@@ -82,7 +82,9 @@ class Classifier:
 
     def _enqueue(self, image: bytes, queue_ttl_s: int) -> Job | None:
         """None when no worker serves the queue (the photo would only wait to time out)."""
-        if Worker.count(connection=self._redis, queue=self._queue) == 0:
+        # Worker.all, unlike Worker.count, drops registrations whose key expired (a worker killed with
+        # SIGKILL never deregisters; its key lives worker_ttl + 60 s after its last heartbeat).
+        if not Worker.all(queue=self._queue):
             return None
         return enqueue_photo(self._queue, build_request(image), queue_ttl=queue_ttl_s)
 

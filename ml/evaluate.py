@@ -86,10 +86,24 @@ def save_gallery_png(path: Path, root: Path, rows: list[tuple[str, list[tuple[ds
     plt.close(fig)
 
 
+def load_classifier(args: argparse.Namespace) -> Any:
+    """torch on CUDA; on the CPU ONNX Runtime (3x faster, exact fp32) unless --backend torch."""
+    from ml.inference import Classifier, resolve_device
+
+    device = resolve_device(args.device)
+    if args.backend == "onnx" and device.type != "cpu":
+        raise SystemExit("--backend onnx runs on the CPU only; use --device cpu or --backend torch")
+    if device.type == "cpu" and args.backend != "torch":
+        from ml.onnx_runtime import load_onnx_classifier
+
+        return load_onnx_classifier(Path(args.model), Path(args.output) / "onnx", args.threads)
+    return Classifier.load(args.model, str(device))
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ml.inference import Classifier, label_matrix, tag_probabilities
+    from ml.inference import label_matrix, tag_probabilities
     from ml.labels import load_remap
     from ml.metrics import accuracy, confusion, summarize, weighted_accuracy
     from ml.tags import ALL_LABELS, OTHER
@@ -97,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     root = Path(args.data)
     samples = select_samples(args)
-    classifier = Classifier.load(args.model, args.device)
+    classifier = load_classifier(args)
     if args.remap:
         classifier.set_remap(load_remap(args.remap))
     if args.tag_balance is not None:
@@ -206,5 +220,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", default="runs/evaluate", help="report folder (default: runs/evaluate)")
     parser.add_argument("--batch-size", type=int, default=64, help="photos per predict call (default: 64)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    parser.add_argument("--backend", default="auto", choices=("auto", "torch", "onnx"),
+                        help="forward pass: auto is ONNX Runtime on the CPU, torch on CUDA (default: auto)")
     parser.add_argument("--threads", type=int, default=1,
                         help="CPU threads; 1 is fastest on a busy shared machine (default: 1)")

@@ -43,7 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder caching the frozen stages' output (needs --freeze-blocks; "
                         "default: none)")
     parser.add_argument("--cache-views", default="plain",
-                        help="cached views: plain or plain,flip (default: plain)")
+                        help="cached views, comma-separated: plain (required), flip, aug1, aug2, ... (photo "
+                        "augmentations at --augment-strength, one fixed draw per photo and view; each view "
+                        "adds one frozen-prefix pass per photo to the caching) (default: plain)")
     parser.add_argument("--cache-rows", type=int,
                         help="use only the first N photos of the class-interleaved training order "
                         "(default: all)")

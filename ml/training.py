@@ -8,9 +8,11 @@ on a validation part of the training split; the held-out split is never looked a
 and TensorBoard logs under `tb/`.
 
 With `--freeze-blocks N --cache-features DIR` the frozen stem + first N blocks run once per photo and their
-output is cached (float16) in DIR; epochs then train the remaining stages on the cached maps with cheap
-spatial augmentation (random shift, mirror). Without a cache every epoch runs the whole network on
-augmented photos (strength `--augment-strength`), the normal path on a GPU.
+output is cached (float16) in DIR, for the plain view and optionally its mirror and augmented views
+(`--cache-views plain,flip,aug1,aug2`); epochs then train the remaining stages on the cached maps, one view
+per batch, with a random shift of the maps (and mirroring when only the plain view is cached). Without a
+cache every epoch runs the whole network on augmented photos (strength `--augment-strength`), the normal
+path on a GPU.
 """
 
 from __future__ import annotations
@@ -67,15 +69,15 @@ def cached_batches(
     views: dict[str, np.ndarray], rows: np.ndarray, labels: np.ndarray, *, batch_size: int, max_shift: int,
     generator: torch.Generator,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Shuffled training batches from the cache; a cached mirrored view, if any, is picked half the time."""
+    """Shuffled training batches from the cache, each from one cached view drawn uniformly; the maps are
+    mirrored at random only when the cache holds the plain view alone."""
+    names = sorted(views)
     order = rows[torch.randperm(len(rows), generator=generator).numpy()]
     for start in range(0, len(order), batch_size):
         chunk = np.sort(order[start:start + batch_size])  # sorted rows read the memmap sequentially
-        if "flip" in views and torch.rand(1, generator=generator).item() < 0.5:
-            maps = torch.from_numpy(views["flip"][chunk].astype(np.float32))
-        else:
-            maps = torch.from_numpy(views["plain"][chunk].astype(np.float32))
-        maps = shift_and_mirror(maps, max_shift, generator, mirror="flip" not in views)
+        view = names[int(torch.randint(len(names), (1,), generator=generator))]
+        maps = torch.from_numpy(views[view][chunk].astype(np.float32))
+        maps = shift_and_mirror(maps, max_shift, generator, mirror=names == ["plain"])
         yield maps, torch.from_numpy(labels[chunk])
 
 
@@ -212,7 +214,8 @@ def main(args: argparse.Namespace) -> int:
     generator = torch.Generator().manual_seed(args.seed)
     if args.cache_features:
         cache_dir = Path(args.cache_features)
-        key = cache_key(args.backbone, args.input_size, frozen, ordered, args.cache_views.split(","))
+        key = cache_key(args.backbone, args.input_size, frozen, ordered, args.cache_views.split(","),
+                        augment_strength=args.augment_strength)
         if cached_rows(cache_dir, key) < last_row:
             build_cache(cache_dir, root, ordered, model.cpu(), key, mean=mean, std=std, workers=args.workers)
             model.to(device)

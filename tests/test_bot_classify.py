@@ -104,7 +104,15 @@ async def test_a_job_that_keeps_failing_is_failed(redis_url, redis_conn, idle_wo
     assert "CUDA out of memory" in outcome.reason
 
 
-async def test_no_worker_is_busy_without_queueing(redis_url, redis_conn):
+@pytest.mark.parametrize("stale_registration", [False, True])
+async def test_no_worker_is_busy_without_queueing(redis_url, redis_conn, stale_registration):
+    if stale_registration:
+        # A SIGKILLed worker stays in the queue's worker set; once its key has expired it must not count.
+        worker = BatchingWorker([photo_queue(redis_conn)], connection=redis_conn, serializer=JSONSerializer)
+        assert worker.worker_ttl == 60  # the key outlives the last heartbeat by 120 s, not RQ's 8 minutes
+        worker.register_birth()
+        redis_conn.delete(worker.key)  # what expiry does to a worker that never deregistered
+        assert Worker.count(queue=photo_queue(redis_conn)) == 1
     classifier = Classifier(redis_url, timeout_s=5)
     try:
         outcome = await classifier.classify(jpeg((0, 0, 255)), KeepAlive())

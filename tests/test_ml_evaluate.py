@@ -36,3 +36,18 @@ def test_evaluate_writes_report_pngs_and_a_remapped_model(tmp_path: Path) -> Non
     assert spec.remap["/a/abbey"] == "architecture"
     assert spec.threshold == report["recommended_threshold"]
     assert spec.metrics["all_tta2"]["accuracy"] == report["accuracy"]
+    assert len(list((out / "onnx").glob("*.onnx"))) == 1  # on the CPU the default backend is ONNX Runtime
+
+
+def test_evaluate_backends_agree(tmp_path: Path) -> None:
+    data = make_tiny_data(tmp_path / "data", per_class=2)
+    model = make_tiny_model(tmp_path / "m.pt")
+    reports = {}
+    for backend in ("torch", "onnx"):
+        out = tmp_path / backend
+        assert ml_main(["evaluate", "--model", str(model), "--data", str(data), "--output", str(out),
+                        "--backend", backend, "--device", "cpu", "--threads", "1"]) == 0
+        reports[backend] = json.loads((out / "report.json").read_text())
+    assert not (tmp_path / "torch" / "onnx").exists()
+    for key in ("photos", "accuracy", "weighted_accuracy", "scene_accuracy"):
+        assert reports["torch"][key] == reports["onnx"][key], key

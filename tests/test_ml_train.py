@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -11,7 +12,7 @@ from ml.cli import main as ml_main
 from ml.images import load_image
 from ml.inference import Classifier
 from ml.model import read_model_file
-from ml.training import frozen_stages, shift_and_mirror
+from ml.training import cached_batches, frozen_stages, shift_and_mirror
 from tests.ml_support import TINY_SIZE, make_tiny_data
 
 COMMON = ["--input-size", str(TINY_SIZE), "--val-per-class", "1", "--holdout", "0.34", "--batch-size", "4",
@@ -59,12 +60,27 @@ def first_photo(root: Path) -> Image.Image:
     return load_image(next(root.rglob("*.jpg")))
 
 
+def test_cached_batches_draw_one_view_per_batch_and_cover_every_row() -> None:
+    rows = np.arange(2, 40)
+    views = {name: np.full((40, 1, 2, 2), value, dtype=np.float16) for name, value in
+             (("plain", 0), ("flip", 1), ("aug1", 2))}
+    labels = np.arange(40)
+    batches = list(cached_batches(views, rows, labels, batch_size=5, max_shift=0,
+                                  generator=torch.Generator().manual_seed(0)))
+    assert sorted(torch.cat([targets for _, targets in batches]).tolist()) == rows.tolist()
+    drawn = set()
+    for maps, _ in batches:
+        assert maps.unique().numel() == 1  # one view per batch
+        drawn.add(int(maps[0, 0, 0, 0]))
+    assert drawn == {0, 1, 2}
+
+
 def test_train_from_feature_cache_and_resume(tiny_data: Path, tmp_path: Path) -> None:
     out, cache = tmp_path / "run", tmp_path / "cache"
     args = ["train", "--data", str(tiny_data), "--output", str(out), "--freeze-blocks", "11",
-            "--cache-features", str(cache), "--cache-views", "plain,flip", *COMMON]
+            "--cache-features", str(cache), "--cache-views", "plain,flip,aug1", *COMMON]
     assert ml_main([*args, "--epochs", "1"]) == 0
-    assert (cache / "plain.npy").exists() and (cache / "flip.npy").exists()
+    assert all((cache / f"{view}.npy").exists() for view in ("plain", "flip", "aug1"))
     assert ml_main([*args, "--epochs", "2", "--resume", str(out / "checkpoint.pt")]) == 0
     history = json.loads((out / "history.json").read_text())
     assert [h["epoch"] for h in history] == [0, 1]

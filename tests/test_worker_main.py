@@ -7,7 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from tests.fake_classifier import installed_fake
 from tests.services import model_path_or_skip
+from worker import __main__ as worker_main
+from worker import jobs
+from worker.batching import BatchingWorker
+from worker.jobs import choose_backend
 
 
 def run_worker(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -53,3 +60,29 @@ def test_onnx_backend_on_cuda_is_one_line(tmp_path: Path, redis_url: str) -> Non
     assert done.stderr.strip().splitlines() == [
         "configuration error: BACKEND: onnx runs on the CPU only; set DEVICE=cpu or BACKEND=torch"
     ]
+
+
+def test_backend_choice() -> None:
+    assert choose_backend("auto", "cpu") == "onnx"
+    assert choose_backend("auto", "cuda") == "torch"
+    assert choose_backend("torch", "cpu") == "torch"
+    with pytest.raises(SystemExit, match="BACKEND"):
+        choose_backend("onnx", "cuda")
+
+
+def test_worker_exits_1_when_the_rq_loop_dies(
+    tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RQ's work() returns normally after an unhandled error: the process must still report failure."""
+    (tmp_path / "model.pt").write_bytes(b"loaded by the patched load_engine")
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("MODEL_PATH", str(tmp_path / "model.pt"))
+
+    def broken_dequeue(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("simulated failure inside RQ's loop")
+
+    monkeypatch.setattr(BatchingWorker, "dequeue_job_and_maintain_ttl", broken_dequeue)
+    with installed_fake(default_tta=1):
+        engine = jobs.current_engine()
+        monkeypatch.setattr(worker_main, "load_engine", lambda settings: engine)
+        assert worker_main.main([]) == 1

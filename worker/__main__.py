@@ -56,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
         abandon_grace_s=settings.abandon_grace_s,
     )
     worker.work(burst=args.burst, logging_level=settings.log_level)
+    if not args.burst and not worker.stop_signalled:
+        # so a supervisor (compose's restart policy, systemd) restarts a worker whose loop died
+        logger.error("the RQ work loop ended without a stop request (see above); exiting with status 1")
+        return 1
     return 0
 
 

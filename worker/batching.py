@@ -31,6 +31,10 @@ from worker.contract import JOB_FUNCTION
 
 DEFAULT_BATCH_SIZE = 16
 DEFAULT_ABANDON_GRACE_S = 60  # RQ's SimpleWorker uses job timeout + 60 s too
+# RQ's default (420 s) keeps a SIGKILLed worker's registration for 8 minutes, during which the bot counts it
+# as serving and users wait for a timeout instead of hearing "busy"; heartbeats come at least every
+# maintenance interval (dequeue_timeout below), so 60 s (key lifetime 120 s) is ample.
+DEFAULT_WORKER_TTL_S = 60
 
 
 class BatchingWorker(SimpleWorker):
@@ -43,9 +47,17 @@ class BatchingWorker(SimpleWorker):
         abandon_grace_s: int = DEFAULT_ABANDON_GRACE_S,
         **kwargs: Any,
     ) -> None:
+        kwargs.setdefault("worker_ttl", DEFAULT_WORKER_TTL_S)
         super().__init__(*args, **kwargs)
         self.batch_size = batch_size
         self.abandon_grace_s = abandon_grace_s
+        self.stop_signalled = False
+
+    def request_stop(self, signum: int, frame: Any) -> None:
+        # RQ's work() returns normally both after a stop signal and when its loop gives up on an unhandled
+        # error; remembering the signal lets scenetag-worker exit non-zero in the second case.
+        self.stop_signalled = True
+        super().request_stop(signum, frame)
 
     def bootstrap(self, *args: Any, **kwargs: Any) -> None:
         # Load and warm up the model before registering (a no-op when already installed), so a bad

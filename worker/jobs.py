@@ -40,7 +40,7 @@ def load_engine(settings: WorkerSettings) -> Engine:
     device = resolve_device(settings.device)
     backend = choose_backend(settings.backend, device.type)
     if backend == "onnx":
-        from worker.onnx_backend import load_onnx_classifier
+        from ml.onnx_runtime import load_onnx_classifier
 
         classifier = load_onnx_classifier(
             settings.model_path, settings.onnx_cache_dir, settings.torch_threads

@@ -1,4 +1,4 @@
-"""worker.onnx_backend: the ONNX Runtime forward pass gives the torch model's probabilities."""
+"""ml.onnx_runtime: the ONNX Runtime forward pass gives the torch model's probabilities."""
 
 from __future__ import annotations
 
@@ -13,9 +13,8 @@ from PIL import Image
 
 from ml.inference import Classifier
 from ml.model import load_model
+from ml.onnx_runtime import OnnxForward, export_onnx, load_onnx_classifier
 from tests.services import model_path_or_skip
-from worker.jobs import choose_backend
-from worker.onnx_backend import OnnxForward, export_onnx, load_onnx_classifier
 
 
 def photos() -> list[Image.Image]:
@@ -79,10 +78,3 @@ def test_export_is_cached_by_model_version(tmp_path: Path) -> None:
     assert exported.stat().st_mtime_ns == before
     assert list(tmp_path.iterdir()) == [exported]  # no partial files left behind
 
-
-def test_backend_choice() -> None:
-    assert choose_backend("auto", "cpu") == "onnx"
-    assert choose_backend("auto", "cuda") == "torch"
-    assert choose_backend("torch", "cpu") == "torch"
-    with pytest.raises(SystemExit, match="BACKEND"):
-        choose_backend("onnx", "cuda")
