@@ -64,6 +64,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default: 0.9)")
     parser.add_argument("--weight-decay", type=float, default=1e-4, help="(default: 1e-4)")
     parser.add_argument("--label-smoothing", type=float, default=0.1, help="(default: 0.1)")
+    parser.add_argument("--tag-loss", type=float, default=0.0,
+                        help="scene target: add this weight x the loss of the true tag's summed probability "
+                        "(default: 0)")
     parser.add_argument("--batch-size", type=int, default=64, help="(default: 64)")
     parser.add_argument("--epochs", type=int, default=30, help="maximum epochs (default: 30)")
     parser.add_argument("--early-stop-eps", type=float, default=0.002,

@@ -81,6 +81,26 @@ def cached_batches(
         yield maps, torch.from_numpy(labels[chunk])
 
 
+class SceneTagLoss(nn.Module):
+    """Cross-entropy on the scene classes plus `tag_weight` x the negative log of the true tag's summed
+    probability (what tag accuracy rewards: confusing two scenes of one tag costs nothing there)."""
+
+    def __init__(self, matrix: torch.Tensor, tag_weight: float, label_smoothing: float) -> None:
+        super().__init__()
+        self.register_buffer("matrix", matrix.float())  # [classes, tags], one 1 per row
+        self.tag_of_class = matrix.argmax(dim=1)
+        self.tag_weight = tag_weight
+        self.scene_loss = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        loss = self.scene_loss(logits, targets)
+        if self.tag_weight:
+            tag_p = logits.softmax(dim=1) @ self.matrix
+            tag_targets = self.tag_of_class.to(targets.device)[targets]
+            loss = loss + self.tag_weight * nn.functional.nll_loss(tag_p.clamp_min(1e-8).log(), tag_targets)
+        return loss
+
+
 def train_one_epoch(
     model: SceneNet, start: int, batches: Iterator, *, frozen: int, total: int,
     optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LRScheduler, criterion: nn.Module,
@@ -252,7 +272,13 @@ def main(args: argparse.Namespace) -> int:
         start = 0  # batches are photos; frozen stages build no autograd graph
 
     # Loss, optimiser, schedule.
-    criterion = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
+    if args.target == "scenes":
+        from ml.inference import label_matrix
+
+        criterion: nn.Module = SceneTagLoss(label_matrix(spec), args.tag_loss, args.label_smoothing)
+        criterion.to(device)
+    else:
+        criterion = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
     params = [p for p in model.parameters() if p.requires_grad]
     if args.optimizer == "sgd":
         optimizer: torch.optim.Optimizer = torch.optim.SGD(

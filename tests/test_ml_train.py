@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ from ml.cli import main as ml_main
 from ml.images import load_image
 from ml.inference import Classifier
 from ml.model import read_model_file
-from ml.training import cached_batches, frozen_stages, shift_and_mirror
+from ml.training import SceneTagLoss, cached_batches, frozen_stages, shift_and_mirror
 from tests.ml_support import TINY_SIZE, make_tiny_data
 
 COMMON = ["--input-size", str(TINY_SIZE), "--val-per-class", "1", "--holdout", "0.34", "--batch-size", "4",
@@ -60,6 +61,18 @@ def first_photo(root: Path) -> Image.Image:
     return load_image(next(root.rglob("*.jpg")))
 
 
+def test_scene_tag_loss_matches_hand_computed_values() -> None:
+    matrix = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])  # scenes 0 and 1 share tag 0
+    logits = torch.zeros(1, 3)
+    # uniform over 3 scenes: scene loss log 3; the true tag holds 2/3 of the probability
+    def loss(weight: float, scene: int) -> float:
+        return float(SceneTagLoss(matrix, weight, 0.0)(logits, torch.tensor([scene])))
+
+    assert loss(1.0, 0) == pytest.approx(math.log(3) - math.log(2 / 3))
+    assert loss(0.0, 0) == pytest.approx(math.log(3))
+    assert loss(0.5, 2) == pytest.approx(math.log(3) - 0.5 * math.log(1 / 3))
+
+
 def test_cached_batches_draw_one_view_per_batch_and_cover_every_row() -> None:
     rows = np.arange(2, 40)
     views = {name: np.full((40, 1, 2, 2), value, dtype=np.float16) for name, value in
@@ -78,7 +91,7 @@ def test_cached_batches_draw_one_view_per_batch_and_cover_every_row() -> None:
 def test_train_from_feature_cache_and_resume(tiny_data: Path, tmp_path: Path) -> None:
     out, cache = tmp_path / "run", tmp_path / "cache"
     args = ["train", "--data", str(tiny_data), "--output", str(out), "--freeze-blocks", "11",
-            "--cache-features", str(cache), "--cache-views", "plain,flip,aug1", *COMMON]
+            "--cache-features", str(cache), "--cache-views", "plain,flip,aug1", "--tag-loss", "1", *COMMON]
     assert ml_main([*args, "--epochs", "1"]) == 0
     assert all((cache / f"{view}.npy").exists() for view in ("plain", "flip", "aug1"))
     assert ml_main([*args, "--epochs", "2", "--resume", str(out / "checkpoint.pt")]) == 0
