@@ -7,8 +7,8 @@ rebuilt cache holds the same pixels). Training draws one view per batch, so seve
 the trainable stages photo-level augmentation without re-running the frozen part every epoch.
 
 On CPU the prefix runs in ONNX Runtime (exported into the cache folder): measured here with 2 threads,
-Lite0's stem + 11 blocks at 224 px take ~4 ms per photo, about 3x faster than torch; on CUDA it runs in
-torch with bf16 autocast.
+Lite0's stem + 11 blocks at 224 px take ~4 ms per photo, 3-4x faster than torch's bf16 path; on CUDA it
+runs in torch with bf16 autocast.
 
 Layout of a cache folder: `meta.json` (what produced it, how many rows are done) and one
 `<view>.npy` of shape [N, C, H, W] per view, rows in the order of the scanned samples. Building resumes
