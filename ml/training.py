@@ -88,7 +88,7 @@ class SceneTagLoss(nn.Module):
     def __init__(self, matrix: torch.Tensor, tag_weight: float, label_smoothing: float) -> None:
         super().__init__()
         self.register_buffer("matrix", matrix.float())  # [classes, tags], one 1 per row
-        self.tag_of_class = matrix.argmax(dim=1)
+        self.register_buffer("tag_of_class", matrix.argmax(dim=1))
         self.tag_weight = tag_weight
         self.scene_loss = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
 
@@ -96,7 +96,7 @@ class SceneTagLoss(nn.Module):
         loss = self.scene_loss(logits, targets)
         if self.tag_weight:
             tag_p = logits.softmax(dim=1) @ self.matrix
-            tag_targets = self.tag_of_class.to(targets.device)[targets]
+            tag_targets = self.tag_of_class[targets]
             loss = loss + self.tag_weight * nn.functional.nll_loss(tag_p.clamp_min(1e-8).log(), tag_targets)
         return loss
 
