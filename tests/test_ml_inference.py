@@ -8,7 +8,7 @@ from PIL import Image
 
 from ml.dataset import scan, stratified_split, stratified_subset
 from ml.images import load_image
-from ml.inference import Classifier, decide, label_matrix
+from ml.inference import Classifier, choose_backend, decide, label_matrix
 from ml.labels import load_remap
 from ml.model import ModelSpec
 from ml.tags import ALL_LABELS, OTHER
@@ -32,6 +32,14 @@ def test_label_matrix_sums_scenes_into_tags() -> None:
     assert matrix.shape == (2, len(ALL_LABELS))
     assert matrix[0, ALL_LABELS.index("church")] == 1 and matrix[1, ALL_LABELS.index(OTHER)] == 1
     assert torch.equal(matrix.sum(dim=1), torch.ones(2))
+
+
+def test_backend_choice() -> None:
+    assert choose_backend("auto", "cpu") == "onnx"
+    assert choose_backend("auto", "cuda") == "torch"
+    assert choose_backend("torch", "cpu") == "torch"
+    with pytest.raises(ValueError, match="CPU only"):
+        choose_backend("onnx", "cuda")
 
 
 def test_decide_abstains_on_other_and_low_confidence() -> None:

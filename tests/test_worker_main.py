@@ -14,7 +14,6 @@ from tests.services import model_path_or_skip
 from worker import __main__ as worker_main
 from worker import jobs
 from worker.batching import BatchingWorker
-from worker.jobs import choose_backend
 
 
 def run_worker(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -60,14 +59,6 @@ def test_onnx_backend_on_cuda_is_one_line(tmp_path: Path, redis_url: str) -> Non
     assert done.stderr.strip().splitlines() == [
         "configuration error: BACKEND: onnx runs on the CPU only; set DEVICE=cpu or BACKEND=torch"
     ]
-
-
-def test_backend_choice() -> None:
-    assert choose_backend("auto", "cpu") == "onnx"
-    assert choose_backend("auto", "cuda") == "torch"
-    assert choose_backend("torch", "cpu") == "torch"
-    with pytest.raises(SystemExit, match="BACKEND"):
-        choose_backend("onnx", "cuda")
 
 
 def test_worker_exits_1_when_the_rq_loop_dies(

@@ -34,11 +34,16 @@ def load_engine(settings: WorkerSettings) -> Engine:
     """Load the model on the configured device and backend with explicit CPU threads, and warm it up."""
     import torch
 
-    from ml.inference import Classifier, resolve_device
+    from ml.inference import Classifier, choose_backend, resolve_device
 
     torch.set_num_threads(settings.torch_threads)
     device = resolve_device(settings.device)
-    backend = choose_backend(settings.backend, device.type)
+    try:
+        backend = choose_backend(settings.backend, device.type)
+    except ValueError:
+        raise SystemExit(
+            "configuration error: BACKEND: onnx runs on the CPU only; set DEVICE=cpu or BACKEND=torch"
+        ) from None
     if backend == "onnx":
         from ml.onnx_runtime import load_onnx_classifier
 
@@ -60,17 +65,6 @@ def load_engine(settings: WorkerSettings) -> Engine:
     )
     # Twice the model's input: TTA crops of >= 90 % of the photo still resize down, never up.
     return Engine(classifier, default_tta=settings.tta, min_side=2 * classifier.input_size)
-
-
-def choose_backend(requested: str, device_type: str) -> str:
-    """The forward-pass backend: ONNX Runtime on the CPU (measured faster), torch on CUDA."""
-    if requested == "auto":
-        return "onnx" if device_type == "cpu" else "torch"
-    if requested == "onnx" and device_type != "cpu":
-        raise SystemExit(
-            "configuration error: BACKEND: onnx runs on the CPU only; set DEVICE=cpu or BACKEND=torch"
-        )
-    return requested
 
 
 def install_engine(engine: Engine | None) -> None:
