@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("ml.train", "fine-tune a backbone on a SUN397-layout photo folder"),
     "evaluate": ("ml.evaluate", "accuracy, weighted accuracy, confusion matrix and abstain curve of a model"),
     "predict": ("ml.predict", "suggest hashtags for image files or folders"),
+    "ensemble": ("ml.ensemble", "combine trained models into one file that averages their probabilities"),
 }
 
 

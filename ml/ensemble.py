@@ -1,0 +1,61 @@
+"""`ml ensemble A.pt B.pt ... --output C.pt`: one model file whose prediction is the mean of the members'
+scene probabilities. The members must share the class list, the target and the normalisation; the remap,
+tag balance and abstain threshold come from the first member (`ml evaluate --write-model` re-evaluates)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import sys
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+def ensemble_spec(specs: list[Any], command: str) -> Any:
+    """The ensemble's ModelSpec from its members' specs; ValueError when they cannot be averaged."""
+    from ml.model import ModelSpec
+
+    first = specs[0]
+    for spec in specs[1:]:
+        for name in ("classes", "target", "mean", "std", "data_fingerprint"):
+            if getattr(spec, name) != getattr(first, name):
+                raise ValueError(f"members differ in {name}: {spec.backbone} against {first.backbone}")
+    if any(spec.members for spec in specs):
+        raise ValueError("a member is an ensemble already; list its members instead")
+    return ModelSpec(
+        backbone="+".join(spec.backbone for spec in specs), input_size=max(s.input_size for s in specs),
+        mean=first.mean, std=first.std, target=first.target, classes=list(first.classes),
+        remap=dict(first.remap), threshold=first.threshold, tag_balance=first.tag_balance,
+        tta_strength=first.tta_strength, train_command=command, data_fingerprint=first.data_fingerprint,
+        members=[{"backbone": s.backbone, "input_size": s.input_size, "train_command": s.train_command}
+                 for s in specs],
+    )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("models", nargs="+", help="member model files (two or more)")
+    parser.add_argument("--output", required=True, help="the ensemble model file to write")
+    parser.add_argument("--float16", action="store_true",
+                        help="store the weights as float16: half the file, still served in float32 "
+                        "(default: float32)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from ml.model import EnsembleNet, load_model, save_model
+
+    if len(args.models) < 2:
+        raise SystemExit("ml ensemble: give two or more model files")
+    loaded = [load_model(path) for path in args.models]
+    try:
+        command = "ml " + shlex.join(getattr(args, "argv", sys.argv[1:]))
+        spec = ensemble_spec([spec for _, spec in loaded], command)
+    except ValueError as error:
+        raise SystemExit(f"ml ensemble: {error}") from None
+    model = EnsembleNet([model for model, _ in loaded], [s.input_size for _, s in loaded])
+    save_model(args.output, model, spec, dtype=torch.float16 if args.float16 else torch.float32)
+    logger.info("wrote %s: %s", args.output, spec.backbone)
+    return 0
