@@ -8,12 +8,15 @@ import argparse
 import logging
 import shlex
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # ml.model imports torch, which `ml --help` should not pay for
+    from ml.model import ModelSpec
 
 logger = logging.getLogger(__name__)
 
 
-def ensemble_spec(specs: list[Any], command: str) -> Any:
+def ensemble_spec(specs: list[ModelSpec], command: str) -> ModelSpec:
     """The ensemble's ModelSpec from its members' specs; ValueError when they cannot be averaged."""
     from ml.model import ModelSpec
 
