@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,15 +31,19 @@ def make_tiny_data(folder: Path, per_class: int = 6) -> Path:
     return folder
 
 
-def make_tiny_model(path: Path) -> Path:
-    """An untrained Lite0 with a 3-scene head at TINY_SIZE, saved as a model file (no data needed)."""
+def make_tiny_model(
+    path: Path, backbone: str = "efficientnet-lite0", size: int = TINY_SIZE, classes: int = len(TINY_CLASSES),
+    **spec_fields: Any,
+) -> Path:
+    """An untrained network with a head for the first `classes` of TINY_CLASSES at `size`, saved as a model
+    file (no data needed); `spec_fields` override ModelSpec fields (threshold 0.5 unless given)."""
     from ml.model import ModelSpec, build_model, default_mean_std, save_model
 
-    classes = ["/" + name for name in TINY_CLASSES]
-    mean, std = default_mean_std("efficientnet-lite0")
-    model = build_model("efficientnet-lite0", len(classes), TINY_SIZE, weights=None)
-    spec = ModelSpec("efficientnet-lite0", TINY_SIZE, mean, std, "scenes", classes,
+    names = ["/" + name for name in TINY_CLASSES[:classes]]
+    mean, std = default_mean_std(backbone)
+    model = build_model(backbone, len(names), size, weights=None)
+    spec = ModelSpec(backbone, size, mean, std, "scenes", names,
                      remap={"/a/abbey": "church", "/b/bakery/shop": "shopping", "/c/coffee_shop": "cafe"},
-                     threshold=0.5)
+                     **{"threshold": 0.5, **spec_fields})
     save_model(path, model, spec)
     return path

@@ -11,19 +11,16 @@ from PIL import Image
 from ml.cli import main
 from ml.ensemble import ensemble_spec
 from ml.inference import Classifier
-from ml.model import EnsembleNet, ModelSpec, build_model, default_mean_std, load_model, save_model
+from ml.model import EnsembleNet, load_model
+from tests.ml_support import make_tiny_model
 
-CLASSES = ["/a/abbey", "/b/bakery/shop", "/c/coffee_shop"]
-REMAP = {"/a/abbey": "church", "/b/bakery/shop": "shopping", "/c/coffee_shop": "cafe"}
+REMAP = {"/a/abbey": "church", "/b/bakery/shop": "shopping", "/c/coffee_shop": "cafe"}  # make_tiny_model's
 
 
-def member(path: Path, backbone: str, size: int, seed: int, classes: list[str] = CLASSES) -> Path:
+def member(path: Path, backbone: str, size: int, seed: int, classes: int = 3) -> Path:
     torch.manual_seed(seed)
-    mean, std = default_mean_std(backbone)
-    spec = ModelSpec(backbone, size, mean, std, "scenes", classes, remap=REMAP, threshold=0.4,
-                     tag_balance=0.25, data_fingerprint="same")
-    save_model(path, build_model(backbone, len(classes), size, weights=None), spec)
-    return path
+    return make_tiny_model(path, backbone, size, classes, threshold=0.4, tag_balance=0.25,
+                           data_fingerprint="same")
 
 
 def pair(folder: Path) -> tuple[Path, Path]:
@@ -72,7 +69,7 @@ def test_float16_halves_the_file(tmp_path: Path) -> None:
 
 def test_members_that_cannot_be_averaged_are_refused(tmp_path: Path) -> None:
     a = member(tmp_path / "a.pt", "efficientnet-lite0", 64, 1)
-    other = member(tmp_path / "o.pt", "efficientnet-lite0", 64, 2, classes=CLASSES[:2])
+    other = member(tmp_path / "o.pt", "efficientnet-lite0", 64, 2, classes=2)
     with pytest.raises(SystemExit, match="members differ in classes"):
         main(["ensemble", str(a), str(other), "--output", str(tmp_path / "x.pt")])
     nested = load_model(a)[1]
