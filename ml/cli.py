@@ -12,8 +12,11 @@ import sys
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "remap": ("ml.remap.cli", "regenerate the SUN397 -> hashtag mapping from WordNet and the curated tables"),
+    "split": ("ml.split", "write a train / validation / held-out split file, or extend one to more photos"),
     "train": ("ml.train", "fine-tune a backbone on a SUN397-layout photo folder"),
     "evaluate": ("ml.evaluate", "accuracy, weighted accuracy, confusion matrix and abstain curve of a model"),
+    "calibrate": ("ml.calibrate", "choose a model's temperature, tag balance, abstain thresholds and TTA on "
+                  "validation photos"),
     "predict": ("ml.predict", "suggest hashtags for image files or folders"),
     "ensemble": ("ml.ensemble", "combine trained models into one file that averages their probabilities"),
 }

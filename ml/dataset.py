@@ -85,18 +85,61 @@ def official_split(
     return [s for s in samples if s.path in train_paths], [s for s in samples if s.path in test_paths]
 
 
-def write_split(path: Path, train: Sequence[Sample], held: Sequence[Sample], how: str) -> None:
+SPLIT_PARTS = ("train", "validation", "heldout")
+
+
+def write_split(
+    path: Path, train: Sequence[Sample], held: Sequence[Sample], how: str,
+    validation: Sequence[Sample] | None = None,
+) -> None:
+    """`validation`, when given, is its own part; without it `ml train` takes its validation photos from the
+    start of the class-interleaved training order (the layout of splits written before the part existed)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = {"how": how, "train": [s.path for s in train], "heldout": [s.path for s in held]}
+    data: dict[str, object] = {"how": how, "train": [s.path for s in train]}
+    if validation is not None:
+        data["validation"] = [s.path for s in validation]
+    data["heldout"] = [s.path for s in held]
     path.write_text(json.dumps(data, indent=0))
 
 
+def has_part(path: Path, part: str) -> bool:
+    return part in json.loads(Path(path).read_text())
+
+
 def read_split(path: Path, part: str) -> list[Sample]:
-    """`part` is "train" or "heldout"."""
+    """`part` is "train", "validation" or "heldout"."""
     data = json.loads(Path(path).read_text())
-    if part not in ("train", "heldout"):
-        raise ValueError(f"unknown split part {part!r}; choose train or heldout")
+    if part not in SPLIT_PARTS:
+        raise ValueError(f"unknown split part {part!r}; choose one of {', '.join(SPLIT_PARTS)}")
+    if part not in data:
+        raise ValueError(f"{path} has no {part!r} part (it has {', '.join(k for k in data if k != 'how')})")
     return [Sample(p, scene_of(p)) for p in data[part]]
+
+
+def three_way_split(
+    samples: Sequence[Sample], holdout: float, val_per_class: int, seed: int
+) -> dict[str, list[Sample]]:
+    """The stratified held-out share, then the first `val_per_class` photos of each class in the seeded
+    class-interleaved order of the rest (what `ml train` has always validated on), then training."""
+    train, held = stratified_split(samples, holdout, seed)
+    ordered = class_interleaved(train, seed)
+    n_val = val_per_class * len({s.scene for s in train})
+    validation = sorted(ordered[:n_val], key=lambda s: s.path)
+    return {"train": sorted(ordered[n_val:], key=lambda s: s.path), "validation": validation,
+            "heldout": sorted(held, key=lambda s: s.path)}
+
+
+def extend_split(
+    samples: Sequence[Sample], base: dict[str, list[Sample]], holdout: float, val_per_class: int, seed: int
+) -> dict[str, list[Sample]]:
+    """Photos of `base` keep their part (what earlier models were trained, tuned and tested on stays so);
+    the photos new to `samples` are split by `three_way_split` and added to each part."""
+    known = {s.path for part in base.values() for s in part}
+    missing = known - {s.path for s in samples}
+    if missing:
+        raise ValueError(f"{len(missing)} photos of the base split are not in the data, e.g. {min(missing)}")
+    new = three_way_split([s for s in samples if s.path not in known], holdout, val_per_class, seed)
+    return {part: sorted([*base.get(part, []), *new[part]], key=lambda s: s.path) for part in SPLIT_PARTS}
 
 
 def stratified_subset(samples: Sequence[Sample], per_class: int, seed: int) -> list[Sample]:

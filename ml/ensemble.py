@@ -16,13 +16,16 @@ if TYPE_CHECKING:  # ml.model imports torch, which `ml --help` should not pay fo
 logger = logging.getLogger(__name__)
 
 
-def ensemble_spec(specs: list[ModelSpec], command: str) -> ModelSpec:
-    """The ensemble's ModelSpec from its members' specs; ValueError when they cannot be averaged."""
+def ensemble_spec(specs: list[ModelSpec], command: str, mixed_data: bool = False) -> ModelSpec:
+    """The ensemble's ModelSpec from its members' specs; ValueError when they cannot be averaged. Members
+    trained on different photo sets are refused unless `mixed_data`: each member's data fingerprint is kept,
+    and the ensemble's is the members' joined with '+'."""
     from ml.model import ModelSpec
 
     first = specs[0]
+    must_match = ("classes", "target", "mean", "std") + (() if mixed_data else ("data_fingerprint",))
     for spec in specs[1:]:
-        for name in ("classes", "target", "mean", "std", "data_fingerprint"):
+        for name in must_match:
             if getattr(spec, name) != getattr(first, name):
                 raise ValueError(f"members differ in {name}: {spec.backbone} against {first.backbone}")
     if any(spec.members for spec in specs):
@@ -31,15 +34,20 @@ def ensemble_spec(specs: list[ModelSpec], command: str) -> ModelSpec:
         backbone="+".join(spec.backbone for spec in specs), input_size=max(s.input_size for s in specs),
         mean=first.mean, std=first.std, target=first.target, classes=list(first.classes),
         remap=dict(first.remap), threshold=first.threshold, tag_balance=first.tag_balance,
-        tta_strength=first.tta_strength, train_command=command, data_fingerprint=first.data_fingerprint,
-        members=[{"backbone": s.backbone, "input_size": s.input_size, "train_command": s.train_command}
-                 for s in specs],
+        tta_strength=first.tta_strength, train_command=command,
+        data_fingerprint="+".join(dict.fromkeys(s.data_fingerprint for s in specs)),
+        members=[{"backbone": s.backbone, "input_size": s.input_size, "train_command": s.train_command,
+                  "data_fingerprint": s.data_fingerprint} for s in specs],
     )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("models", nargs="+", help="member model files (two or more)")
     parser.add_argument("--output", required=True, help="the ensemble model file to write")
+    parser.add_argument("--mixed-data", action="store_true",
+                        help="allow members trained on different photo sets (e.g. a split grown with "
+                        "`ml split --extend`); evaluate only on photos none of them trained on "
+                        "(default: refuse)")
     parser.add_argument("--float16", action="store_true",
                         help="store the weights as float16: half the file, still served in float32 "
                         "(default: float32)")
@@ -55,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     loaded = [load_model(path) for path in args.models]
     try:
         command = "ml " + shlex.join(getattr(args, "argv", sys.argv[1:]))
-        spec = ensemble_spec([spec for _, spec in loaded], command)
+        spec = ensemble_spec([spec for _, spec in loaded], command, mixed_data=args.mixed_data)
     except ValueError as error:
         raise SystemExit(f"ml ensemble: {error}") from None
     model = EnsembleNet([model for model, _ in loaded], [s.input_size for _, s in loaded])

@@ -86,8 +86,9 @@ def save_gallery_png(path: Path, root: Path, rows: list[tuple[str, list[tuple[ds
     plt.close(fig)
 
 
-def load_classifier(args: argparse.Namespace) -> Any:
-    """torch on CUDA; on the CPU ONNX Runtime (3x faster, exact fp32) unless --backend torch."""
+def load_classifier(args: argparse.Namespace, onnx_dir: Path) -> Any:
+    """torch on CUDA; on the CPU ONNX Runtime (3x faster, exact fp32, exported into onnx_dir) unless
+    --backend torch."""
     from ml.inference import Classifier, choose_backend, resolve_device
 
     device = resolve_device(args.device)
@@ -98,14 +99,29 @@ def load_classifier(args: argparse.Namespace) -> Any:
     if backend == "onnx":
         from ml.onnx_runtime import load_onnx_classifier
 
-        return load_onnx_classifier(Path(args.model), Path(args.output) / "onnx", args.threads)
+        return load_onnx_classifier(Path(args.model), onnx_dir, args.threads)
     return Classifier.load(args.model, str(device))
+
+
+def predict_class_probabilities(
+    classifier: Any, root: Path, samples: list[ds.Sample], tta: int, batch_size: int
+) -> Any:
+    """[photos, classes] probabilities as the model outputs them (before its temperature), in batches."""
+    import torch
+
+    chunks = []
+    for start in range(0, len(samples), batch_size):
+        chunk = samples[start:start + batch_size]
+        chunks.append(classifier.class_probabilities([load_image(root / s.path) for s in chunk], tta))
+        logger.info("%d / %d photos", min(start + batch_size, len(samples)), len(samples))
+    return torch.cat(chunks)
 
 
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ml.inference import label_matrix, tag_probabilities
+    from ml.calibration import coverage_at_precision, rule_stats
+    from ml.inference import label_matrix, tag_probabilities, temper
     from ml.labels import load_remap
     from ml.metrics import accuracy, confusion, summarize, weighted_accuracy
     from ml.tags import ALL_LABELS, OTHER
@@ -113,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     root = Path(args.data)
     samples = select_samples(args)
-    classifier = load_classifier(args)
+    classifier = load_classifier(args, Path(args.output) / "onnx")
     if args.remap:
         classifier.set_remap(load_remap(args.remap))
     if args.tag_balance is not None:
@@ -122,13 +138,9 @@ def run(args: argparse.Namespace) -> int:
     truth = np.array([ALL_LABELS.index(remap.get(s.scene, OTHER)) for s in samples])
 
     began = time.monotonic()
-    chunks = []
-    for start in range(0, len(samples), args.batch_size):
-        chunk = samples[start:start + args.batch_size]
-        chunks.append(classifier.class_probabilities([load_image(root / s.path) for s in chunk], args.tta))
-        logger.info("%d / %d photos", min(start + args.batch_size, len(samples)), len(samples))
+    raw = predict_class_probabilities(classifier, root, samples, args.tta, args.batch_size)
     seconds = time.monotonic() - began
-    class_p = torch.cat(chunks)
+    class_p = temper(raw, classifier.spec.temperature)
     matrix = label_matrix(classifier.spec)
     probabilities = tag_probabilities(class_p, matrix, classifier.spec.tag_balance).numpy()
 
@@ -140,6 +152,15 @@ def run(args: argparse.Namespace) -> int:
         "seconds": round(seconds, 1), "photos_per_second": round(len(samples) / seconds, 2),
     }
     report |= summarize(truth, probabilities, ALL_LABELS, ALL_LABELS.index(OTHER), args.target_precision)
+    spec = classifier.spec
+    coverage, precision = rule_stats(
+        truth, probabilities.argmax(axis=1), probabilities.max(axis=1), other=ALL_LABELS.index(OTHER),
+        default=spec.threshold,
+        per_tag={ALL_LABELS.index(tag): value for tag, value in spec.tag_thresholds.items()})
+    report["suggestions"] = {"coverage": coverage, "precision": precision, "threshold": spec.threshold,
+                             "tag_thresholds": spec.tag_thresholds}
+    report["coverage_at_precision_90"], report["threshold_at_precision_90"] = coverage_at_precision(
+        truth, probabilities, ALL_LABELS.index(OTHER), 0.90)
     if classifier.spec.target == "scenes":
         top_scene = [classifier.spec.classes[i] for i in class_p.argmax(dim=1).tolist()]
         hits = [top == sample.scene for top, sample in zip(top_scene, samples, strict=True)]
@@ -168,11 +189,17 @@ def run(args: argparse.Namespace) -> int:
         ("most confident wrong", [(samples[i], caption(i)) for i in wrong]),
     ])
     (output / "report.json").write_text(json.dumps(report, indent=1))
+    if args.save_probabilities:
+        # What moderation's evaluation reads (`python -m moderation.evaluate --predictions FILE`).
+        np.savez_compressed(args.save_probabilities, labels=np.array(ALL_LABELS),
+                            probabilities=probabilities.astype(np.float32),
+                            true_tags=np.array([ALL_LABELS[i] for i in truth]),
+                            paths=np.array([s.path for s in samples]))
     logger.info("accuracy %.4f weighted %.4f on %d photos (tta %d); recommended threshold %.2f; report in %s",
                 report["accuracy"], report["weighted_accuracy"], len(samples), args.tta,
                 report["recommended_threshold"], output)
     print(json.dumps({k: report[k] for k in ("photos", "tta", "accuracy", "weighted_accuracy",
-                                             "recommended_threshold")}))
+                                             "coverage_at_precision_90", "suggestions")}))
     if args.write_model:
         write_model(args, classifier, report)
     return 0
@@ -203,7 +230,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="model file")
     parser.add_argument("--data", required=True, help="photo folder in SUN397 layout")
     parser.add_argument("--split", help="split.json of the training run (default: every photo under --data)")
-    parser.add_argument("--part", default="heldout", choices=("heldout", "train"),
+    parser.add_argument("--part", default="heldout", choices=ds.SPLIT_PARTS,
                         help="which part of --split (default: heldout)")
     parser.add_argument("--per-class", type=int,
                         help="a seeded subset of at most N photos per class (default: all)")
@@ -220,6 +247,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(default: keep the model's)")
     parser.add_argument("--target-precision", type=float, default=0.85,
                         help="precision the recommended abstain threshold aims at (default: 0.85)")
+    parser.add_argument("--save-probabilities",
+                        help="also write the photos' tag probabilities and true tags to this .npz, e.g. for "
+                        "moderation's evaluation (default: none)")
     parser.add_argument("--output", default="runs/evaluate", help="report folder (default: runs/evaluate)")
     parser.add_argument("--batch-size", type=int, default=64, help="photos per predict call (default: 64)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")

@@ -42,8 +42,10 @@ _VIEW = re.compile(r"plain|flip|aug[1-9][0-9]?")
 
 def cache_key(
     backbone: str, input_size: int, stop: int, samples: Sequence[Sample], views: Sequence[str] = ("plain",),
-    *, augment_strength: float = 1.0,
+    *, augment_strength: float = 1.0, prefix_weights: str | None = None,
 ) -> dict[str, Any]:
+    """What the cached maps depend on; `prefix_weights` names the frozen prefix's weights when they are not
+    the backbone's pretrained ones (`ml train --init`)."""
     unknown = [view for view in views if not _VIEW.fullmatch(view)]
     if unknown:
         raise ValueError(f"unknown cache views {unknown}; choose from plain, flip, aug1 .. aug99")
@@ -53,6 +55,8 @@ def cache_key(
            "count": len(samples), "views": list(views)}
     if any(view.startswith("aug") for view in views):
         key["augment_strength"] = augment_strength
+    if prefix_weights:
+        key["prefix_weights"] = prefix_weights
     return key
 
 

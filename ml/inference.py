@@ -8,7 +8,7 @@ its class list and remap.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +28,7 @@ class Prediction:
     probabilities: dict[str, float]  # every label of ml.tags.ALL_LABELS (20 tags + "other"), sums to 1
     hashtag: str  # argmax label, may be "other"
     confidence: float  # probability of hashtag
-    suggested: str | None  # None when abstaining: argmax is "other" or confidence < model threshold
+    suggested: str | None  # None when abstaining: argmax is "other" or below the tag's threshold
     scenes: list[tuple[str, float]]  # top-5 fine scene classes ("/c/coffee_shop", p), best first; [] for tags
 
 
@@ -54,11 +54,22 @@ def tag_probabilities(class_p: torch.Tensor, matrix: torch.Tensor, balance: floa
     return tags
 
 
-def decide(tag_probabilities: Sequence[float], threshold: float) -> tuple[str, float, str | None]:
-    """(argmax label, its probability, suggested label or None when abstaining)."""
+def temper(class_p: torch.Tensor, temperature: float) -> torch.Tensor:
+    """softmax(log p / T): the model file's calibration (see ml.calibration), identity for T = 1."""
+    if temperature == 1.0:
+        return class_p
+    return (class_p.clamp_min(1e-12).log() / temperature).softmax(dim=1)
+
+
+def decide(
+    tag_probabilities: Sequence[float], threshold: float, tag_thresholds: Mapping[str, float] | None = None
+) -> tuple[str, float, str | None]:
+    """(argmax label, its probability, suggested label or None when abstaining below the label's own
+    threshold, else the global one)."""
     best = max(range(len(ALL_LABELS)), key=lambda i: tag_probabilities[i])
     label, confidence = ALL_LABELS[best], float(tag_probabilities[best])
-    suggested = None if label == OTHER or confidence < threshold else label
+    needed = (tag_thresholds or {}).get(label, threshold)
+    suggested = None if label == OTHER or confidence < needed else label
     return label, confidence, suggested
 
 
@@ -141,11 +152,11 @@ class Classifier:
     def predict(self, images: Sequence[Image.Image], tta: int = 1) -> list[Prediction]:
         if not images:
             return []
-        class_p = self.class_probabilities(images, tta)
+        class_p = temper(self.class_probabilities(images, tta), self.spec.temperature)
         tag_p = tag_probabilities(class_p, self._labels.cpu(), self.spec.tag_balance)
         predictions = []
         for scenes_row, tags_row in zip(class_p.tolist(), tag_p.tolist(), strict=True):
-            label, confidence, suggested = decide(tags_row, self.threshold)
+            label, confidence, suggested = decide(tags_row, self.threshold, self.spec.tag_thresholds)
             top: list[tuple[str, float]] = []
             if self.spec.target == "scenes":
                 order = sorted(range(len(scenes_row)), key=lambda i: -scenes_row[i])[:TOP_SCENES]

@@ -41,7 +41,11 @@ class ModelSpec:
     target: str  # "scenes": fine SUN397 classes summed into tags through `remap`; "tags": ALL_LABELS directly
     classes: list[str]  # output order of the head
     remap: dict[str, str] = field(default_factory=dict)  # scene class -> tag or "other" (scene target only)
-    threshold: float = 0.5  # abstain when the best tag's probability is below this
+    threshold: float = 0.5  # abstain when the best tag's probability is below this (or its tag_thresholds)
+    tag_thresholds: dict[str, float] = field(default_factory=dict)  # per-tag thresholds (`ml calibrate`)
+    # Class probabilities p become softmax(log p / temperature) before tags are summed (`ml calibrate`).
+    temperature: float = 1.0
+    recommended_tta: int = 1  # test-time copies the worker uses unless TTA is set (the measured gain)
     # Scene target: each tag's summed probability is divided by (its number of scenes) ** tag_balance and the
     # tags renormalised; 0 keeps the plain sum, 1 makes every tag equally likely a priori (set on validation).
     tag_balance: float = 0.0

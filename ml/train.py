@@ -16,6 +16,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", default="runs/train", help="run folder (default: runs/train)")
     parser.add_argument("--remap", default=str(DEFAULT_REMAP),
                         help="scene -> hashtag CSV (default: ml/data/sun397_to_hashtag.csv)")
+    parser.add_argument("--split",
+                        help="a split file from `ml split` (train / validation / held-out photos) instead "
+                        "of a new random split (default: none)")
     parser.add_argument("--holdout", type=float, default=0.2, help="held-out share per class (default: 0.2)")
     parser.add_argument("--split-lists", nargs=2, metavar=("TRAIN_TXT", "TEST_TXT"),
                         help="SUN397's Training_NN.txt / Testing_NN.txt instead of a random split "
@@ -38,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input-size", type=int,
                         help="square input side in pixels (default: the backbone's pretraining side: "
                         "Lite0 224, Lite1 240, Lite2 260, ResNet 224)")
+    parser.add_argument("--init",
+                        help="start from this model file's weights (an ensemble: its member of --backbone) "
+                        "with a new optimiser and schedule, e.g. to continue on more photos (default: none)")
     parser.add_argument("--freeze-blocks", type=int, default=0,
                         help="freeze the stem and the first N blocks (default: 0)")
     # caching

@@ -161,11 +161,20 @@ def validate(
 
 def prepare_split(
     args: argparse.Namespace, root: Path, output: Path
-) -> tuple[list[ds.Sample], list[ds.Sample]]:
-    """Reuse the run's split.json when resuming, else make the split and write it."""
+) -> tuple[list[ds.Sample], list[ds.Sample], list[ds.Sample] | None]:
+    """(train, held-out, validation or None) from `--split`, else the run's own split.json when resuming,
+    else a new stratified split written there. Validation is None for a split without that part: it is then
+    the start of the class-interleaved training order."""
     split_path = output / "split.json"
+    if args.split:
+        given = Path(args.split).read_text()
+        if split_path.exists() and split_path.read_text() != given:
+            raise SystemExit(f"{split_path} differs from --split {args.split}: use a new --output")
+        split_path.write_text(given)
     if split_path.exists():
-        return ds.read_split(split_path, "train"), ds.read_split(split_path, "heldout")
+        has_validation = ds.has_part(split_path, "validation")
+        validation = ds.read_split(split_path, "validation") if has_validation else None
+        return ds.read_split(split_path, "train"), ds.read_split(split_path, "heldout"), validation
     samples = ds.scan(root)
     if args.split_lists:
         train, held = ds.official_split(samples, Path(args.split_lists[0]), Path(args.split_lists[1]))
@@ -174,7 +183,29 @@ def prepare_split(
         train, held = ds.stratified_split(samples, args.holdout, args.seed)
         how = f"stratified, holdout {args.holdout}, seed {args.seed}"
     ds.write_split(split_path, train, held, how)
-    return train, held
+    return train, held, None
+
+
+def initial_weights(path: str, backbone: str, classes: list[str]) -> tuple[dict[str, torch.Tensor], str]:
+    """The state_dict of `--init`'s network for `backbone` (an ensemble's member of that backbone) and a
+    name for it; SystemExit when the file has no such network or another class list."""
+    from ml.model import file_version, read_model_file
+
+    spec, state = read_model_file(path)
+    if spec.classes != classes:
+        raise SystemExit(f"--init {path}: its classes differ from this data's ({len(spec.classes)} vs "
+                         f"{len(classes)})")
+    name = f"{file_version(path)}:{backbone}"
+    if not spec.members:
+        if spec.backbone != backbone:
+            raise SystemExit(f"--init {path} is a {spec.backbone}, not a {backbone}")
+        return {k: v.float() for k, v in state.items()}, name
+    matches = [i for i, member in enumerate(spec.members) if member["backbone"] == backbone]
+    if len(matches) != 1:
+        raise SystemExit(f"--init {path}: {len(matches)} members are {backbone} (its members: "
+                         f"{', '.join(m['backbone'] for m in spec.members)}); need exactly one")
+    prefix = f"members.{matches[0]}."
+    return {k[len(prefix):]: v.float() for k, v in state.items() if k.startswith(prefix)}, name
 
 
 def plain_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -202,14 +233,19 @@ def main(args: argparse.Namespace) -> int:
     output.mkdir(parents=True, exist_ok=True)
 
     # Data: split, then a class-interleaved order whose first val-per-class * classes photos validate.
-    train_part, held = prepare_split(args, root, output)
-    ordered = ds.class_interleaved(train_part, args.seed)
+    train_part, held, validation = prepare_split(args, root, output)
+    if validation is None:
+        ordered = ds.class_interleaved(train_part, args.seed)
+        n_val = args.val_per_class * len({s.scene for s in train_part})
+    else:  # the split's own validation photos come first, in the same interleaved order
+        ordered = ds.class_interleaved(validation, args.seed) + ds.class_interleaved(train_part, args.seed)
+        n_val = len(validation)
+        train_part = [*validation, *train_part]
     scenes = sorted({s.scene for s in train_part} | {s.scene for s in held})
     remap = load_remap(args.remap)
     classes = target_classes(args.target, scenes)
     labels = np.array(target_indices(args.target, classes, [s.scene for s in ordered], remap))
     tag_targets = np.array([ALL_LABELS.index(remap.get(s.scene, OTHER)) for s in ordered])
-    n_val = args.val_per_class * len(scenes)
     val_rows = np.arange(n_val)
     last_row = len(ordered) if args.cache_rows is None else min(args.cache_rows, len(ordered))
     train_rows = np.arange(n_val, last_row)
@@ -218,7 +254,13 @@ def main(args: argparse.Namespace) -> int:
 
     # Model.
     mean, std = default_mean_std(args.backbone)
-    model = build_model(args.backbone, len(classes), args.input_size, weights=args.weights).to(device)
+    model = build_model(args.backbone, len(classes), args.input_size, weights=args.weights)
+    init_name = None
+    if args.init:
+        state, init_name = initial_weights(args.init, args.backbone, classes)
+        model.load_state_dict(state)
+        logger.info("initialised from %s", init_name)
+    model.to(device)
     frozen = frozen_stages(args.freeze_blocks)
     for stage in model.stages[:frozen]:
         stage.requires_grad_(False)
@@ -235,7 +277,7 @@ def main(args: argparse.Namespace) -> int:
     if args.cache_features:
         cache_dir = Path(args.cache_features)
         key = cache_key(args.backbone, args.input_size, frozen, ordered, args.cache_views.split(","),
-                        augment_strength=args.augment_strength)
+                        augment_strength=args.augment_strength, prefix_weights=init_name)
         if cached_rows(cache_dir, key) < last_row:
             build_cache(cache_dir, root, ordered, model.cpu(), key, mean=mean, std=std, workers=args.workers)
             model.to(device)

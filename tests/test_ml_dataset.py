@@ -64,3 +64,38 @@ def test_stratified_subset_and_fingerprint(tmp_path: Path) -> None:
     assert Counter(s.scene for s in subset) == {"/a/abbey": 3, "/b/beach": 2}
     assert ds.fingerprint(samples) != ds.fingerprint(subset)
     assert len(ds.fingerprint(samples)) == 16
+
+
+def test_three_way_split_validates_on_the_interleaved_start_of_the_training_part(tmp_path: Path) -> None:
+    samples = ds.scan(make_layout(tmp_path, {"/a/abbey": 10, "/b/beach": 10}))
+    parts = ds.three_way_split(samples, 0.2, val_per_class=2, seed=0)
+    train, held = ds.stratified_split(samples, 0.2, seed=0)
+    assert parts["heldout"] == held  # the held-out photos `ml train --holdout 0.2 --seed 0` keeps
+    assert parts["validation"] == sorted(ds.class_interleaved(train, 0)[:4], key=lambda s: s.path)
+    assert Counter(s.scene for s in parts["validation"]) == {"/a/abbey": 2, "/b/beach": 2}
+    assert sorted(parts["train"] + parts["validation"], key=lambda s: s.path) == train
+
+
+def test_extend_split_keeps_every_known_photo_in_its_part(tmp_path: Path) -> None:
+    make_layout(tmp_path / "small", {"/a/abbey": 10, "/b/beach": 10})
+    base = ds.three_way_split(ds.scan(tmp_path / "small"), 0.2, val_per_class=2, seed=0)
+    make_layout(tmp_path / "big", {"/a/abbey": 20, "/b/beach": 20})  # the same first 10 photos, and 10 more
+    grown = ds.extend_split(ds.scan(tmp_path / "big"), base, 0.2, val_per_class=1, seed=0)
+    for part in ds.SPLIT_PARTS:
+        assert {s.path for s in base[part]} <= {s.path for s in grown[part]}
+    assert [len(grown[p]) for p in ds.SPLIT_PARTS] == [len(base["train"]) + 14, 4 + 2, 4 + 4]
+    assert sum(len(grown[p]) for p in ds.SPLIT_PARTS) == 40
+    with pytest.raises(ValueError, match="not in the data"):
+        ds.extend_split(ds.scan(tmp_path / "small"), grown, 0.2, val_per_class=1, seed=0)
+
+
+def test_split_file_with_a_validation_part(tmp_path: Path) -> None:
+    samples = ds.scan(make_layout(tmp_path / "data", {"/a/abbey": 10}))
+    parts = ds.three_way_split(samples, 0.2, val_per_class=2, seed=0)
+    path = tmp_path / "split.json"
+    ds.write_split(path, parts["train"], parts["heldout"], "test", validation=parts["validation"])
+    assert ds.has_part(path, "validation")
+    assert ds.read_split(path, "validation") == parts["validation"]
+    ds.write_split(path, parts["train"], parts["heldout"], "older layout")
+    with pytest.raises(ValueError, match="has no 'validation' part"):
+        ds.read_split(path, "validation")

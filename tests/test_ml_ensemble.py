@@ -76,3 +76,15 @@ def test_members_that_cannot_be_averaged_are_refused(tmp_path: Path) -> None:
     nested.members = [{"backbone": "efficientnet-lite0", "input_size": 64}]
     with pytest.raises(ValueError, match="ensemble already"):
         ensemble_spec([load_model(a)[1], nested], "ml ensemble")
+
+
+def test_members_of_different_photo_sets_need_mixed_data(tmp_path: Path) -> None:
+    a = member(tmp_path / "a.pt", "efficientnet-lite0", 64, 1)
+    torch.manual_seed(3)
+    newer = make_tiny_model(tmp_path / "n.pt", threshold=0.4, tag_balance=0.25, data_fingerprint="more")
+    with pytest.raises(SystemExit, match="members differ in data_fingerprint"):
+        main(["ensemble", str(a), str(newer), "--output", str(tmp_path / "x.pt")])
+    assert main(["ensemble", str(a), str(newer), "--output", str(tmp_path / "x.pt"), "--mixed-data"]) == 0
+    spec = load_model(tmp_path / "x.pt")[1]
+    assert spec.data_fingerprint == "same+more"
+    assert [m["data_fingerprint"] for m in spec.members] == ["same", "more"]

@@ -45,7 +45,7 @@ def test_worker_defaults() -> None:
     assert settings.log_level == "INFO"
     assert settings.model_path == DEFAULT_MODEL_PATH
     assert settings.device == "auto"
-    assert settings.tta == 8
+    assert settings.tta is None  # the model file's recommended TTA
 
 
 def test_bot_defaults_need_no_database_server() -> None:

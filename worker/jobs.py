@@ -53,6 +53,7 @@ def load_engine(settings: WorkerSettings) -> Engine:
     else:
         classifier = Classifier.load(settings.model_path, device=str(device))
     classifier.warmup()
+    tta = settings.tta or classifier.spec.recommended_tta
     logger.info(
         "model %s (%s) on %s with %s, input %d px, TTA %d, %d threads",
         classifier.name,
@@ -60,11 +61,11 @@ def load_engine(settings: WorkerSettings) -> Engine:
         classifier.device,
         backend,
         classifier.input_size,
-        settings.tta,
+        tta,
         settings.torch_threads,
     )
     # Twice the model's input: TTA crops of >= 90 % of the photo still resize down, never up.
-    return Engine(classifier, default_tta=settings.tta, min_side=2 * classifier.input_size)
+    return Engine(classifier, default_tta=tta, min_side=2 * classifier.input_size)
 
 
 def install_engine(engine: Engine | None) -> None:

@@ -64,7 +64,8 @@ class WorkerSettings(ServiceSettings):
     backend: Literal["auto", "torch", "onnx"] = "auto"
     # Where the ONNX export of MODEL_PATH is cached, by the model's content hash.
     onnx_cache_dir: Path = Path(tempfile.gettempdir()) / "scenetag-onnx"
-    tta: int = Field(default=8, ge=1, le=32)  # test-time copies averaged per photo
+    # Test-time copies averaged per photo; unset: the model file's recommended TTA (its measured gain).
+    tta: int | None = Field(default=None, ge=1, le=32)
     # torch's CPU threads, set explicitly: its own default can oversubscribe a shared box (rq #1991).
     torch_threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256)
     batch_size: int = Field(default=16, ge=1, le=256)  # most waiting photos classified in one forward pass

@@ -1,0 +1,152 @@
+"""`ml calibrate`: choose a model file's calibration and abstain rule on validation photos and write them
+into a copy of the file: the tag balance, the temperature, the abstain thresholds (global, or per tag when
+that covers more photos at the target precision) and the recommended TTA (the gain of `--tta-check` copies
+over one, measured on a per-class subset). The held-out photos are never read.
+
+The worker serves what the file says: its suggestions, its confidence and its default TTA follow from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ml import dataset as ds
+
+logger = logging.getLogger(__name__)
+TAG_BALANCES = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="model file to calibrate")
+    parser.add_argument("--data", required=True, help="photo folder in SUN397 layout")
+    parser.add_argument("--split", required=True, help="split file with a validation part (from `ml split`)")
+    parser.add_argument("--part", default="validation", choices=("validation", "train"),
+                        help="photos to calibrate on; never the held-out ones (default: validation)")
+    parser.add_argument("--output", required=True, help="the calibrated model file to write")
+    parser.add_argument("--target-precision", type=float, default=0.90,
+                        help="precision of suggestions the abstain rule keeps (default: 0.90)")
+    parser.add_argument("--tta-check", type=int, default=8,
+                        help="test-time copies compared against one for the recommended TTA; 1 skips the "
+                        "check (default: 8)")
+    parser.add_argument("--tta-per-class", type=int, default=10,
+                        help="photos per class of the TTA check (default: 10)")
+    parser.add_argument("--tta-min-gain", type=float, default=0.01,
+                        help="accuracy gain TTA must bring to be recommended (default: 0.01)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the TTA subset (default: 0)")
+    parser.add_argument("--batch-size", type=int, default=64, help="photos per predict call (default: 64)")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    parser.add_argument("--backend", default="auto", choices=("auto", "torch", "onnx"),
+                        help="forward pass: auto is ONNX Runtime on the CPU, torch on CUDA (default: auto)")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads (default: 1)")
+
+
+def scores(
+    class_p: Any, matrix: Any, balance: float, temperature: float, truth: np.ndarray
+) -> dict[str, float]:
+    """Tag accuracy, weighted accuracy, NLL and expected calibration error at this balance and T."""
+    from ml.calibration import expected_calibration_error, tag_nll
+    from ml.inference import tag_probabilities, temper
+    from ml.metrics import accuracy, weighted_accuracy
+    from ml.tags import ALL_LABELS
+
+    tag_p = tag_probabilities(temper(class_p, temperature), matrix, balance).numpy()
+    pred = tag_p.argmax(axis=1)
+    return {"accuracy": accuracy(truth, pred),
+            "weighted_accuracy": weighted_accuracy(truth, pred, len(ALL_LABELS)),
+            "nll": tag_nll(tag_p, truth), "ece": expected_calibration_error(tag_p, truth)}
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from ml.calibration import fit_temperature, global_rule, per_tag_rule
+    from ml.evaluate import load_classifier, predict_class_probabilities
+    from ml.inference import label_matrix, tag_probabilities, temper
+    from ml.model import build_from_spec, read_model_file, save_model
+    from ml.tags import ALL_LABELS, OTHER
+
+    torch.set_num_threads(args.threads)
+    root, output = Path(args.data), Path(args.output)
+    samples = ds.read_split(Path(args.split), args.part)
+    classifier = load_classifier(args, output.parent / "onnx")
+    spec = classifier.spec
+    if spec.target != "scenes":
+        raise SystemExit("ml calibrate: only scene-target models (tags summed from scenes) are calibrated")
+    truth = np.array([ALL_LABELS.index(spec.remap.get(s.scene, OTHER)) for s in samples])
+    class_p = predict_class_probabilities(classifier, root, samples, 1, args.batch_size)
+    matrix = label_matrix(spec)
+    other = ALL_LABELS.index(OTHER)
+
+    # Tag balance and temperature: per balance the NLL-optimal T, then the project's rule on the balance.
+    sweep = []
+    for balance in TAG_BALANCES:
+        temperature = fit_temperature(class_p, matrix, balance, truth)
+        sweep.append({"tag_balance": balance, "temperature": temperature,
+                      **scores(class_p, matrix, balance, temperature, truth),
+                      "uncalibrated": scores(class_p, matrix, balance, 1.0, truth)})
+    chosen = max(sweep, key=lambda r: (r["accuracy"] + r["weighted_accuracy"], -r["tag_balance"]))
+    balance, temperature = chosen["tag_balance"], chosen["temperature"]
+
+    # The abstain rule at the target precision.
+    tag_p = tag_probabilities(temper(class_p, temperature), matrix, balance).numpy()
+    pred, confidence = tag_p.argmax(axis=1), tag_p.max(axis=1)
+    one = global_rule(truth, pred, confidence, other=other, target=args.target_precision)
+    per_tag = per_tag_rule(truth, pred, confidence, other=other, target=args.target_precision)
+    rule = per_tag if per_tag.coverage >= one.coverage + 0.01 else one
+
+    # Recommended TTA: the gain of --tta-check copies on a per-class subset, same calibration.
+    tta_report: dict[str, Any] = {"checked": args.tta_check}
+    recommended = 1
+    if args.tta_check > 1:
+        subset = ds.stratified_subset(samples, args.tta_per_class, args.seed)
+        sub_truth = np.array([ALL_LABELS.index(spec.remap.get(s.scene, OTHER)) for s in subset])
+        single = predict_class_probabilities(classifier, root, subset, 1, args.batch_size)
+        many = predict_class_probabilities(classifier, root, subset, args.tta_check, args.batch_size)
+        tta_report |= {"photos": len(subset),
+                       "tta1": scores(single, matrix, balance, temperature, sub_truth),
+                       f"tta{args.tta_check}": scores(many, matrix, balance, temperature, sub_truth)}
+        gain = tta_report[f"tta{args.tta_check}"]["accuracy"] - tta_report["tta1"]["accuracy"]
+        tta_report["accuracy_gain"] = gain
+        recommended = args.tta_check if gain >= args.tta_min_gain else 1
+
+    file_spec, state = read_model_file(args.model)
+    file_spec.tag_balance, file_spec.temperature = balance, temperature
+    file_spec.threshold = rule.default
+    file_spec.tag_thresholds = {ALL_LABELS[i]: round(v, 4) for i, v in sorted(rule.per_tag.items())}
+    file_spec.recommended_tta = recommended
+    file_spec.metrics["calibration"] = {
+        "photos": len(samples), "part": args.part, "split": str(args.split),
+        "target_precision": args.target_precision, "tag_balance_sweep": sweep,
+        "global_rule": {"threshold": one.default, "coverage": one.coverage, "precision": one.precision},
+        "per_tag_rule": {"coverage": per_tag.coverage, "precision": per_tag.precision},
+        "chosen": "per_tag" if rule is per_tag else "global", "tta": tta_report,
+    }
+    model = build_from_spec(file_spec)
+    model.load_state_dict(state)
+    stored = next(v.dtype for v in state.values() if v.is_floating_point())  # a float16 file stays float16
+    save_model(output, model, file_spec, dtype=stored)
+
+    print_report(file_spec.metrics["calibration"])
+    print(f"chosen: tag balance {balance}, temperature {temperature}, recommended TTA {recommended}; "
+          f"wrote {output}")
+    return 0
+
+
+def print_report(report: dict[str, Any]) -> None:
+    print(f"{'balance':>7} {'T':>5} {'accuracy':>8} {'weighted':>8} {'NLL':>6} {'ECE':>6}  at T=1: NLL  ECE")
+    for r in report["tag_balance_sweep"]:
+        plain = r["uncalibrated"]
+        print(f"{r['tag_balance']:>7} {r['temperature']:>5} {r['accuracy']:>8.4f} "
+              f"{r['weighted_accuracy']:>8.4f} {r['nll']:>6.3f} {r['ece']:>6.3f}  "
+              f"{plain['nll']:>11.3f} {plain['ece']:>5.3f}")
+    one, per_tag = report["global_rule"], report["per_tag_rule"]
+    print(f"abstain at precision >= {report['target_precision']}: global threshold {one['threshold']:.2f} "
+          f"covers {one['coverage']:.3f} (precision {one['precision']:.3f}); per-tag thresholds cover "
+          f"{per_tag['coverage']:.3f} (precision {per_tag['precision']:.3f}); using {report['chosen']}")
+    print(f"TTA check: {json.dumps(report['tta'])}")

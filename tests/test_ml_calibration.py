@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ml import calibration as cal
+from ml.inference import decide, tag_probabilities, temper
+from ml.tags import ALL_LABELS, OTHER
+
+
+def test_temper_sharpens_and_softens_and_keeps_rows_normalised() -> None:
+    p = torch.tensor([[0.6, 0.3, 0.1]])
+    assert torch.equal(temper(p, 1.0), p)
+    sharp, soft = temper(p, 0.5), temper(p, 2.0)
+    assert sharp[0, 0] > 0.6 > soft[0, 0]
+    assert torch.allclose(sharp.sum(dim=1), torch.ones(1)) and torch.allclose(soft.sum(dim=1), torch.ones(1))
+    # T = 0.5 squares the probabilities before renormalising.
+    assert torch.allclose(sharp, p**2 / (p**2).sum())
+
+
+def test_fit_temperature_recovers_the_temperature_that_made_the_data() -> None:
+    # Two classes mapped to two tags; the true labels are drawn from p ** 2 (i.e. T = 0.5 is calibrated).
+    rng = np.random.default_rng(0)
+    first = rng.uniform(0.5, 0.95, 4000)
+    p = torch.tensor(np.stack([first, 1 - first], axis=1), dtype=torch.float32)
+    calibrated = temper(p, 0.5).numpy()
+    truth = (rng.uniform(size=len(first)) > calibrated[:, 0]).astype(int)
+    matrix = torch.eye(2)
+    assert cal.fit_temperature(p, matrix, 0.0, truth) == pytest.approx(0.5, abs=0.1)
+
+
+def test_expected_calibration_error_of_a_calibrated_and_an_overconfident_model() -> None:
+    # Every photo at confidence 0.8: 80 % right is calibrated, 50 % right is off by 0.3.
+    probabilities = np.tile([0.8, 0.2], (10, 1))
+    right_8 = np.array([0] * 8 + [1] * 2)
+    right_5 = np.array([0] * 5 + [1] * 5)
+    assert cal.expected_calibration_error(probabilities, right_8) == pytest.approx(0.0)
+    assert cal.expected_calibration_error(probabilities, right_5) == pytest.approx(0.3)
+
+
+def test_global_rule_is_the_lowest_threshold_reaching_the_precision() -> None:
+    other = 9
+    confidence = np.array([0.95, 0.9, 0.8, 0.7, 0.6, 0.5])
+    pred = np.array([1, 1, 1, 1, 1, 1])
+    truth = np.array([1, 1, 1, 2, 1, 2])  # prefixes: 1, 1, 1, .75, .8, .67
+    rule = cal.global_rule(truth, pred, confidence, other=other, target=0.8)
+    assert rule.default == pytest.approx(0.51) and rule.coverage == pytest.approx(5 / 6)  # 0.51 keeps 0.6
+    assert rule.precision == pytest.approx(0.8)
+    strict = cal.global_rule(truth, pred, confidence, other=other, target=0.9)
+    assert strict.default == pytest.approx(0.71) and strict.coverage == pytest.approx(0.5)
+
+
+def test_per_tag_rule_covers_more_when_tags_differ_in_reliability() -> None:
+    # Tag 1 is always right, tag 2 is right only above 0.8: one global threshold must stop tag 1 at 0.8 too.
+    other = 0
+    conf1 = np.linspace(0.3, 0.99, 60)
+    conf2 = np.linspace(0.3, 0.99, 60)
+    pred = np.array([1] * 60 + [2] * 60)
+    confidence = np.concatenate([conf1, conf2])
+    truth = np.concatenate([np.ones(60, int), np.where(conf2 > 0.8, 2, 3)])
+    one = cal.global_rule(truth, pred, confidence, other=other, target=0.95)
+    per_tag = cal.per_tag_rule(truth, pred, confidence, other=other, target=0.95, min_predictions=10)
+    assert per_tag.precision >= 0.95 and per_tag.coverage > one.coverage + 0.2
+    assert per_tag.per_tag[1] < 0.35 and per_tag.per_tag[2] > 0.79
+    # Too few predictions per tag: the global threshold only.
+    sparse = cal.per_tag_rule(truth, pred, confidence, other=other, target=0.95, min_predictions=100)
+    assert sparse.per_tag == {}
+
+
+def test_decide_uses_the_tags_own_threshold_before_the_global_one() -> None:
+    row = [0.0] * len(ALL_LABELS)
+    row[ALL_LABELS.index("sport")] = 0.55
+    row[ALL_LABELS.index(OTHER)] = 0.45
+    assert decide(row, 0.6) == ("sport", 0.55, None)
+    assert decide(row, 0.6, {"sport": 0.5}) == ("sport", 0.55, "sport")
+    assert decide(row, 0.5, {"cafe": 0.9}) == ("sport", 0.55, "sport")
+    assert decide(row, 0.5, {"sport": 0.6})[2] is None
+
+
+def test_suggested_mask_and_coverage_at_precision() -> None:
+    other = ALL_LABELS.index(OTHER)
+    sport = ALL_LABELS.index("sport")
+    probabilities = np.zeros((4, len(ALL_LABELS)))
+    probabilities[0, sport] = probabilities[1, sport] = 0.9
+    probabilities[2, sport] = 0.5
+    probabilities[3, other] = 0.9
+    probabilities[:, other] += 1 - probabilities.sum(axis=1)
+    truth = np.array([sport, sport, other, other])
+    coverage, threshold = cal.coverage_at_precision(truth, probabilities, other, 0.9)
+    assert (coverage, threshold) == (0.5, pytest.approx(0.51))
+    pred, confidence = probabilities.argmax(axis=1), probabilities.max(axis=1)
+    mask = cal.suggested_mask(pred, confidence, other, 0.95, {sport: 0.4})
+    assert mask.tolist() == [True, True, True, False]
+
+
+def test_tag_probabilities_after_temper_still_sum_to_one() -> None:
+    class_p = torch.softmax(torch.randn(5, 3), dim=1)
+    matrix = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    tags = tag_probabilities(temper(class_p, 0.7), matrix, 0.5)
+    assert torch.allclose(tags.sum(dim=1), torch.ones(5))
