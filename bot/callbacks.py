@@ -13,7 +13,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.i18n import Language, text
 from bot.replies import percent
-from bot.verdict import ModerationMode, ModerationSettings
+from moderation.verdict import ModerationMode, ModerationSettings
 
 FEEDBACK_PATTERN = r"^fb:"
 NOT_SPAM_PATTERN = r"^ns:"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.i18n import Language, text
-from bot.verdict import ModerationSettings
 from ml.tags import OTHER, TAGS
+from moderation.verdict import ModerationSettings
 from worker.contract import ClassifyResult, ErrorCode
 
 MAX_RUNNER_UPS = 2

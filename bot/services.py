@@ -15,8 +15,8 @@ from bot.db.models import Chat
 from bot.i18n import Language, pick_language
 from bot.ratelimit import RateLimiter
 from bot.settings import BotSettings
-from bot.verdict import ModerationSettings
-from ml.vocabulary import HashtagVocabulary
+from moderation.hashtags import HashtagVocabulary
+from moderation.verdict import ModerationSettings
 
 SERVICES_KEY = "services"
 

@@ -15,7 +15,7 @@ from bot.callbacks import (
     parse_settings,
     settings_keyboard,
 )
-from bot.verdict import ModerationMode, ModerationSettings
+from moderation.verdict import ModerationMode, ModerationSettings
 
 
 def buttons(markup):

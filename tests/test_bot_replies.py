@@ -8,8 +8,8 @@ import pytest
 
 from bot.i18n import LANGUAGES, TEXTS, pick_language, text
 from bot.replies import error_text, flag_text, help_text, moderation_text, runner_ups, suggestion_text
-from bot.verdict import ModerationMode, ModerationSettings
 from ml.tags import ALL_LABELS, TAGS
+from moderation.verdict import ModerationMode, ModerationSettings
 from worker.contract import ClassifyResult, ErrorCode
 
 

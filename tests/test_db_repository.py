@@ -9,7 +9,7 @@ from bot.db import repository
 from bot.db.migrate import upgrade_to_head
 from bot.db.models import Flag, Suggestion
 from bot.db.session import create_engine, create_sessionmaker
-from bot.verdict import ModerationMode, ModerationSettings
+from moderation.verdict import ModerationMode, ModerationSettings
 
 DEFAULTS = ModerationSettings(threshold=0.7, min_hashtags=3)
 

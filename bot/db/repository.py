@@ -13,7 +13,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Chat, Flag, Suggestion
-from bot.verdict import ModerationMode, ModerationSettings
+from moderation.verdict import ModerationMode, ModerationSettings
 
 FEEDBACK_VALUES = ("up", "down")
 NOT_SPAM = "not_spam"

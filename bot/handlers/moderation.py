@@ -1,4 +1,4 @@
-"""Group photos with hashtag captions: classify, judge (bot.verdict), and flag, delete or record.
+"""Group photos with hashtag captions: classify, judge (moderation.verdict), and flag, delete or record.
 
 Quiet by design: nothing is posted in a group unless a flag or delete notice is due; a busy
 worker or a bad image is only logged there.
@@ -20,8 +20,8 @@ from bot.handlers.photos import attachment_of, download
 from bot.i18n import Language, text
 from bot.replies import delete_text, flag_text
 from bot.services import Services, services
-from bot.verdict import Action, Prediction, Verdict, judge, precheck
-from ml.vocabulary import extract_hashtags
+from moderation.hashtags import extract_hashtags
+from moderation.verdict import Action, Prediction, Verdict, judge, precheck
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ import pytest_asyncio
 
 from bot.classify import Classified, Classifier
 from ml.tags import OTHER
-from ml.vocabulary import load_vocabulary
+from moderation.hashtags import load_vocabulary
 from tests.e2e.running_bot import RunningBot, polling_bot
 from tests.fake_telegram import FakeTelegram
 from tests.services import WorkerProcess, launch_worker, stop_and_show

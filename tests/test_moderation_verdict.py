@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.verdict import Action, ModerationMode, ModerationSettings, Prediction, Reason, judge, precheck
-from ml.vocabulary import extract_hashtags, load_vocabulary
+from moderation.hashtags import extract_hashtags, load_vocabulary
+from moderation.verdict import Action, ModerationMode, ModerationSettings, Prediction, Reason, judge, precheck
 
 VOCABULARY = {
     "beach": frozenset({"water", "nature"}),

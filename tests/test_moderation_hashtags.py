@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ml.tags import TAGS
-from ml.vocabulary import (
+from moderation.hashtags import (
     DEFAULT_VOCABULARY_PATH,
     MAX_HASHTAGS,
     extract_hashtags,

@@ -1,7 +1,7 @@
 """Caption hashtags and the scene tags they are compatible with.
 
 The moderation feature reads the hashtags of a caption (`extract_hashtags`) and asks the committed
-vocabulary (`ml/data/hashtag_vocabulary.csv`) which scene tags each one is compatible with. Pure and
+vocabulary (`moderation/data/hashtag_vocabulary.csv`) which scene tags each one is compatible with. Pure and
 small on purpose: the bot imports it, so no telegram, rq, database or nltk imports here.
 """
 
