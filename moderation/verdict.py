@@ -1,25 +1,47 @@
-"""The moderation verdict: do a photo's caption hashtags contradict what the photo shows?
+"""The moderation verdict: does the photo show what its caption hashtags claim?
 
-Pure: caption hashtags, the hashtag vocabulary, the model's prediction and the chat's settings in,
-a `Verdict` out. It imports no telegram, rq or database module, so the whole decision is testable
-as a table of cases.
+Pure: caption hashtags, the hashtag vocabulary, the model's tag probabilities and the chat's settings
+in, a `Verdict` out. The caption's scene hashtags name the scene tags they are compatible with
+(`#beach` -> water); the *compatible probability* is the probability the model gives to those tags
+together. A caption is suspicious when that probability is below the chat's sensitivity threshold:
+the model is nearly sure the photo shows none of the scenes the caption names. Deciding from the
+whole distribution, not the top tag, keeps an honest caption safe when the model hesitates between
+its scene and another, and still catches spam when the model's best guess is `other`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-
-from ml.tags import OTHER
+from types import MappingProxyType
 
 
 class ModerationMode(StrEnum):
-    """What the bot does with a mismatching photo."""
+    """What the bot does with a suspicious photo."""
 
     FLAG = "flag"  # reply to the message naming the mismatch
     DELETE = "delete"  # delete it and post a short notice
     DRY_RUN = "dry-run"  # record only
+
+
+class Sensitivity(StrEnum):
+    """How readily a caption is called suspicious, in an admin's words (stored per chat)."""
+
+    STRICT = "strict"  # catches the most spam, accepts more false flags
+    BALANCED = "balanced"
+    LENIENT = "lenient"  # flags only what is near certain: for delete mode
+
+
+# Flag when the compatible probability is below the sensitivity's threshold. Chosen on validation
+# photos with written caption sets (honest: the photo's own scene hashtags, en/ru, with neutral ones;
+# spam: an unrelated scene's hashtags), the highest spam catch rate whose false flags on honest
+# captions stay within strict 3 %, balanced 1 %, lenient 0.3 %:
+#   python -m moderation.evaluate --predictions /work/cache/preds/val-current.npz
+# PROVISIONAL: replaced by the measured values below once the evaluation has run.
+THRESHOLDS: Mapping[Sensitivity, float] = MappingProxyType(
+    {Sensitivity.STRICT: 0.1, Sensitivity.BALANCED: 0.05, Sensitivity.LENIENT: 0.02}
+)
 
 
 class Action(StrEnum):
@@ -37,10 +59,9 @@ class Reason(StrEnum):
     MODERATION_OFF = "moderation_off"
     EXEMPT_SENDER = "exempt_sender"  # admins, anonymous admins, the linked channel
     TOO_FEW_HASHTAGS = "too_few_hashtags"
-    NOT_CONFIDENT = "not_confident"  # the model says `other` or is below the threshold
     NO_SCENE_HASHTAGS = "no_scene_hashtags"  # only neutral or unknown tags: nothing to contradict
-    COMPATIBLE = "compatible"  # some caption hashtag fits the predicted scene
-    MISMATCH = "mismatch"
+    COMPATIBLE = "compatible"  # the caption's scenes are probable enough
+    MISMATCH = "mismatch"  # the model gives the caption's scenes less than the threshold
 
 
 @dataclass(frozen=True)
@@ -49,23 +70,21 @@ class ModerationSettings:
 
     enabled: bool = False  # off by default
     mode: ModerationMode = ModerationMode.FLAG
-    threshold: float = 0.6  # model confidence needed before anything is flagged
+    sensitivity: Sensitivity = Sensitivity.BALANCED
     min_hashtags: int = 2  # captions with fewer distinct hashtags are never flagged
 
-
-@dataclass(frozen=True)
-class Prediction:
-    """The model's best scene tag for the photo (the argmax, not the abstaining suggestion)."""
-
-    tag: str
-    confidence: float
+    @property
+    def threshold(self) -> float:
+        """Compatible probability below which a caption is suspicious."""
+        return THRESHOLDS[self.sensitivity]
 
 
 @dataclass(frozen=True)
 class Verdict:
     action: Action
     reason: Reason
-    scene_hashtags: tuple[str, ...] = ()  # caption hashtags that name a scene (what was contradicted)
+    scene_hashtags: tuple[str, ...] = ()  # caption hashtags that name a scene (what was judged)
+    compatible_probability: float | None = None  # the model's probability of their scenes, when judged
 
 
 # hashtag -> compatible scene tags; empty: known neutral; None: unknown (treated as neutral).
@@ -89,24 +108,56 @@ def precheck(hashtags: Sequence[str], settings: ModerationSettings, *, sender_ex
     return None
 
 
+def caption_scenes(
+    hashtags: Sequence[str], scene_tags: SceneTagsLookup
+) -> tuple[tuple[str, ...], frozenset[str]]:
+    """The caption's scene hashtags (in order, once each) and every scene tag any of them fits."""
+    scene_hashtags: list[str] = []
+    compatible: set[str] = set()
+    for hashtag in dict.fromkeys(hashtags):
+        tags = scene_tags(hashtag)
+        if tags:
+            scene_hashtags.append(hashtag)
+            compatible |= tags
+    return tuple(scene_hashtags), frozenset(compatible)
+
+
+def compatible_probability(probabilities: Mapping[str, float], compatible: frozenset[str]) -> float:
+    """The probability the model gives to the compatible scene tags together (a sum: tags are exclusive).
+
+    Raises ValueError when a tag has no probability: counting it as 0 would accuse honest captions.
+    """
+    missing = sorted(compatible - probabilities.keys())
+    if missing:
+        raise ValueError(f"no probability for scene tag(s) {missing}: expected every label of ml.tags")
+    return sum(probabilities[tag] for tag in compatible)
+
+
+def is_suspicious(probability: float, threshold: float) -> bool:
+    """The one comparison both the bot and `moderation.evaluate` use."""
+    return probability < threshold
+
+
 def judge(
     hashtags: Sequence[str],
     scene_tags: SceneTagsLookup,
-    prediction: Prediction,
+    probabilities: Mapping[str, float],
     settings: ModerationSettings,
     *,
     sender_exempt: bool = False,
 ) -> Verdict:
-    """Decide what to do with one captioned photo; `hashtags` are normalised, without '#'."""
+    """Decide what to do with one captioned photo.
+
+    `hashtags` are normalised, without '#'; `probabilities` are the worker's tag probabilities
+    (every label of ml.tags.ALL_LABELS, as in worker.contract.ClassifyResult).
+    """
     early = precheck(hashtags, settings, sender_exempt=sender_exempt)
     if early is not None:
         return early
-    if prediction.tag == OTHER or prediction.confidence < settings.threshold:
-        return Verdict(Action.NONE, Reason.NOT_CONFIDENT)
-    scenes = {tag: scene_tags(tag) for tag in dict.fromkeys(hashtags)}
-    scene_hashtags = tuple(tag for tag, compatible in scenes.items() if compatible)
+    scene_hashtags, compatible = caption_scenes(hashtags, scene_tags)
     if not scene_hashtags:
         return Verdict(Action.NONE, Reason.NO_SCENE_HASHTAGS)
-    if any(prediction.tag in (scenes[tag] or ()) for tag in scene_hashtags):
-        return Verdict(Action.NONE, Reason.COMPATIBLE, scene_hashtags)
-    return Verdict(_ACTION_BY_MODE[settings.mode], Reason.MISMATCH, scene_hashtags)
+    probability = compatible_probability(probabilities, compatible)
+    if not is_suspicious(probability, settings.threshold):
+        return Verdict(Action.NONE, Reason.COMPATIBLE, scene_hashtags, probability)
+    return Verdict(_ACTION_BY_MODE[settings.mode], Reason.MISMATCH, scene_hashtags, probability)

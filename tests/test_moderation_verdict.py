@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
+from ml.tags import ALL_LABELS, OTHER
 from moderation.hashtags import extract_hashtags, load_vocabulary
-from moderation.verdict import Action, ModerationMode, ModerationSettings, Prediction, Reason, judge, precheck
+from moderation.verdict import (
+    THRESHOLDS,
+    Action,
+    ModerationMode,
+    ModerationSettings,
+    Reason,
+    Sensitivity,
+    caption_scenes,
+    compatible_probability,
+    judge,
+    precheck,
+)
 
 VOCABULARY = {
     "beach": frozenset({"water", "nature"}),
@@ -15,61 +29,98 @@ VOCABULARY = {
     "love": frozenset(),
     "instagood": frozenset(),
 }
-ON = ModerationSettings(enabled=True, mode=ModerationMode.FLAG, threshold=0.6, min_hashtags=2)
-CAFE = Prediction("cafe", 0.9)
+ON = ModerationSettings(enabled=True, mode=ModerationMode.FLAG, sensitivity=Sensitivity.BALANCED)
+BALANCED = THRESHOLDS[Sensitivity.BALANCED]
+
+
+def photo(**given: float) -> dict[str, float]:
+    """Every label's probability as the worker returns them: `given`, the rest of the mass on `other`."""
+    probabilities = dict.fromkeys(ALL_LABELS, 0.0) | given
+    probabilities[OTHER] = 1.0 - sum(given.values())
+    return probabilities
 
 
 def lookup(tag: str) -> frozenset[str] | None:
     return VOCABULARY.get(tag)
 
 
+CAFE = photo(cafe=0.9, home=0.05)  # #beach #sport #nature fit water/nature/forest/garden/sport: 0
+
+
 @pytest.mark.parametrize(
-    ("caption", "prediction", "settings", "exempt", "expected"),
+    ("caption", "probabilities", "settings", "exempt", "expected"),
     [
         ("#beach #sport #nature", CAFE, ON, False, (Action.FLAG, Reason.MISMATCH)),
         ("#beach #sport #nature", CAFE, ModerationSettings(), False, (Action.NONE, Reason.MODERATION_OFF)),
         ("#beach #sport #nature", CAFE, ON, True, (Action.NONE, Reason.EXEMPT_SENDER)),
         ("#beach", CAFE, ON, False, (Action.NONE, Reason.TOO_FEW_HASHTAGS)),
         ("#beach #beach #BEACH", CAFE, ON, False, (Action.NONE, Reason.TOO_FEW_HASHTAGS)),
-        ("#beach #sport", Prediction("cafe", 0.59), ON, False, (Action.NONE, Reason.NOT_CONFIDENT)),
-        ("#beach #sport", Prediction("other", 0.99), ON, False, (Action.NONE, Reason.NOT_CONFIDENT)),
-        ("#beach #sport", Prediction("cafe", 0.6), ON, False, (Action.FLAG, Reason.MISMATCH)),
         ("#love #instagood", CAFE, ON, False, (Action.NONE, Reason.NO_SCENE_HASHTAGS)),
         ("#unknowntag #another", CAFE, ON, False, (Action.NONE, Reason.NO_SCENE_HASHTAGS)),
-        ("#beach #coffee #sport", CAFE, ON, False, (Action.NONE, Reason.COMPATIBLE)),
         ("#love #sport", CAFE, ON, False, (Action.FLAG, Reason.MISMATCH)),
-        ("#beach #sport", Prediction("water", 0.8), ON, False, (Action.NONE, Reason.COMPATIBLE)),
-        (
-            "#beach #sport",
-            CAFE,
-            ModerationSettings(enabled=True, mode=ModerationMode.DELETE),
-            False,
-            (Action.DELETE, Reason.MISMATCH),
-        ),
-        (
-            "#beach #sport",
-            CAFE,
-            ModerationSettings(enabled=True, mode=ModerationMode.DRY_RUN),
-            False,
-            (Action.RECORD, Reason.MISMATCH),
-        ),
-        (
-            "#beach #sport #love",
-            CAFE,
-            ModerationSettings(enabled=True, min_hashtags=4),
-            False,
-            (Action.NONE, Reason.TOO_FEW_HASHTAGS),
-        ),
+        # One fitting hashtag among contradicting ones excuses the caption: its scene is probable.
+        ("#beach #coffee #sport", CAFE, ON, False, (Action.NONE, Reason.COMPATIBLE)),
+        # The top tag contradicts the caption, but the model still gives its scenes a real chance.
+        ("#beach #sport", photo(cafe=0.6, water=0.3), ON, False, (Action.NONE, Reason.COMPATIBLE)),
+        # Small probabilities of several compatible tags add up.
+        ("#beach #love", photo(cafe=0.9, water=BALANCED / 2, nature=BALANCED / 2), ON, False,
+         (Action.NONE, Reason.COMPATIBLE)),
+        ("#beach #love", photo(cafe=0.9, water=BALANCED / 3, nature=BALANCED / 3), ON, False,
+         (Action.FLAG, Reason.MISMATCH)),
+        # The model's best guess is `other` (no popular scene): a spam caption is still caught...
+        ("#beach #sport", photo(), ON, False, (Action.FLAG, Reason.MISMATCH)),
+        # ...and an uncertain photo does not accuse an honest one.
+        ("#coffee #love", photo(cafe=0.2), ON, False, (Action.NONE, Reason.COMPATIBLE)),
+        ("#beach #sport", CAFE, dataclasses.replace(ON, mode=ModerationMode.DELETE), False,
+         (Action.DELETE, Reason.MISMATCH)),
+        ("#beach #sport", CAFE, dataclasses.replace(ON, mode=ModerationMode.DRY_RUN), False,
+         (Action.RECORD, Reason.MISMATCH)),
+        ("#beach #sport #love", CAFE, dataclasses.replace(ON, min_hashtags=4), False,
+         (Action.NONE, Reason.TOO_FEW_HASHTAGS)),
     ],
 )
-def test_verdict_table(caption, prediction, settings, exempt, expected):
-    verdict = judge(extract_hashtags(caption), lookup, prediction, settings, sender_exempt=exempt)
+def test_verdict_table(caption, probabilities, settings, exempt, expected):
+    verdict = judge(extract_hashtags(caption), lookup, probabilities, settings, sender_exempt=exempt)
     assert (verdict.action, verdict.reason) == expected
 
 
-def test_mismatch_names_only_the_scene_hashtags_it_contradicts():
-    verdict = judge(["love", "beach", "sport", "unknowntag"], lookup, CAFE, ON)
+@pytest.mark.parametrize("sensitivity", list(Sensitivity))
+def test_each_sensitivity_flags_just_below_its_threshold(sensitivity: Sensitivity) -> None:
+    settings = dataclasses.replace(ON, sensitivity=sensitivity)
+    threshold = THRESHOLDS[sensitivity]
+    below = judge(["sport", "love"], lookup, photo(sport=threshold * 0.99), settings)
+    at = judge(["sport", "love"], lookup, photo(sport=threshold), settings)
+    assert (below.reason, at.reason) == (Reason.MISMATCH, Reason.COMPATIBLE)
+
+
+def test_sensitivities_are_ordered_strict_flags_most() -> None:
+    assert THRESHOLDS[Sensitivity.STRICT] > THRESHOLDS[Sensitivity.BALANCED]
+    assert THRESHOLDS[Sensitivity.BALANCED] > THRESHOLDS[Sensitivity.LENIENT] > 0
+    assert set(THRESHOLDS) == set(Sensitivity)
+    assert ModerationSettings().sensitivity is Sensitivity.BALANCED
+
+
+def test_verdict_carries_the_scene_hashtags_and_their_probability():
+    probabilities = photo(cafe=0.9, water=0.01, sport=0.005)
+    verdict = judge(["love", "beach", "sport", "unknowntag"], lookup, probabilities, ON)
     assert verdict.scene_hashtags == ("beach", "sport")
+    assert verdict.compatible_probability == pytest.approx(0.015)
+    assert judge(["love", "instagood"], lookup, CAFE, ON).compatible_probability is None
+
+
+def test_caption_scenes_unions_the_compatible_tags_of_each_scene_hashtag():
+    assert caption_scenes(["beach", "love", "nature", "beach", "zzz"], lookup) == (
+        ("beach", "nature"),
+        frozenset({"water", "nature", "forest", "garden"}),
+    )
+
+
+def test_a_missing_probability_is_an_error_not_a_zero():
+    # Counting a missing tag as 0 would flag every honest caption naming it.
+    with pytest.raises(ValueError, match="water"):
+        compatible_probability({"cafe": 1.0}, frozenset({"water"}))
+    with pytest.raises(ValueError):
+        judge(["beach", "sport"], lookup, {}, ON)
 
 
 def test_precheck_agrees_with_judge_on_what_needs_no_classification():
@@ -87,6 +138,8 @@ def test_issue_example_with_the_shipped_vocabulary():
     assert set(verdict.scene_hashtags) == {"beach", "sport", "nature"}
     coffee = judge(extract_hashtags("#coffee #latte #love"), vocabulary.scene_tags, CAFE, ON)
     assert coffee.reason is Reason.COMPATIBLE
+    russian = judge(extract_hashtags("#кофе #любовь"), vocabulary.scene_tags, CAFE, ON)
+    assert russian.reason is Reason.COMPATIBLE
 
 
 def test_hostile_captions_parse_and_judge_without_error():
