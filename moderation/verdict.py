@@ -33,14 +33,18 @@ class Sensitivity(StrEnum):
     LENIENT = "lenient"  # flags only what is near certain: for delete mode
 
 
-# Flag when the compatible probability is below the sensitivity's threshold. Chosen on validation
-# photos with written caption sets (honest: the photo's own scene hashtags, en/ru, with neutral ones;
-# spam: an unrelated scene's hashtags), the highest spam catch rate whose false flags on honest
-# captions stay within strict 3 %, balanced 1 %, lenient 0.3 %:
-#   python -m moderation.evaluate --predictions /work/cache/preds/val-current.npz
-# PROVISIONAL: replaced by the measured values below once the evaluation has run.
+# Flag when the compatible probability is below the sensitivity's threshold. Each is the threshold with
+# the highest spam catch rate whose false flags on honest captions stay within its target (strict 3 %,
+# balanced 1 %, lenient 0.3 %; see moderation.evaluate.TARGETS), measured with the shipped ensemble
+# (TTA 1) on the 1,000 validation photos (10 per class) and the caption sets of moderation.captions
+# (720 honest, 1,000 spam, seed 0):
+#   scenetag-moderation-eval --predictions val-current.npz --json report.json
+#   strict    0.025    false flags 2.08 % (15/720)   spam caught 78.4 % (784/1000)
+#   balanced  0.0125   false flags 0.97 %  (7/720)   spam caught 63.6 % (636/1000)
+#   lenient   0.006    false flags 0.28 %  (2/720)   spam caught 44.7 % (447/1000)
+# A new model changes its probabilities: re-run the command on its validation predictions.
 THRESHOLDS: Mapping[Sensitivity, float] = MappingProxyType(
-    {Sensitivity.STRICT: 0.1, Sensitivity.BALANCED: 0.05, Sensitivity.LENIENT: 0.02}
+    {Sensitivity.STRICT: 0.025, Sensitivity.BALANCED: 0.0125, Sensitivity.LENIENT: 0.006}
 )
 
 
