@@ -135,7 +135,7 @@ def loaded_after_import(modules: list[str]) -> set[str]:
     [
         ["bot.app"],
         ["worker.contract", "worker.queue"],
-        ["moderation.hashtags", "moderation.verdict", "ml.tags"],
+        ["moderation.hashtags", "moderation.verdict", "moderation.evaluate", "ml.tags"],
     ],
     ids="+".join,
 )
