@@ -22,6 +22,7 @@ COPY pyproject.toml README.md alembic.ini ./
 COPY bot bot
 COPY worker worker
 COPY ml ml
+COPY moderation moderation
 COPY migrations migrations
 # Editable, so the code runs from /app next to alembic.ini and migrations/, which the bot's
 # migrate-at-start (bot/db/migrate.py) finds relative to its own source; they are not package data.

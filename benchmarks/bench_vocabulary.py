@@ -13,7 +13,7 @@ import platform
 import timeit
 from pathlib import Path
 
-from ml.vocabulary import extract_hashtags, load_vocabulary
+from moderation.hashtags import extract_hashtags, load_vocabulary
 
 RESULTS = Path(__file__).parent / "results" / "vocabulary.json"
 

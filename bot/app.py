@@ -2,7 +2,7 @@
 
 Where things happen: a private photo enters in `bot.handlers.photos`, is classified through
 `bot.classify` (RQ -> worker), and the reply is composed in `bot.replies`; a group photo goes to
-`bot.handlers.moderation`, judged by the pure `bot.verdict`.
+`bot.handlers.moderation`, judged by the pure `moderation.verdict`.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from bot.i18n import LANGUAGES, Language, text
 from bot.ratelimit import RateLimiter
 from bot.services import SERVICES_KEY, Services
 from bot.settings import BotSettings
-from ml.vocabulary import load_vocabulary
+from moderation.hashtags import load_vocabulary
 
 logger = logging.getLogger(__name__)
 

@@ -12,15 +12,12 @@ from dataclasses import dataclass
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.i18n import Language, text
-from bot.replies import percent
-from bot.verdict import ModerationMode, ModerationSettings
+from moderation.verdict import ModerationMode, ModerationSettings, Sensitivity
 
 FEEDBACK_PATTERN = r"^fb:"
 NOT_SPAM_PATTERN = r"^ns:"
 SETTINGS_PATTERN = r"^set:"
 
-THRESHOLD_STEP = 0.05
-THRESHOLD_RANGE = (0.3, 0.95)
 MIN_HASHTAGS_RANGE = (1, 10)
 
 
@@ -32,8 +29,8 @@ class FeedbackChoice:
 
 @dataclass(frozen=True)
 class SettingsChoice:
-    field: str  # "enabled" / "mode" / "threshold" / "min"
-    value: str  # "on"/"off", a ModerationMode, "+"/"-"
+    field: str  # "enabled" / "mode" / "sensitivity" / "min"
+    value: str  # "on"/"off", a ModerationMode, a Sensitivity, "+"/"-"
 
 
 def feedback_keyboard(suggestion_id: int) -> InlineKeyboardMarkup:
@@ -80,9 +77,11 @@ def settings_keyboard(settings: ModerationSettings, language: Language) -> Inlin
                 for mode in ModerationMode
             ],
             [
-                InlineKeyboardButton("−", callback_data="set:threshold:-"),
-                InlineKeyboardButton(percent(settings.threshold), callback_data="set:threshold:="),
-                InlineKeyboardButton("+", callback_data="set:threshold:+"),
+                InlineKeyboardButton(
+                    mark(text(f"sensitivity_{level.value}", language), level == settings.sensitivity),
+                    callback_data=f"set:sensitivity:{level.value}",
+                )
+                for level in Sensitivity
             ],
             [
                 InlineKeyboardButton("−", callback_data="set:min:-"),
@@ -107,13 +106,11 @@ def apply_settings_choice(settings: ModerationSettings, choice: SettingsChoice) 
         return dataclasses.replace(settings, enabled=value == "on")
     if field == "mode" and value in {mode.value for mode in ModerationMode}:
         return dataclasses.replace(settings, mode=ModerationMode(value))
+    if field == "sensitivity" and value in {sensitivity.value for sensitivity in Sensitivity}:
+        return dataclasses.replace(settings, sensitivity=Sensitivity(value))
     step = {"+": 1, "-": -1}.get(value)
     if step is None:
         return settings
-    if field == "threshold":
-        low, high = THRESHOLD_RANGE
-        threshold = round(min(high, max(low, settings.threshold + step * THRESHOLD_STEP)), 2)
-        return dataclasses.replace(settings, threshold=threshold)
     if field == "min":
         low, high = MIN_HASHTAGS_RANGE
         return dataclasses.replace(settings, min_hashtags=min(high, max(low, settings.min_hashtags + step)))

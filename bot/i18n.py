@@ -88,12 +88,13 @@ TEXTS: dict[str, dict[Language, str]] = {
     "moderation_usage": {"en": "Usage: /moderation on|off", "ru": "Использование: /moderation on|off"},
     "moderation_state": {
         "en": (
-            "Hashtag-spam flagging is {state}.\nMode: {mode}; confidence threshold: {threshold}; "
-            "at least {min_hashtags} hashtags in a caption."
+            "Hashtag-spam flagging is {state}.\n"
+            "Mode: {mode}; at least {min_hashtags} hashtags in a caption.\n"
+            "Sensitivity: {sensitivity} — {about}."
         ),
         "ru": (
-            "Пометка хештег-спама {state}.\nРежим: {mode}; порог уверенности: {threshold}; "
-            "минимум хештегов в подписи: {min_hashtags}."
+            "Пометка хештег-спама {state}.\nРежим: {mode}; минимум хештегов в подписи: {min_hashtags}.\n"
+            "Чувствительность: {sensitivity} — {about}."
         ),
     },
     "state_on": {"en": "on", "ru": "включена"},
@@ -101,15 +102,39 @@ TEXTS: dict[str, dict[Language, str]] = {
     "mode_flag": {"en": "flag", "ru": "пометить"},
     "mode_delete": {"en": "delete", "ru": "удалить"},
     "mode_dry-run": {"en": "dry run", "ru": "только запись"},
+    "sensitivity_strict": {"en": "strict", "ru": "строгая"},
+    "sensitivity_balanced": {"en": "balanced", "ru": "сбалансированная"},
+    "sensitivity_lenient": {"en": "lenient", "ru": "мягкая"},
+    "sensitivity_strict_about": {
+        "en": "flags a caption when the photo is unlikely to show its scenes: catches the most spam, "
+        "now and then an honest post too",
+        "ru": "помечает подпись, когда её сцены на фото маловероятны: ловит больше всего спама, "
+        "но иногда и честный пост",
+    },
+    "sensitivity_balanced_about": {
+        "en": "flags a caption when the photo is very unlikely to show its scenes: most spam, "
+        "rarely an honest post",
+        "ru": "помечает подпись, когда её сцены на фото очень маловероятны: большая часть спама, "
+        "честные посты редко",
+    },
+    "sensitivity_lenient_about": {
+        "en": "flags only when the photo surely shows none of its scenes: the fewest false flags, "
+        "suited to delete mode",
+        "ru": "помечает, только если на фото точно нет ни одной из её сцен: меньше всего ложных пометок, "
+        "подходит для режима удаления",
+    },
+    "scene_other": {"en": "a scene with no popular tag", "ru": "сцену без популярного тега"},
     "flag_notice": {
-        "en": "This photo looks like #{predicted} ({percent}), but its caption says {hashtags}.",
-        "ru": "На фото похоже на #{predicted} ({percent}), а в подписи — {hashtags}.",
+        "en": "This photo looks like {scene} ({percent}), but its caption says {hashtags} "
+        "(I give those scenes {compatible}).",
+        "ru": "Фото похоже на {scene} ({percent}), а в подписи — {hashtags} "
+        "(этим сценам я даю {compatible}).",
     },
     "delete_notice": {
-        "en": "I removed a photo by {user}: it looks like #{predicted} ({percent}), "
-        "but its caption said {hashtags}.",
-        "ru": "Я удалил фото от {user}: на нём похоже на #{predicted} ({percent}), "
-        "а в подписи было {hashtags}.",
+        "en": "I removed a photo by {user}: it looks like {scene} ({percent}), "
+        "but its caption said {hashtags} (I give those scenes {compatible}).",
+        "ru": "Я удалил фото от {user}: оно похоже на {scene} ({percent}), "
+        "а в подписи было {hashtags} (этим сценам я даю {compatible}).",
     },
     "not_spam_button": {"en": "Not spam", "ru": "Не спам"},
     "not_spam_recorded": {

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.i18n import Language, text
-from bot.verdict import ModerationSettings
 from ml.tags import OTHER, TAGS
+from moderation.verdict import ModerationSettings
 from worker.contract import ClassifyResult, ErrorCode
 
 MAX_RUNNER_UPS = 2
@@ -15,6 +15,11 @@ MAX_HASHTAGS_SHOWN = 5  # a spam caption may hold hundreds; the notice names a f
 
 def percent(probability: float) -> str:
     return f"{round(probability * 100)}%"
+
+
+def small_percent(probability: float) -> str:
+    """A probability that may be tiny (a flagged caption's scenes): `0.4%`, `12%`."""
+    return percent(probability) if probability >= 0.1 else f"{probability * 100:.1f}%"
 
 
 def runner_ups(result: ClassifyResult, margin: float) -> list[tuple[str, float]]:
@@ -67,26 +72,42 @@ def hashtags_shown(hashtags: Sequence[str]) -> str:
     return shown + (" …" if len(hashtags) > MAX_HASHTAGS_SHOWN else "")
 
 
-def flag_text(predicted: str, confidence: float, hashtags: Sequence[str], language: Language) -> str:
+def scene_shown(tag: str, language: Language) -> str:
+    """`#cafe`; the model's `other` is no hashtag, so it is said in words."""
+    return text("scene_other", language) if tag == OTHER else f"#{tag}"
+
+
+def flag_text(
+    predicted: str, confidence: float, hashtags: Sequence[str], *, compatible: float, language: Language
+) -> str:
+    """The reply to a flagged photo: what it looks like, what its caption claims, and how likely that is."""
     return text(
         "flag_notice",
         language,
-        predicted=predicted,
+        scene=scene_shown(predicted, language),
         percent=percent(confidence),
         hashtags=hashtags_shown(hashtags),
+        compatible=small_percent(compatible),
     )
 
 
 def delete_text(
-    user: str, predicted: str, confidence: float, hashtags: Sequence[str], language: Language
+    user: str,
+    predicted: str,
+    confidence: float,
+    hashtags: Sequence[str],
+    *,
+    compatible: float,
+    language: Language,
 ) -> str:
     return text(
         "delete_notice",
         language,
         user=user,
-        predicted=predicted,
+        scene=scene_shown(predicted, language),
         percent=percent(confidence),
         hashtags=hashtags_shown(hashtags),
+        compatible=small_percent(compatible),
     )
 
 
@@ -96,6 +117,7 @@ def moderation_text(settings: ModerationSettings, language: Language) -> str:
         language,
         state=text("state_on" if settings.enabled else "state_off", language),
         mode=text(f"mode_{settings.mode.value}", language),
-        threshold=percent(settings.threshold),
         min_hashtags=settings.min_hashtags,
+        sensitivity=text(f"sensitivity_{settings.sensitivity.value}", language),
+        about=text(f"sensitivity_{settings.sensitivity.value}_about", language),
     )

@@ -15,8 +15,8 @@ from bot.db.models import Chat
 from bot.i18n import Language, pick_language
 from bot.ratelimit import RateLimiter
 from bot.settings import BotSettings
-from bot.verdict import ModerationSettings
-from ml.vocabulary import HashtagVocabulary
+from moderation.hashtags import HashtagVocabulary
+from moderation.verdict import ModerationSettings
 
 SERVICES_KEY = "services"
 
@@ -36,9 +36,10 @@ class Services:
 
     @property
     def default_moderation(self) -> ModerationSettings:
-        """A new chat's settings: moderation off, the operator's threshold and minimum."""
+        """A new chat's settings: moderation off, the operator's sensitivity and minimum."""
         return ModerationSettings(
-            threshold=self.settings.moderation_threshold, min_hashtags=self.settings.moderation_min_hashtags
+            sensitivity=self.settings.moderation_sensitivity,
+            min_hashtags=self.settings.moderation_min_hashtags,
         )
 
     async def chat_row(self, session: AsyncSession, chat: TelegramChat) -> Chat:

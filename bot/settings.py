@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from moderation.verdict import Sensitivity
 from worker.settings import ServiceSettings
 
 DEFAULT_DATA_DIR = Path("data")
@@ -48,7 +49,7 @@ class BotSettings(ServiceSettings, DatabaseSettings):
     max_image_bytes: int = Field(default=20 * 1024 * 1024, ge=1)  # Bot API getFile's own limit
 
     # Group moderation defaults, copied into a chat's settings when it is first seen.
-    moderation_threshold: float = Field(default=0.6, gt=0, le=1)  # model confidence needed to flag
+    moderation_sensitivity: Sensitivity = Sensitivity.BALANCED  # strict / balanced / lenient
     moderation_min_hashtags: int = Field(default=2, ge=1)  # fewer caption hashtags: never flagged
     admin_cache_ttl_seconds: float = Field(default=300.0, ge=0)
 

@@ -15,7 +15,7 @@ from bot.callbacks import (
     parse_settings,
     settings_keyboard,
 )
-from bot.verdict import ModerationMode, ModerationSettings
+from moderation.verdict import ModerationMode, ModerationSettings, Sensitivity
 
 
 def buttons(markup):
@@ -55,16 +55,26 @@ def test_settings_keyboard_marks_the_current_mode():
     assert "flag" in texts
 
 
+def test_settings_keyboard_offers_each_sensitivity_in_words_and_marks_the_current_one():
+    settings = ModerationSettings(sensitivity=Sensitivity.LENIENT)
+    offered = {b.callback_data: b.text for b in buttons(settings_keyboard(settings, "ru"))}
+    assert offered["set:sensitivity:lenient"] == "✅ мягкая"
+    assert offered["set:sensitivity:strict"] == "строгая"
+    assert {f"set:sensitivity:{s.value}" for s in Sensitivity} <= offered.keys()
+
+
 @pytest.mark.parametrize(
     ("field", "value", "expected"),
     [
         ("enabled", "on", ModerationSettings(enabled=True)),
         ("mode", "dry-run", ModerationSettings(mode=ModerationMode.DRY_RUN)),
-        ("threshold", "+", ModerationSettings(threshold=0.65)),
-        ("threshold", "-", ModerationSettings(threshold=0.55)),
+        ("sensitivity", "strict", ModerationSettings(sensitivity=Sensitivity.STRICT)),
+        ("sensitivity", "lenient", ModerationSettings(sensitivity=Sensitivity.LENIENT)),
+        ("sensitivity", "0.6", ModerationSettings()),
+        ("sensitivity", "+", ModerationSettings()),
         ("min", "+", ModerationSettings(min_hashtags=3)),
         ("min", "-", ModerationSettings(min_hashtags=1)),
-        ("threshold", "=", ModerationSettings()),
+        ("min", "=", ModerationSettings()),
         ("mode", "nuke", ModerationSettings()),
         ("colour", "+", ModerationSettings()),
     ],
@@ -74,9 +84,7 @@ def test_apply_settings_choice(field, value, expected):
 
 
 def test_settings_stay_within_their_ranges():
-    low = ModerationSettings(threshold=0.3, min_hashtags=1)
-    assert apply_settings_choice(low, SettingsChoice("threshold", "-")).threshold == 0.3
+    low = ModerationSettings(min_hashtags=1)
     assert apply_settings_choice(low, SettingsChoice("min", "-")).min_hashtags == 1
-    high = ModerationSettings(threshold=0.95, min_hashtags=10)
-    assert apply_settings_choice(high, SettingsChoice("threshold", "+")).threshold == 0.95
+    high = ModerationSettings(min_hashtags=10)
     assert apply_settings_choice(high, SettingsChoice("min", "+")).min_hashtags == 10

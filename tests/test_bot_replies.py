@@ -7,9 +7,17 @@ import string
 import pytest
 
 from bot.i18n import LANGUAGES, TEXTS, pick_language, text
-from bot.replies import error_text, flag_text, help_text, moderation_text, runner_ups, suggestion_text
-from bot.verdict import ModerationMode, ModerationSettings
+from bot.replies import (
+    delete_text,
+    error_text,
+    flag_text,
+    help_text,
+    moderation_text,
+    runner_ups,
+    suggestion_text,
+)
 from ml.tags import ALL_LABELS, TAGS
+from moderation.verdict import ModerationMode, ModerationSettings, Sensitivity
 from worker.contract import ClassifyResult, ErrorCode
 
 
@@ -89,15 +97,29 @@ def test_help_lists_every_tag_and_says_what_is_kept():
 
 
 def test_flag_text_names_a_few_of_many_hashtags():
-    notice = flag_text("cafe", 0.91, [f"t{i}" for i in range(40)], "en")
+    notice = flag_text("cafe", 0.91, [f"t{i}" for i in range(40)], compatible=0.004, language="en")
     assert "#cafe (91%)" in notice
     assert "#t4 …" in notice
     assert "#t5" not in notice
+    assert "0.4%" in notice
+
+
+def test_notices_say_other_in_words_and_show_the_captions_probability():
+    notice = flag_text("other", 0.8, ["beach"], compatible=0.0001, language="ru")
+    assert "#other" not in notice and "сцену без популярного тега (80%)" in notice
+    assert "0.0%" in notice
+    deleted = delete_text("<b>Carol</b>", "cafe", 0.9, ["beach", "sport"], compatible=0.02, language="en")
+    assert deleted.startswith("I removed a photo by <b>Carol</b>")
+    assert "#beach #sport" in deleted and "2.0%" in deleted
 
 
 def test_moderation_text_in_both_languages():
-    settings = ModerationSettings(enabled=True, mode=ModerationMode.DRY_RUN, threshold=0.75, min_hashtags=3)
+    settings = ModerationSettings(
+        enabled=True, mode=ModerationMode.DRY_RUN, sensitivity=Sensitivity.LENIENT, min_hashtags=3
+    )
     assert "is on" in moderation_text(settings, "en")
     assert "dry run" in moderation_text(settings, "en")
-    assert "75%" in moderation_text(settings, "ru")
+    assert "Sensitivity: lenient — flags only when" in moderation_text(settings, "en")
+    assert "Чувствительность: мягкая — помечает" in moderation_text(settings, "ru")
+    assert "сбалансированная" in moderation_text(ModerationSettings(), "ru")
     assert "выключена" in moderation_text(ModerationSettings(), "ru")

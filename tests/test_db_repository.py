@@ -9,9 +9,9 @@ from bot.db import repository
 from bot.db.migrate import upgrade_to_head
 from bot.db.models import Flag, Suggestion
 from bot.db.session import create_engine, create_sessionmaker
-from bot.verdict import ModerationMode, ModerationSettings
+from moderation.verdict import ModerationMode, ModerationSettings, Sensitivity
 
-DEFAULTS = ModerationSettings(threshold=0.7, min_hashtags=3)
+DEFAULTS = ModerationSettings(sensitivity=Sensitivity.LENIENT, min_hashtags=3)
 
 
 @pytest.fixture
@@ -39,7 +39,9 @@ async def test_a_new_chat_gets_the_defaults_and_keeps_its_changes(sessions):
     async with sessions.begin() as session:
         chat = await repository.ensure_chat(session, -100, "supergroup", DEFAULTS)
         assert repository.moderation_settings(chat) == DEFAULTS
-        changed = ModerationSettings(enabled=True, mode=ModerationMode.DELETE, threshold=0.8, min_hashtags=2)
+        changed = ModerationSettings(
+            enabled=True, mode=ModerationMode.DELETE, sensitivity=Sensitivity.STRICT, min_hashtags=2
+        )
         repository.apply_moderation_settings(chat, changed)
     async with sessions.begin() as session:
         chat = await repository.ensure_chat(session, -100, "supergroup", ModerationSettings())
@@ -79,6 +81,7 @@ async def test_not_spam_only_within_the_flags_chat(sessions):
             caption_tags=("beach", "sport"),
             predicted_tag="cafe",
             confidence=0.9,
+            compatible_probability=0.004,
             action="delete",
         )
     async with sessions.begin() as session:
@@ -87,6 +90,7 @@ async def test_not_spam_only_within_the_flags_chat(sessions):
     async with sessions() as session:
         flag = (await session.scalars(select(Flag))).one()
         assert (flag.caption_tags, flag.admin_verdict, flag.verdict_by) == (["beach", "sport"], "not_spam", 1)
+        assert flag.compatible_probability == pytest.approx(0.004)
 
 
 async def test_stats_count_this_chat_only(sessions):
@@ -108,6 +112,7 @@ async def test_stats_count_this_chat_only(sessions):
                 caption_tags=["beach"],
                 predicted_tag="cafe",
                 confidence=0.9,
+                compatible_probability=0.01,
                 action="flag",
             )
         await repository.mark_not_spam(session, flag_id, chat_id=-2, admin_id=1)

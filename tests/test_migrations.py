@@ -14,7 +14,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 
 from bot.db.migrate import alembic_config
@@ -51,6 +51,44 @@ def table_names(url: str) -> set[str]:
     return asyncio.run(run())
 
 
+def execute(url: str, *statements: str) -> list[tuple]:
+    """Runs the statements in one transaction; the rows of the last one."""
+
+    async def run() -> list[tuple]:
+        engine = create_engine(url)
+        try:
+            async with engine.begin() as connection:
+                for statement in statements:
+                    result = await connection.execute(text(statement))
+                return [tuple(row) for row in result] if result.returns_rows else []
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+# The old per-chat confidence threshold (0.3-0.95 in /settings' 0.05 steps) -> the sensitivity word.
+OLD_THRESHOLDS = {0.3: "strict", 0.5: "strict", 0.55: "balanced", 0.6: "balanced", 0.65: "balanced",
+                  0.7: "lenient", 0.95: "lenient"}
+
+
+def check_sensitivity_migration(url: str) -> None:
+    """Chats stored with a threshold under 0001 get the matching word in 0002, and back on downgrade."""
+    config = alembic_config(url)
+    command.upgrade(config, "0001")
+    execute(url, *(
+        "INSERT INTO chats (id, type, photos_seen, moderation_enabled, moderation_mode, moderation_threshold,"
+        f" moderation_min_hashtags) VALUES ({chat_id}, 'group', 0, true, 'flag', {threshold}, 2)"
+        for chat_id, threshold in enumerate(OLD_THRESHOLDS, start=1)
+    ))
+    command.upgrade(config, "0002")
+    migrated = dict(execute(url, "SELECT id, moderation_sensitivity FROM chats ORDER BY id"))
+    assert migrated == dict(enumerate(OLD_THRESHOLDS.values(), start=1))
+    command.downgrade(config, "0001")
+    restored = dict(execute(url, "SELECT id, moderation_threshold FROM chats ORDER BY id"))
+    assert restored == dict(enumerate([0.5, 0.5, 0.6, 0.6, 0.6, 0.7, 0.7], start=1))
+
+
 def check_round_trip(url: str) -> None:
     config = alembic_config(url)
     command.upgrade(config, "head")
@@ -75,6 +113,10 @@ def test_migrations_use_only_op_and_sa():
 
 def test_sqlite_upgrade_downgrade_and_schema_matches_models(tmp_path):
     check_round_trip(f"sqlite+aiosqlite:///{tmp_path / 'migrate.sqlite3'}")
+
+
+def test_sqlite_chats_keep_their_moderation_intent_as_a_sensitivity_word(tmp_path):
+    check_sensitivity_migration(f"sqlite+aiosqlite:///{tmp_path / 'sensitivity.sqlite3'}")
 
 
 @pytest.fixture
@@ -109,3 +151,7 @@ def postgres_url() -> Iterator[str]:
 
 def test_postgresql_upgrade_downgrade_and_schema_matches_models(postgres_url):
     check_round_trip(postgres_url)
+
+
+def test_postgresql_chats_keep_their_moderation_intent_as_a_sensitivity_word(postgres_url):
+    check_sensitivity_migration(postgres_url)

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from bot.settings import BotSettings
+from moderation.verdict import Sensitivity
 from worker.settings import DEFAULT_MODEL_PATH, ServiceSettings, WorkerSettings
 
 TOKEN = "123456:ABC-def_ghi"
@@ -65,6 +66,18 @@ def test_environment_is_parsed_into_typed_values(monkeypatch: pytest.MonkeyPatch
     settings = WorkerSettings()
     assert (settings.tta, settings.device, settings.model_path) == (4, "cpu", Path("/models/other.pt"))
     assert (settings.redis_url, settings.log_level) == ("redis://queue.internal:6380/2", "DEBUG")
+
+
+def test_moderation_sensitivity_is_a_word(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert BotSettings(bot_token=TOKEN).moderation_sensitivity is Sensitivity.BALANCED
+    monkeypatch.setenv("BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("MODERATION_SENSITIVITY", "lenient")
+    assert BotSettings().moderation_sensitivity is Sensitivity.LENIENT
+    monkeypatch.setenv("MODERATION_SENSITIVITY", "0.6")  # an old threshold is refused, naming the choices
+    with pytest.raises(SystemExit) as exit_info:
+        BotSettings.from_env()
+    message = str(exit_info.value.code)
+    assert "MODERATION_SENSITIVITY" in message and "strict" in message
 
 
 def test_bot_database_url_and_data_dir_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -33,8 +33,8 @@ class Chat(Base):
     type: Mapped[str] = mapped_column(String(16))  # private / group / supergroup / channel
     photos_seen: Mapped[int] = mapped_column(Integer, default=0)
     moderation_enabled: Mapped[bool] = mapped_column(default=False)
-    moderation_mode: Mapped[str] = mapped_column(String(16), default="flag")  # bot.verdict.ModerationMode
-    moderation_threshold: Mapped[float] = mapped_column(Float)
+    moderation_mode: Mapped[str] = mapped_column(String(16), default="flag")  # moderation.verdict
+    moderation_sensitivity: Mapped[str] = mapped_column(String(16))  # moderation.verdict.Sensitivity
     moderation_min_hashtags: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
@@ -67,8 +67,10 @@ class Flag(Base):
     user_id: Mapped[int | None] = mapped_column(BigInteger)  # None when sent on behalf of a chat
     caption_tags: Mapped[list[str]] = mapped_column(JSON)  # the caption's scene hashtags
     predicted_tag: Mapped[str] = mapped_column(String(32))
-    confidence: Mapped[float] = mapped_column(Float)
-    action: Mapped[str] = mapped_column(String(16))  # bot.verdict.Action taken: flag / delete / record
+    confidence: Mapped[float] = mapped_column(Float)  # probability of predicted_tag
+    # The probability the model gave the caption's scenes (None for flags recorded before it was kept).
+    compatible_probability: Mapped[float | None] = mapped_column(Float)
+    action: Mapped[str] = mapped_column(String(16))  # moderation.verdict.Action taken: flag / delete / record
     admin_verdict: Mapped[str | None] = mapped_column(String(16))  # "not_spam" once an admin says so
     verdict_by: Mapped[int | None] = mapped_column(BigInteger)  # the admin's user id
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

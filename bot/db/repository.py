@@ -13,7 +13,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Chat, Flag, Suggestion
-from bot.verdict import ModerationMode, ModerationSettings
+from moderation.verdict import ModerationMode, ModerationSettings, Sensitivity
 
 FEEDBACK_VALUES = ("up", "down")
 NOT_SPAM = "not_spam"
@@ -39,7 +39,7 @@ async def ensure_chat(
             photos_seen=0,
             moderation_enabled=defaults.enabled,
             moderation_mode=defaults.mode.value,
-            moderation_threshold=defaults.threshold,
+            moderation_sensitivity=defaults.sensitivity.value,
             moderation_min_hashtags=defaults.min_hashtags,
         )
         session.add(chat)
@@ -51,7 +51,7 @@ def moderation_settings(chat: Chat) -> ModerationSettings:
     return ModerationSettings(
         enabled=chat.moderation_enabled,
         mode=ModerationMode(chat.moderation_mode),
-        threshold=chat.moderation_threshold,
+        sensitivity=Sensitivity(chat.moderation_sensitivity),
         min_hashtags=chat.moderation_min_hashtags,
     )
 
@@ -59,7 +59,7 @@ def moderation_settings(chat: Chat) -> ModerationSettings:
 def apply_moderation_settings(chat: Chat, settings: ModerationSettings) -> None:
     chat.moderation_enabled = settings.enabled
     chat.moderation_mode = settings.mode.value
-    chat.moderation_threshold = settings.threshold
+    chat.moderation_sensitivity = settings.sensitivity.value
     chat.moderation_min_hashtags = settings.min_hashtags
 
 
@@ -114,6 +114,7 @@ async def add_flag(
     caption_tags: Sequence[str],
     predicted_tag: str,
     confidence: float,
+    compatible_probability: float | None,
     action: str,
 ) -> int:
     flag = Flag(
@@ -123,6 +124,7 @@ async def add_flag(
         caption_tags=list(caption_tags),
         predicted_tag=predicted_tag,
         confidence=confidence,
+        compatible_probability=compatible_probability,
         action=action,
     )
     session.add(flag)

@@ -15,7 +15,7 @@ from bot.db import repository
 from bot.i18n import Language, text
 from bot.replies import moderation_text
 from bot.services import Services, services
-from bot.verdict import ModerationSettings
+from moderation.verdict import ModerationSettings
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Group photos with hashtag captions: classify, judge (bot.verdict), and flag, delete or record.
+"""Group photos with hashtag captions: classify, judge (moderation.verdict), and flag, delete or record.
 
 Quiet by design: nothing is posted in a group unless a flag or delete notice is due; a busy
 worker or a bad image is only logged there.
@@ -20,8 +20,9 @@ from bot.handlers.photos import attachment_of, download
 from bot.i18n import Language, text
 from bot.replies import delete_text, flag_text
 from bot.services import Services, services
-from bot.verdict import Action, Prediction, Verdict, judge, precheck
-from ml.vocabulary import extract_hashtags
+from moderation.hashtags import extract_hashtags
+from moderation.verdict import Action, Verdict, judge, precheck
+from worker.contract import ClassifyResult
 
 logger = logging.getLogger(__name__)
 
@@ -54,17 +55,18 @@ async def group_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         logger.warning("group photo %s/%s not classified: %s", message.chat_id, message.message_id, outcome)
         return
     result = outcome.result
-    prediction = Prediction(result.hashtag or "", result.confidence)
-    verdict = judge(hashtags, svc.vocabulary.scene_tags, prediction, settings)
+    verdict = judge(hashtags, svc.vocabulary.scene_tags, result.probabilities, settings)
     logger.info("group photo %s/%s: %s", message.chat_id, message.message_id, verdict)
     if verdict.action is not Action.NONE:
-        await act(svc, message, verdict, prediction)
+        await act(svc, message, verdict, result)
 
 
-async def act(svc: Services, message: Message, verdict: Verdict, prediction: Prediction) -> None:
+async def act(svc: Services, message: Message, verdict: Verdict, result: ClassifyResult) -> None:
     """Delete (falling back to a flag when the bot may not delete), record, and post the notice."""
     language = svc.language(message.from_user.language_code if message.from_user else None)
     action = verdict.action
+    predicted = result.hashtag or ""
+    compatible = verdict.compatible_probability or 0.0  # always set on a verdict that acts
     if action is Action.DELETE:
         try:
             await message.delete()
@@ -80,17 +82,19 @@ async def act(svc: Services, message: Message, verdict: Verdict, prediction: Pre
             message_id=message.message_id,
             user_id=message.from_user.id if message.from_user else None,
             caption_tags=verdict.scene_hashtags,
-            predicted_tag=prediction.tag,
-            confidence=prediction.confidence,
+            predicted_tag=predicted,
+            confidence=result.confidence,
+            compatible_probability=compatible,
             action=action.value,
         )
     keyboard = not_spam_keyboard(flag_id, language)
+    shown = (predicted, result.confidence, verdict.scene_hashtags)
     if action is Action.FLAG:
-        notice = flag_text(prediction.tag, prediction.confidence, verdict.scene_hashtags, language)
+        notice = flag_text(*shown, compatible=compatible, language=language)
         await message.reply_text(notice, reply_markup=keyboard)
     elif action is Action.DELETE:
         user = message.from_user.mention_html() if message.from_user else ""
-        notice = delete_text(user, prediction.tag, prediction.confidence, verdict.scene_hashtags, language)
+        notice = delete_text(user, *shown, compatible=compatible, language=language)
         await message.chat.send_message(notice, reply_markup=keyboard, parse_mode="HTML")
 
 

@@ -1,7 +1,7 @@
 """Caption hashtags and the scene tags they are compatible with.
 
 The moderation feature reads the hashtags of a caption (`extract_hashtags`) and asks the committed
-vocabulary (`ml/data/hashtag_vocabulary.csv`) which scene tags each one is compatible with. Pure and
+vocabulary (`moderation/data/hashtag_vocabulary.csv`) which scene tags each one is compatible with. Pure and
 small on purpose: the bot imports it, so no telegram, rq, database or nltk imports here.
 """
 
@@ -11,7 +11,7 @@ import csv
 import re
 import unicodedata
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
@@ -84,9 +84,10 @@ def extract_hashtags(text: str) -> list[str]:
 
 @dataclass(frozen=True)
 class HashtagVocabulary:
-    """Normalised hashtag -> compatible scene tags (empty for a known neutral hashtag)."""
+    """Normalised hashtag -> compatible scene tags (empty for a known neutral hashtag), in file order."""
 
     entries: Mapping[str, frozenset[str]]
+    languages: Mapping[str, str] = field(default_factory=dict)  # hashtag -> "en" / "ru", when given
 
     def scene_tags(self, hashtag: str) -> frozenset[str] | None:
         """Compatible scene tags of a raw or normalised hashtag: a non-empty set for a scene
@@ -112,6 +113,7 @@ def parse_scene_tags(value: str) -> frozenset[str]:
 def parse_vocabulary(rows: list[dict[str, str]]) -> HashtagVocabulary:
     """Validates CSV rows (columns hashtag, scene_tags, ...): normalised, unique, known tags."""
     entries: dict[str, frozenset[str]] = {}
+    languages: dict[str, str] = {}
     for line, row in enumerate(rows, start=2):  # line 1 is the header
         hashtag = row["hashtag"]
         if not hashtag or normalise_hashtag(hashtag) != hashtag or not all(map(_is_tag_char, hashtag)):
@@ -122,7 +124,9 @@ def parse_vocabulary(rows: list[dict[str, str]]) -> HashtagVocabulary:
             entries[hashtag] = parse_scene_tags(row["scene_tags"])
         except ValueError as error:
             raise ValueError(f"line {line}: {hashtag!r}: {error}") from None
-    return HashtagVocabulary(MappingProxyType(entries))
+        if row.get("lang"):
+            languages[hashtag] = row["lang"]
+    return HashtagVocabulary(MappingProxyType(entries), MappingProxyType(languages))
 
 
 @lru_cache(maxsize=4)

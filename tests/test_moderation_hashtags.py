@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ml.tags import TAGS
-from ml.vocabulary import (
+from moderation.hashtags import (
     DEFAULT_VOCABULARY_PATH,
     MAX_HASHTAGS,
     extract_hashtags,
@@ -102,6 +102,7 @@ def test_committed_file_is_clean() -> None:
             used |= set(row["scene_tags"].split(";"))
     assert used == set(TAGS)
     assert len(load_vocabulary()) == len(rows)
+    assert dict(load_vocabulary().languages) == {row["hashtag"]: row["lang"] for row in rows}
 
 
 def test_parse_rejects_unknown_tag_duplicate_and_unnormalised() -> None:
@@ -121,3 +122,4 @@ def test_load_from_path(tmp_path: Path) -> None:
     vocab = load_vocabulary(path)
     assert vocab.scene_tags("beach") == frozenset({"water", "sky"})
     assert vocab.scene_tags("love") == frozenset()
+    assert dict(vocab.languages) == {"beach": "en", "love": "en"}

@@ -1,0 +1,167 @@
+"""The moderation verdict: does the photo show what its caption hashtags claim?
+
+Pure: caption hashtags, the hashtag vocabulary, the model's tag probabilities and the chat's settings
+in, a `Verdict` out. The caption's scene hashtags name the scene tags they are compatible with
+(`#beach` -> water); the *compatible probability* is the probability the model gives to those tags
+together. A caption is suspicious when that probability is below the chat's sensitivity threshold:
+the model is nearly sure the photo shows none of the scenes the caption names. Deciding from the
+whole distribution, not the top tag, keeps an honest caption safe when the model hesitates between
+its scene and another, and still catches spam when the model's best guess is `other`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from types import MappingProxyType
+
+
+class ModerationMode(StrEnum):
+    """What the bot does with a suspicious photo."""
+
+    FLAG = "flag"  # reply to the message naming the mismatch
+    DELETE = "delete"  # delete it and post a short notice
+    DRY_RUN = "dry-run"  # record only
+
+
+class Sensitivity(StrEnum):
+    """How readily a caption is called suspicious, in an admin's words (stored per chat)."""
+
+    STRICT = "strict"  # catches the most spam, accepts more false flags
+    BALANCED = "balanced"
+    LENIENT = "lenient"  # flags only what is near certain: for delete mode
+
+
+# Flag when the compatible probability is below the sensitivity's threshold. Each is the threshold with
+# the highest spam catch rate whose false flags on honest captions stay within its target (strict 3 %,
+# balanced 1 %, lenient 0.3 %; see moderation.evaluate.TARGETS), measured with the shipped ensemble
+# (TTA 1) on the 1,000 validation photos (10 per class) and the caption sets of moderation.captions
+# (720 honest, 1,000 spam, seed 0):
+#   scenetag-moderation-eval --predictions val-current.npz --json report.json
+#   strict    0.025    false flags 2.08 % (15/720)   spam caught 78.4 % (784/1000)
+#   balanced  0.0125   false flags 0.97 %  (7/720)   spam caught 63.6 % (636/1000)
+#   lenient   0.006    false flags 0.28 %  (2/720)   spam caught 44.7 % (447/1000)
+# A new model changes its probabilities: re-run the command on its validation predictions.
+THRESHOLDS: Mapping[Sensitivity, float] = MappingProxyType(
+    {Sensitivity.STRICT: 0.025, Sensitivity.BALANCED: 0.0125, Sensitivity.LENIENT: 0.006}
+)
+
+
+class Action(StrEnum):
+    """What the verdict asks the handler to do."""
+
+    NONE = "none"
+    FLAG = "flag"
+    DELETE = "delete"
+    RECORD = "record"
+
+
+class Reason(StrEnum):
+    """Why the verdict is what it is (logged and tested)."""
+
+    MODERATION_OFF = "moderation_off"
+    EXEMPT_SENDER = "exempt_sender"  # admins, anonymous admins, the linked channel
+    TOO_FEW_HASHTAGS = "too_few_hashtags"
+    NO_SCENE_HASHTAGS = "no_scene_hashtags"  # only neutral or unknown tags: nothing to contradict
+    COMPATIBLE = "compatible"  # the caption's scenes are probable enough
+    MISMATCH = "mismatch"  # the model gives the caption's scenes less than the threshold
+
+
+@dataclass(frozen=True)
+class ModerationSettings:
+    """One chat's moderation settings."""
+
+    enabled: bool = False  # off by default
+    mode: ModerationMode = ModerationMode.FLAG
+    sensitivity: Sensitivity = Sensitivity.BALANCED
+    min_hashtags: int = 2  # captions with fewer distinct hashtags are never flagged
+
+    @property
+    def threshold(self) -> float:
+        """Compatible probability below which a caption is suspicious."""
+        return THRESHOLDS[self.sensitivity]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    action: Action
+    reason: Reason
+    scene_hashtags: tuple[str, ...] = ()  # caption hashtags that name a scene (what was judged)
+    compatible_probability: float | None = None  # the model's probability of their scenes, when judged
+
+
+# hashtag -> compatible scene tags; empty: known neutral; None: unknown (treated as neutral).
+SceneTagsLookup = Callable[[str], frozenset[str] | None]
+
+_ACTION_BY_MODE = {
+    ModerationMode.FLAG: Action.FLAG,
+    ModerationMode.DELETE: Action.DELETE,
+    ModerationMode.DRY_RUN: Action.RECORD,
+}
+
+
+def precheck(hashtags: Sequence[str], settings: ModerationSettings, *, sender_exempt: bool) -> Verdict | None:
+    """The verdict when the photo need not be classified at all, else None (classify, then `judge`)."""
+    if not settings.enabled:
+        return Verdict(Action.NONE, Reason.MODERATION_OFF)
+    if sender_exempt:
+        return Verdict(Action.NONE, Reason.EXEMPT_SENDER)
+    if len(set(hashtags)) < settings.min_hashtags:
+        return Verdict(Action.NONE, Reason.TOO_FEW_HASHTAGS)
+    return None
+
+
+def caption_scenes(
+    hashtags: Sequence[str], scene_tags: SceneTagsLookup
+) -> tuple[tuple[str, ...], frozenset[str]]:
+    """The caption's scene hashtags (in order, once each) and every scene tag any of them fits."""
+    scene_hashtags: list[str] = []
+    compatible: set[str] = set()
+    for hashtag in dict.fromkeys(hashtags):
+        tags = scene_tags(hashtag)
+        if tags:
+            scene_hashtags.append(hashtag)
+            compatible |= tags
+    return tuple(scene_hashtags), frozenset(compatible)
+
+
+def compatible_probability(probabilities: Mapping[str, float], compatible: frozenset[str]) -> float:
+    """The probability the model gives to the compatible scene tags together (a sum: tags are exclusive).
+
+    Raises ValueError when a tag has no probability: counting it as 0 would accuse honest captions.
+    """
+    missing = sorted(compatible - probabilities.keys())
+    if missing:
+        raise ValueError(f"no probability for scene tag(s) {missing}: expected every label of ml.tags")
+    return sum(probabilities[tag] for tag in compatible)
+
+
+def is_suspicious(probability: float, threshold: float) -> bool:
+    """The one comparison both the bot and `moderation.evaluate` use."""
+    return probability < threshold
+
+
+def judge(
+    hashtags: Sequence[str],
+    scene_tags: SceneTagsLookup,
+    probabilities: Mapping[str, float],
+    settings: ModerationSettings,
+    *,
+    sender_exempt: bool = False,
+) -> Verdict:
+    """Decide what to do with one captioned photo.
+
+    `hashtags` are normalised, without '#'; `probabilities` are the worker's tag probabilities
+    (every label of ml.tags.ALL_LABELS, as in worker.contract.ClassifyResult).
+    """
+    early = precheck(hashtags, settings, sender_exempt=sender_exempt)
+    if early is not None:
+        return early
+    scene_hashtags, compatible = caption_scenes(hashtags, scene_tags)
+    if not scene_hashtags:
+        return Verdict(Action.NONE, Reason.NO_SCENE_HASHTAGS)
+    probability = compatible_probability(probabilities, compatible)
+    if not is_suspicious(probability, settings.threshold):
+        return Verdict(Action.NONE, Reason.COMPATIBLE, scene_hashtags, probability)
+    return Verdict(_ACTION_BY_MODE[settings.mode], Reason.MISMATCH, scene_hashtags, probability)
