@@ -42,7 +42,9 @@ def ensemble_spec(specs: list[ModelSpec], command: str, mixed_data: bool = False
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("models", nargs="+", help="member model files (two or more)")
+    parser.add_argument("models", nargs="+",
+                        help="member model files (two or more); FILE@BACKBONE takes that member of an "
+                        "ensemble file, e.g. old.pt@efficientnet-lite2")
     parser.add_argument("--output", required=True, help="the ensemble model file to write")
     parser.add_argument("--mixed-data", action="store_true",
                         help="allow members trained on different photo sets (e.g. a split grown with "
@@ -56,11 +58,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ml.model import EnsembleNet, load_model, save_model
+    from ml.model import EnsembleNet, build_from_spec, load_model, read_member, save_model
 
     if len(args.models) < 2:
         raise SystemExit("ml ensemble: give two or more model files")
-    loaded = [load_model(path) for path in args.models]
+
+    def load(name: str) -> tuple[torch.nn.Module, ModelSpec]:
+        if "@" not in name:
+            return load_model(name)
+        path, backbone = name.rsplit("@", 1)
+        try:
+            spec, state = read_member(path, backbone)
+        except ValueError as error:
+            raise SystemExit(f"ml ensemble: {error}") from None
+        model = build_from_spec(spec)
+        model.load_state_dict(state)
+        return model.eval(), spec
+
+    loaded = [load(name) for name in args.models]
     try:
         command = "ml " + shlex.join(getattr(args, "argv", sys.argv[1:]))
         spec = ensemble_spec([spec for _, spec in loaded], command, mixed_data=args.mixed_data)

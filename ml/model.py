@@ -230,6 +230,28 @@ def read_model_file(path: str | Path) -> tuple[ModelSpec, dict[str, torch.Tensor
     return ModelSpec.from_dict(data["spec"]), data["state_dict"]
 
 
+def read_member(path: str | Path, backbone: str) -> tuple[ModelSpec, dict[str, torch.Tensor]]:
+    """The spec and float32 weights of the `backbone` network in a model file: the file itself when it is
+    one such network, else its only member of that backbone (with the member's input size and command).
+    ValueError when there is no such network or more than one."""
+    spec, state = read_model_file(path)
+    if not spec.members:
+        if spec.backbone != backbone:
+            raise ValueError(f"{path} is a {spec.backbone}, not a {backbone}")
+        return spec, {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    matches = [i for i, member in enumerate(spec.members) if member["backbone"] == backbone]
+    if len(matches) != 1:
+        raise ValueError(f"{path}: {len(matches)} members are {backbone} (its members: "
+                         f"{', '.join(m['backbone'] for m in spec.members)}); need exactly one")
+    member = spec.members[matches[0]]
+    prefix = f"members.{matches[0]}."
+    single = ModelSpec.from_dict(spec.to_dict() | {
+        "backbone": backbone, "input_size": member["input_size"], "members": [],
+        "train_command": member.get("train_command", ""),
+        "data_fingerprint": member.get("data_fingerprint", spec.data_fingerprint)})
+    return single, {k[len(prefix):]: v.float() for k, v in state.items() if k.startswith(prefix)}
+
+
 def load_model(path: str | Path) -> tuple[nn.Module, ModelSpec]:
     """The model in eval mode (on CPU, float32) and its spec."""
     spec, state = read_model_file(path)

@@ -189,23 +189,16 @@ def prepare_split(
 def initial_weights(path: str, backbone: str, classes: list[str]) -> tuple[dict[str, torch.Tensor], str]:
     """The state_dict of `--init`'s network for `backbone` (an ensemble's member of that backbone) and a
     name for it; SystemExit when the file has no such network or another class list."""
-    from ml.model import file_version, read_model_file
+    from ml.model import file_version, read_member
 
-    spec, state = read_model_file(path)
+    try:
+        spec, state = read_member(path, backbone)
+    except ValueError as error:
+        raise SystemExit(f"--init: {error}") from None
     if spec.classes != classes:
         raise SystemExit(f"--init {path}: its classes differ from this data's ({len(spec.classes)} vs "
                          f"{len(classes)})")
-    name = f"{file_version(path)}:{backbone}"
-    if not spec.members:
-        if spec.backbone != backbone:
-            raise SystemExit(f"--init {path} is a {spec.backbone}, not a {backbone}")
-        return {k: v.float() for k, v in state.items()}, name
-    matches = [i for i, member in enumerate(spec.members) if member["backbone"] == backbone]
-    if len(matches) != 1:
-        raise SystemExit(f"--init {path}: {len(matches)} members are {backbone} (its members: "
-                         f"{', '.join(m['backbone'] for m in spec.members)}); need exactly one")
-    prefix = f"members.{matches[0]}."
-    return {k[len(prefix):]: v.float() for k, v in state.items() if k.startswith(prefix)}, name
+    return state, f"{file_version(path)}:{backbone}"
 
 
 def plain_args(args: argparse.Namespace) -> dict[str, Any]:

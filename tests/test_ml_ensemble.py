@@ -88,3 +88,21 @@ def test_members_of_different_photo_sets_need_mixed_data(tmp_path: Path) -> None
     spec = load_model(tmp_path / "x.pt")[1]
     assert spec.data_fingerprint == "same+more"
     assert [m["data_fingerprint"] for m in spec.members] == ["same", "more"]
+
+
+def test_a_member_of_an_ensemble_file_can_join_a_new_ensemble(tmp_path: Path) -> None:
+    a = member(tmp_path / "a.pt", "efficientnet-lite0", 64, 1)
+    b = member(tmp_path / "b.pt", "efficientnet-lite1", 72, 2)
+    c = member(tmp_path / "c.pt", "efficientnet-lite0", 64, 3)
+    main(["ensemble", str(a), str(b), "--output", str(tmp_path / "ab.pt")])
+    assert main(["ensemble", str(c), f"{tmp_path / 'ab.pt'}@efficientnet-lite1",
+                 "--output", str(tmp_path / "cb.pt")]) == 0
+    direct = Classifier.load(b, "cpu").class_probabilities(photos())
+    model, spec = load_model(tmp_path / "cb.pt")
+    assert [m["input_size"] for m in spec.members] == [64, 72]
+    assert torch.allclose(model.members[1](torch.zeros(1, 3, 72, 72)).softmax(dim=1),
+                          load_model(b)[0](torch.zeros(1, 3, 72, 72)).softmax(dim=1))
+    assert direct.shape == (2, 3)
+    with pytest.raises(SystemExit, match="0 members are efficientnet-lite2"):
+        main(["ensemble", str(c), f"{tmp_path / 'ab.pt'}@efficientnet-lite2",
+              "--output", str(tmp_path / "x.pt")])
