@@ -101,9 +101,12 @@ def test_service_environment_builds_valid_settings(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.chdir(ROOT / "tests")  # no .env here: only the compose values count
-    for name, value in environment(compose["services"][service]).items():
+    env = environment(compose["services"][service])
+    for name, value in env.items():
         monkeypatch.setenv(name, value)
-    settings_class.from_env()
+    settings = settings_class.from_env()
+    assert settings.redis_url == env["REDIS_URL"] == "redis://redis:6379/0"  # the compose value, read
+    assert settings.log_level == "INFO"  # `${LOG_LEVEL:-}` empty: the default
 
 
 def test_queue_and_database_urls_point_at_the_compose_services(compose: dict[str, Any]) -> None:
