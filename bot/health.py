@@ -2,7 +2,8 @@
 
 Healthy when all three hold, each checked with the bot's own configuration:
 - this container's bot process is alive and its event loop turns: the application's job queue rewrites a
-  heartbeat file every HEARTBEAT_SECONDS, starting once post_init (migrations included) is done;
+  heartbeat file every HEARTBEAT_SECONDS once the application has started (after post_init, so after the
+  migrations; the first beat comes one interval after the start, which compose's start_period covers);
 - Redis answers PING at REDIS_URL (photos cannot be queued otherwise);
 - the database answers `SELECT 1` at DATABASE_URL.
 Why a heartbeat and not an HTTP probe: polling mode serves no HTTP at all, and in webhook mode PTB's server
@@ -37,7 +38,7 @@ CHECK_TIMEOUT_SECONDS = 5.0
 def schedule_heartbeat(application: Application, path: Path = HEARTBEAT_PATH) -> None:  # type: ignore[type-arg]
     """Beat from the application's own job queue: it only runs while the application runs."""
     application.job_queue.run_repeating(  # type: ignore[union-attr]
-        _beat, interval=HEARTBEAT_SECONDS, first=0, data=path, name="heartbeat"
+        _beat, interval=HEARTBEAT_SECONDS, data=path, name="heartbeat"
     )
 
 

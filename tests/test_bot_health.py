@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
-from types import SimpleNamespace
 
 import pytest
+from telegram.ext import ApplicationBuilder
 
 from bot import health
 from bot.app import build_application
@@ -30,15 +31,24 @@ def test_heartbeat_missing_fresh_and_stale(tmp_path):
     assert "stuck or gone" in health.heartbeat_problem(beat, time.time())
 
 
-async def test_the_application_beats_from_its_job_queue(tmp_path):
+def test_the_bot_schedules_its_heartbeat(tmp_path):
     application = build_application(settings(tmp_path, "redis://127.0.0.1:1/0"))
     (job,) = application.job_queue.jobs()
     assert (job.name, job.data) == ("heartbeat", health.HEARTBEAT_PATH)
     assert job.trigger.interval.total_seconds() == health.HEARTBEAT_SECONDS
-    # The same callback on a path of our own: it writes the file the check reads.
+
+
+async def test_a_running_job_queue_writes_the_heartbeat(tmp_path, monkeypatch):
+    monkeypatch.setattr(health, "HEARTBEAT_SECONDS", 0.1)
+    application = ApplicationBuilder().token(TOKEN).build()
     beat = tmp_path / "beat"
-    await job.callback(SimpleNamespace(job=SimpleNamespace(data=beat)))
-    assert health.heartbeat_problem(beat, time.time()) is None
+    health.schedule_heartbeat(application, beat)
+    await application.job_queue.start()
+    try:
+        await asyncio.sleep(0.5)
+    finally:
+        await application.job_queue.stop()
+    assert health.heartbeat_problem(beat, time.time(), stale_after=0.5) is None
 
 
 async def test_healthy_with_redis_database_and_a_fresh_heartbeat(tmp_path, redis_url):
