@@ -8,6 +8,7 @@ DATABASE_URL) must also be valid for the process that reads it.
 
 from __future__ import annotations
 
+import fnmatch
 import importlib.util
 import os
 import re
@@ -334,3 +335,20 @@ def test_bot_health_check_runs_the_health_module(compose: dict[str, Any]) -> Non
     assert importlib.util.find_spec("bot.health") is not None
     # The first verdict only after the bot had time to migrate and start beating.
     assert int(check["start_period"].rstrip("s")) >= 60
+
+
+def test_every_python_package_is_installed_and_copied_into_the_images() -> None:
+    # A new top-level package (say moderation/) must be both in the wheel and in the images.
+    packages = sorted(path.parent.name for path in ROOT.glob("*/__init__.py") if path.parent.name != "tests")
+    assert {"bot", "worker", "ml"} <= set(packages)
+    include = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    copied = {
+        line.split()[1]
+        for line in dockerfile_stages()["source"]
+        if line.startswith("COPY ") and len(line.split()) == 3
+    }
+    for package in packages:
+        assert any(fnmatch.fnmatch(package, pattern) for pattern in include["include"]), (
+            f"{package}/ is missing from pyproject.toml's [tool.setuptools.packages.find] include"
+        )
+        assert package in copied, f"the Dockerfile's source stage does not COPY {package}"
