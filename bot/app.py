@@ -29,6 +29,7 @@ from bot.classify import MAX_WAITING_PHOTOS, Classifier
 from bot.db.migrate import upgrade_to_head
 from bot.db.session import create_engine, create_sessionmaker
 from bot.handlers import chat_admin, commands, errors, feedback, members, moderation, photos
+from bot.health import schedule_heartbeat
 from bot.i18n import LANGUAGES, Language, text
 from bot.ratelimit import RateLimiter
 from bot.services import SERVICES_KEY, Services
@@ -115,4 +116,5 @@ def build_application(settings: BotSettings) -> Application:  # type: ignore[typ
     )
     application.add_handlers(HANDLERS)
     application.add_error_handler(errors.on_error)
+    schedule_heartbeat(application)  # for the container's health check, `python -m bot.health`
     return application

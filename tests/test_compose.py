@@ -8,6 +8,8 @@ DATABASE_URL) must also be valid for the process that reads it.
 
 from __future__ import annotations
 
+import fnmatch
+import importlib.util
 import os
 import re
 import shutil
@@ -100,9 +102,12 @@ def test_service_environment_builds_valid_settings(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.chdir(ROOT / "tests")  # no .env here: only the compose values count
-    for name, value in environment(compose["services"][service]).items():
+    env = environment(compose["services"][service])
+    for name, value in env.items():
         monkeypatch.setenv(name, value)
-    settings_class.from_env()
+    settings = settings_class.from_env()
+    assert settings.redis_url == env["REDIS_URL"] == "redis://redis:6379/0"  # the compose value, read
+    assert settings.log_level == "INFO"  # `${LOG_LEVEL:-}` empty: the default
 
 
 def test_queue_and_database_urls_point_at_the_compose_services(compose: dict[str, Any]) -> None:
@@ -266,7 +271,7 @@ def test_dockerfile_copies_paths_that_exist_and_are_not_ignored() -> None:
     sources = [
         source
         for line in (ROOT / "Dockerfile").read_text().splitlines()
-        if line.startswith("COPY ")
+        if line.startswith("COPY ") and "--from=" not in line  # --from copies from a stage, not the context
         for source in [word for word in line.split()[1:] if not word.startswith("--")][:-1]
     ]
     assert sources, "no COPY in the Dockerfile"
@@ -280,3 +285,70 @@ def test_service_commands_are_the_project_console_scripts(compose: dict[str, Any
     for service in ("worker", "bot"):
         command = compose["services"][service]["command"]
         assert command[0] in scripts, f"{service} runs {command[0]!r}, not a console script of the project"
+
+
+def dockerfile_stages() -> dict[str, list[str]]:
+    """The Dockerfile's named stages (`FROM ... AS name`) and their instruction lines, comments dropped."""
+    stages: dict[str, list[str]] = {}
+    lines: list[str] = []
+    for line in (ROOT / "Dockerfile").read_text().splitlines():
+        if match := re.match(r"FROM\s+\S+\s+AS\s+(\S+)", line, re.IGNORECASE):
+            lines = stages.setdefault(match.group(1), [])
+        elif line.strip() and not line.startswith("#"):
+            lines.append(line)
+    return stages
+
+
+def test_bot_and_worker_build_their_own_dockerfile_targets(compose: dict[str, Any]) -> None:
+    stages = dockerfile_stages()
+    services = compose["services"]
+    for service in ("bot", "worker"):
+        build = services[service]["build"]
+        assert build["target"] == service, f"{service} builds target {build.get('target')!r}"
+        assert build["target"] in stages, f"the Dockerfile has no stage {build['target']!r}"
+    assert services["bot"]["image"] != services["worker"]["image"]
+
+
+def test_only_the_worker_image_installs_torch() -> None:
+    stages = dockerfile_stages()
+    bot, worker = "\n".join(stages["bot"]), "\n".join(stages["worker"])
+    assert "requirements-torch" not in bot
+    assert "pip install -e '.[bot]'" in bot
+    # torch first, then the project: pip then keeps that build (see scripts/requirements-torch.txt).
+    assert worker.index("-r /tmp/requirements-torch.txt") < worker.index("pip install -e '.[worker]'")
+    for name in ("bot", "worker"):
+        assert stages[name][-2:] == ["USER scenetag", f'CMD ["scenetag-{name}"]'], name
+
+
+def test_third_party_images_are_pinned_to_a_version(compose: dict[str, Any]) -> None:
+    for name, service in compose["services"].items():
+        if "build" in service:
+            continue
+        _, _, tag = service["image"].partition(":")
+        assert re.match(r"\d", tag), f"{name}: image {service['image']!r} is not pinned to a version"
+    assert re.fullmatch(r"cjlapao/rq-dashboard:\d+\.\d+\.\d+", compose["services"]["rq-dashboard"]["image"])
+
+
+def test_bot_health_check_runs_the_health_module(compose: dict[str, Any]) -> None:
+    check = compose["services"]["bot"]["healthcheck"]
+    assert check["test"] == ["CMD", "python", "-m", "bot.health"]
+    assert importlib.util.find_spec("bot.health") is not None
+    # The first verdict only after the bot had time to migrate and start beating.
+    assert int(check["start_period"].rstrip("s")) >= 60
+
+
+def test_every_python_package_is_installed_and_copied_into_the_images() -> None:
+    # A new top-level package (say moderation/) must be both in the wheel and in the images.
+    packages = sorted(path.parent.name for path in ROOT.glob("*/__init__.py") if path.parent.name != "tests")
+    assert {"bot", "worker", "ml"} <= set(packages)
+    include = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    copied = {
+        line.split()[1]
+        for line in dockerfile_stages()["source"]
+        if line.startswith("COPY ") and len(line.split()) == 3
+    }
+    for package in packages:
+        assert any(fnmatch.fnmatch(package, pattern) for pattern in include["include"]), (
+            f"{package}/ is missing from pyproject.toml's [tool.setuptools.packages.find] include"
+        )
+        assert package in copied, f"the Dockerfile's source stage does not COPY {package}"

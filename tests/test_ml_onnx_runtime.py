@@ -14,7 +14,7 @@ from PIL import Image
 from ml.inference import Classifier
 from ml.model import load_model
 from ml.onnx_runtime import OnnxForward, export_onnx, load_onnx_classifier
-from tests.services import model_path_or_skip
+from tests.services import served_model_path
 
 
 def photos() -> list[Image.Image]:
@@ -31,7 +31,7 @@ def photos() -> list[Image.Image]:
 def both(tmp_path_factory: pytest.TempPathFactory) -> tuple[Classifier, Classifier]:
     """(torch in fp32, ONNX Runtime) classifiers of the same model file."""
     torch.set_num_threads(1)
-    model = model_path_or_skip()
+    model = served_model_path()
     reference = Classifier.load(model, device="cpu")
     # fp32 like ONNX: on CPUs with AMX the torch path autocasts to bf16, which moves tag probabilities by
     # up to ~0.04 (measured on the interim model) and would hide a real export error.
@@ -40,7 +40,7 @@ def both(tmp_path_factory: pytest.TempPathFactory) -> tuple[Classifier, Classifi
 
 
 def test_exported_network_computes_the_torch_logits(tmp_path: Path) -> None:
-    model_path = model_path_or_skip()
+    model_path = served_model_path()
     network, spec = load_model(model_path)
     export_onnx(model_path, tmp_path / "m.onnx")
     forward = OnnxForward(onnxruntime.InferenceSession(str(tmp_path / "m.onnx")))
@@ -70,7 +70,7 @@ def test_onnx_and_torch_classifiers_agree(both: tuple[Classifier, Classifier], t
 
 
 def test_export_is_cached_by_model_version(tmp_path: Path) -> None:
-    model = model_path_or_skip()
+    model = served_model_path()
     load_onnx_classifier(model, tmp_path, threads=1)
     (exported,) = tmp_path.glob("*.onnx")
     before = exported.stat().st_mtime_ns

@@ -33,6 +33,8 @@ def test_stop_and_start_on_the_same_port(redis_server: RedisServer, redis_url: s
 
 def test_server_runs_again_after_a_test_stopped_it(redis_server: RedisServer, redis_url: str) -> None:
     redis_server.stop()
+    with pytest.raises(RedisConnectionError):  # really down: the next test must find it started again
+        Redis.from_url(redis_url).ping()
 
 
 def test_next_test_finds_it_running(redis_conn: Redis) -> None:

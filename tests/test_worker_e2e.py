@@ -23,7 +23,7 @@ from rq.registry import FailedJobRegistry, StartedJobRegistry
 
 from ml.model import file_version
 from ml.tags import ALL_LABELS
-from tests.services import RedisServer, StartWorker, WorkerProcess, model_path_or_skip, wait_for
+from tests.services import RedisServer, StartWorker, WorkerProcess, served_model_path, wait_for
 from worker.contract import QUEUE_NAME, ClassifyResult, ErrorCode
 from worker.queue import Outcome, OutcomeState, build_request, enqueue_photo, fetch_outcome, photo_queue
 
@@ -85,7 +85,7 @@ def test_photo_enqueued_as_the_bot_would_comes_back_classified(shared_queue: Que
     assert result.hashtag in ALL_LABELS
     assert result.confidence == pytest.approx(result.probabilities[result.hashtag])
     assert result.suggested in (None, result.hashtag)
-    assert result.model_version == file_version(model_path_or_skip())
+    assert result.model_version == file_version(served_model_path())
     assert result.tta == 1
     assert result.timings and result.timings.inference_ms > 0 and result.timings.decode_ms > 0
     # Deterministic: the same photo gives the same probabilities.
@@ -191,7 +191,7 @@ def test_rq_cli_runs_the_same_worker(redis_url: str, redis_conn: Redis, tmp_path
     rq_cli = Path(sys.executable).with_name("rq")
     command = [str(rq_cli), "worker", "--burst", "--url", redis_url, "-w", "worker.batching.BatchingWorker"]
     command += ["--serializer", "rq.serializers.JSONSerializer", QUEUE_NAME]
-    environment = {**os.environ, "MODEL_PATH": str(model_path_or_skip()), "TTA": "1", "TORCH_THREADS": "1"}
+    environment = {**os.environ, "MODEL_PATH": str(served_model_path()), "TTA": "1", "TORCH_THREADS": "1"}
     done = subprocess.run(
         command, env=environment, cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False
     )

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.fake_classifier import installed_fake
-from tests.services import model_path_or_skip
+from tests.services import served_model_path
 from worker import __main__ as worker_main
 from worker import jobs
 from worker.batching import BatchingWorker
@@ -53,7 +53,7 @@ def test_malformed_variable_is_one_line(tmp_path: Path) -> None:
 
 
 def test_onnx_backend_on_cuda_is_one_line(tmp_path: Path, redis_url: str) -> None:
-    model = model_path_or_skip()
+    model = served_model_path()
     done = run_worker(tmp_path, REDIS_URL=redis_url, MODEL_PATH=str(model), DEVICE="cuda", BACKEND="onnx")
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == [
