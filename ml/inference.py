@@ -73,6 +73,15 @@ def decide(
     return label, confidence, suggested
 
 
+def suggestable_tags(spec: ModelSpec) -> list[str]:
+    """The tags (ml.tags order, without `other`) this model can suggest: some class sums into each, and its
+    threshold can be met. Tags with no class (no training photo) never get probability, so never appear."""
+    matrix = label_matrix(spec)
+    reachable = [spec.tag_thresholds.get(label, spec.threshold) < 1 for label in ALL_LABELS]
+    return [label for i, label in enumerate(ALL_LABELS)
+            if label != OTHER and matrix[:, i].sum() > 0 and reachable[i]]
+
+
 def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -111,6 +120,7 @@ class Classifier:
         self.input_size = int(spec.input_size)
         self._model = model.to(device).eval()
         self._labels = label_matrix(spec).to(device)
+        self.tags = suggestable_tags(spec)
         self._autocast = use_bf16(device)
         if device.type == "cuda":
             self._model = self._model.to(memory_format=torch.channels_last)
@@ -129,6 +139,7 @@ class Classifier:
         self.spec.remap = {scene: remap.get(scene, OTHER) for scene in self.spec.classes} \
             if self.spec.target == "scenes" else dict(remap)
         self._labels = label_matrix(self.spec).to(self.device)
+        self.tags = suggestable_tags(self.spec)
 
     @torch.inference_mode()
     def class_probabilities(self, images: Sequence[Image.Image], tta: int = 1) -> torch.Tensor:

@@ -24,7 +24,7 @@ from rq.registry import FailedJobRegistry, StartedJobRegistry
 from ml.model import file_version
 from ml.tags import ALL_LABELS
 from tests.services import RedisServer, StartWorker, WorkerProcess, served_model_path, wait_for
-from worker.contract import QUEUE_NAME, ClassifyResult, ErrorCode
+from worker.contract import MODEL_INFO_KEY, QUEUE_NAME, ClassifyResult, ErrorCode, ModelInfo
 from worker.queue import Outcome, OutcomeState, build_request, enqueue_photo, fetch_outcome, photo_queue
 
 pytestmark = pytest.mark.slow
@@ -90,6 +90,15 @@ def test_photo_enqueued_as_the_bot_would_comes_back_classified(shared_queue: Que
     assert result.timings and result.timings.inference_ms > 0 and result.timings.decode_ms > 0
     # Deterministic: the same photo gives the same probabilities.
     assert repeat.probabilities == pytest.approx(result.probabilities, abs=1e-5)
+
+
+def test_worker_publishes_what_its_model_can_suggest(module_worker: WorkerProcess) -> None:
+    with Redis.from_url(module_worker.redis_url) as connection:
+        info = ModelInfo.model_validate_json(connection.get(MODEL_INFO_KEY) or b"")
+    assert info.model_version == file_version(served_model_path())
+    # MiniPlaces has no photo of these tags' scenes: the model can never suggest them.
+    assert info.tags and not {"science", "window", "sky", "other"} & set(info.tags)
+    assert set(info.tags) <= set(ALL_LABELS) and info.tta >= 1
 
 
 def test_every_bad_image_kind_gets_its_error_result(shared_queue: Queue) -> None:

@@ -18,7 +18,8 @@ from redis.exceptions import RedisError
 from rq.serializers import JSONSerializer
 
 from worker.batching import BatchingWorker
-from worker.jobs import install_engine, load_engine
+from worker.contract import MODEL_INFO_KEY
+from worker.jobs import install_engine, load_engine, model_info
 from worker.queue import photo_queue
 from worker.settings import WorkerSettings
 
@@ -45,7 +46,9 @@ def main(argv: list[str] | None = None) -> int:
         connection.ping()
     except RedisError as exc:
         raise SystemExit(f"cannot reach Redis at REDIS_URL={settings.redis_url}: {exc}") from None
-    install_engine(load_engine(settings))
+    engine = load_engine(settings)
+    install_engine(engine)
+    connection.set(MODEL_INFO_KEY, model_info(engine).model_dump_json())
     worker = BatchingWorker(
         [photo_queue(connection)],
         name=args.name,

@@ -17,6 +17,8 @@ CONTRACT_VERSION = 1
 QUEUE_NAME = "scenetag"
 # Dotted path of the job function, so the bot need not import the worker's torch code.
 JOB_FUNCTION = "worker.jobs.classify_photo"
+# Where each worker publishes `ModelInfo` at start (the bot's /help lists the tags from it).
+MODEL_INFO_KEY = "scenetag:model-info"
 
 
 class ErrorCode(StrEnum):
@@ -82,3 +84,14 @@ class ClassifyResult(BaseModel):
     model_version: str = ""  # content hash of the model file
     tta: int = 1  # copies actually averaged
     timings: Timings | None = None
+
+
+class ModelInfo(BaseModel):
+    """What the serving model can do, published by each worker when it starts."""
+
+    model_config = ConfigDict(frozen=True)
+
+    model_name: str
+    model_version: str
+    tags: list[str]  # the tags it can suggest (ml.tags order); a tag without training photos never is
+    tta: int  # the worker's default test-time copies

@@ -42,6 +42,7 @@ class SceneClassifier(Protocol):
 
     name: str
     version: str
+    tags: list[str]  # the tags it can suggest
 
     def predict(self, images: Sequence[Image.Image], tta: int = 1) -> Sequence[PredictionLike]: ...
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from rq import get_current_job
 
+from worker.contract import ModelInfo
 from worker.engine import Engine
 from worker.settings import WorkerSettings
 
@@ -66,6 +67,12 @@ def load_engine(settings: WorkerSettings) -> Engine:
     )
     # Twice the model's input: TTA crops of >= 90 % of the photo still resize down, never up.
     return Engine(classifier, default_tta=tta, min_side=2 * classifier.input_size)
+
+
+def model_info(engine: Engine) -> ModelInfo:
+    classifier = engine.classifier
+    return ModelInfo(model_name=classifier.name, model_version=classifier.version, tags=list(classifier.tags),
+                     tta=engine.default_tta)
 
 
 def install_engine(engine: Engine | None) -> None:
