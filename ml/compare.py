@@ -88,6 +88,10 @@ def run(args: argparse.Namespace) -> int:
     from ml.significance import judge, paired_counts
 
     torch.set_num_threads(args.threads)
+    if args.tta is not None and args.tta < 1:
+        raise SystemExit(f"ml compare: --tta must be at least 1, got {args.tta}")
+    if not 0 < args.alpha < 1:
+        raise SystemExit(f"ml compare: --alpha must be between 0 and 1, got {args.alpha}")
     paths = {"A": args.model_a, "B": args.model_b}
     for path in paths.values():
         if not Path(path).is_file():

@@ -94,5 +94,7 @@ def test_refuses_models_that_disagree_on_the_ground_truth(data: Path, tmp_path: 
         ml_main(["compare", str(a), str(b), "--data", str(data), *TORCH])
     with pytest.raises(SystemExit, match="no model file"):
         ml_main(["compare", str(a), str(tmp_path / "missing.pt"), "--data", str(data)])
+    with pytest.raises(SystemExit, match="--tta must be at least 1"):
+        ml_main(["compare", str(a), str(a), "--data", str(data), "--tta", "0"])
     with pytest.raises(SystemExit, match="does not exist"):
         ml_main(["compare", str(a), str(a), "--data", str(tmp_path / "nowhere")])
