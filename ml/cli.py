@@ -17,6 +17,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("ml.evaluate", "accuracy, weighted accuracy, confusion matrix and abstain curve of a model"),
     "calibrate": ("ml.calibrate", "choose a model's temperature, tag balance, abstain thresholds and TTA on "
                   "validation photos"),
+    "compare": ("ml.compare", "two models on the same photos, paired: accuracy, coverage and McNemar's test "
+                "of whether the candidate is better"),
     "predict": ("ml.predict", "suggest hashtags for image files or folders"),
     "ensemble": ("ml.ensemble", "combine trained models into one file that averages their probabilities"),
 }

@@ -14,12 +14,16 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ml import dataset as ds
 from ml.images import load_image
+from ml.tags import ALL_LABELS, OTHER
+
+if TYPE_CHECKING:
+    from ml.model import ModelSpec
 
 logger = logging.getLogger(__name__)
 GALLERY_SIZE = 8
@@ -30,6 +34,27 @@ def select_samples(args: argparse.Namespace) -> list[ds.Sample]:
     if args.per_class:
         samples = ds.stratified_subset(samples, args.per_class, args.seed)
     return samples
+
+
+def true_labels(samples: list[ds.Sample], remap: dict[str, str]) -> np.ndarray:
+    """Each photo's ground-truth label index: its folder's scene through `remap` (unmapped: `other`)."""
+    return np.array([ALL_LABELS.index(remap.get(s.scene, OTHER)) for s in samples])
+
+
+def suggestion_report(truth: np.ndarray, probabilities: np.ndarray, spec: ModelSpec) -> dict[str, Any]:
+    """What the worker's abstain rule (the model file's thresholds) does on these photos: the share it
+    suggests for and how many of those are right; and the coverage one global threshold reaches at
+    precision 0.90, a yardstick independent of the file's thresholds."""
+    from ml.calibration import coverage_at_precision, rule_stats
+
+    other = ALL_LABELS.index(OTHER)
+    coverage, precision = rule_stats(
+        truth, probabilities.argmax(axis=1), probabilities.max(axis=1), other=other, default=spec.threshold,
+        per_tag={ALL_LABELS.index(tag): value for tag, value in spec.tag_thresholds.items()})
+    at_90, threshold_90 = coverage_at_precision(truth, probabilities, other, 0.90)
+    return {"suggestions": {"coverage": coverage, "precision": precision, "threshold": spec.threshold,
+                            "tag_thresholds": spec.tag_thresholds},
+            "coverage_at_precision_90": at_90, "threshold_at_precision_90": threshold_90}
 
 
 def gallery_picks(correct: np.ndarray, confidence: np.ndarray, size: int) -> tuple[list[int], list[int]]:
@@ -120,11 +145,9 @@ def predict_class_probabilities(
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ml.calibration import coverage_at_precision, rule_stats
     from ml.inference import label_matrix, tag_probabilities, temper
     from ml.labels import load_remap
     from ml.metrics import accuracy, confusion, summarize, weighted_accuracy
-    from ml.tags import ALL_LABELS, OTHER
 
     torch.set_num_threads(args.threads)
     root = Path(args.data)
@@ -134,8 +157,7 @@ def run(args: argparse.Namespace) -> int:
         classifier.set_remap(load_remap(args.remap))
     if args.tag_balance is not None:
         classifier.spec.tag_balance = args.tag_balance
-    remap = classifier.spec.remap
-    truth = np.array([ALL_LABELS.index(remap.get(s.scene, OTHER)) for s in samples])
+    truth = true_labels(samples, classifier.spec.remap)
 
     began = time.monotonic()
     raw = predict_class_probabilities(classifier, root, samples, args.tta, args.batch_size)
@@ -152,15 +174,7 @@ def run(args: argparse.Namespace) -> int:
         "seconds": round(seconds, 1), "photos_per_second": round(len(samples) / seconds, 2),
     }
     report |= summarize(truth, probabilities, ALL_LABELS, ALL_LABELS.index(OTHER), args.target_precision)
-    spec = classifier.spec
-    coverage, precision = rule_stats(
-        truth, probabilities.argmax(axis=1), probabilities.max(axis=1), other=ALL_LABELS.index(OTHER),
-        default=spec.threshold,
-        per_tag={ALL_LABELS.index(tag): value for tag, value in spec.tag_thresholds.items()})
-    report["suggestions"] = {"coverage": coverage, "precision": precision, "threshold": spec.threshold,
-                             "tag_thresholds": spec.tag_thresholds}
-    report["coverage_at_precision_90"], report["threshold_at_precision_90"] = coverage_at_precision(
-        truth, probabilities, ALL_LABELS.index(OTHER), 0.90)
+    report |= suggestion_report(truth, probabilities, classifier.spec)
     if classifier.spec.target == "scenes":
         top_scene = [classifier.spec.classes[i] for i in class_p.argmax(dim=1).tolist()]
         hits = [top == sample.scene for top, sample in zip(top_scene, samples, strict=True)]

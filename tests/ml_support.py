@@ -36,14 +36,15 @@ def make_tiny_model(
     **spec_fields: Any,
 ) -> Path:
     """An untrained network with a head for the first `classes` of TINY_CLASSES at `size`, saved as a model
-    file (no data needed); `spec_fields` override ModelSpec fields (threshold 0.5 unless given)."""
+    file (no data needed); `spec_fields` override ModelSpec fields (threshold 0.5 and the three
+    scenes' tags unless given)."""
     from ml.model import ModelSpec, build_model, default_mean_std, save_model
 
     names = ["/" + name for name in TINY_CLASSES[:classes]]
     mean, std = default_mean_std(backbone)
     model = build_model(backbone, len(names), size, weights=None)
-    spec = ModelSpec(backbone, size, mean, std, "scenes", names,
-                     remap={"/a/abbey": "church", "/b/bakery/shop": "shopping", "/c/coffee_shop": "cafe"},
-                     **{"threshold": 0.5, **spec_fields})
+    defaults = {"threshold": 0.5,
+                "remap": {"/a/abbey": "church", "/b/bakery/shop": "shopping", "/c/coffee_shop": "cafe"}}
+    spec = ModelSpec(backbone, size, mean, std, "scenes", names, **{**defaults, **spec_fields})
     save_model(path, model, spec)
     return path
