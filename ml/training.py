@@ -201,6 +201,17 @@ def initial_weights(path: str, backbone: str, classes: list[str]) -> tuple[dict[
     return state, f"{file_version(path)}:{backbone}"
 
 
+def weights_digest(modules: Any) -> str:
+    """sha256 (12 hex) of the modules' parameters and buffers, in state_dict order."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for module in modules:
+        for name, tensor in module.state_dict().items():
+            digest.update(name.encode() + tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:12]
+
+
 def plain_args(args: argparse.Namespace) -> dict[str, Any]:
     """The arguments as plain JSON types (for checkpoints loadable with weights_only=True)."""
     return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "module"}
@@ -248,13 +259,15 @@ def main(args: argparse.Namespace) -> int:
     # Model.
     mean, std = default_mean_std(args.backbone)
     model = build_model(args.backbone, len(classes), args.input_size, weights=args.weights)
-    init_name = None
+    frozen = frozen_stages(args.freeze_blocks)
+    prefix_weights = None
     if args.init:
         state, init_name = initial_weights(args.init, args.backbone, classes)
         model.load_state_dict(state)
-        logger.info("initialised from %s", init_name)
+        # The cache depends on the frozen stages' weights, not on which file brought them.
+        prefix_weights = weights_digest(model.stages[:frozen])
+        logger.info("initialised from %s (frozen prefix %s)", init_name, prefix_weights)
     model.to(device)
-    frozen = frozen_stages(args.freeze_blocks)
     for stage in model.stages[:frozen]:
         stage.requires_grad_(False)
     spec = ModelSpec(
@@ -270,7 +283,7 @@ def main(args: argparse.Namespace) -> int:
     if args.cache_features:
         cache_dir = Path(args.cache_features)
         key = cache_key(args.backbone, args.input_size, frozen, ordered, args.cache_views.split(","),
-                        augment_strength=args.augment_strength, prefix_weights=init_name)
+                        augment_strength=args.augment_strength, prefix_weights=prefix_weights)
         if cached_rows(cache_dir, key) < last_row:
             build_cache(cache_dir, root, ordered, model.cpu(), key, mean=mean, std=std, workers=args.workers)
             model.to(device)

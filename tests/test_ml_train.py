@@ -116,3 +116,19 @@ def test_tag_target_with_adam_and_constant_schedule(tiny_data: Path, tmp_path: P
     assert spec.target == "tags" and spec.classes[-1] == "other" and len(spec.classes) == 21
     prediction = Classifier.load(out / "model.pt", "cpu").predict([first_photo(tiny_data)])[0]
     assert prediction.scenes == [] and sum(prediction.probabilities.values()) == pytest.approx(1, abs=1e-4)
+
+
+def test_weights_digest_names_the_weights_not_the_module() -> None:
+    from ml.training import weights_digest
+
+    torch.manual_seed(0)
+    a = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
+    b = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
+    b.load_state_dict(a.state_dict())
+    assert weights_digest([a]) == weights_digest([b])
+    with torch.no_grad():
+        b[0].weight[0, 0, 0, 0] += 1e-3
+    assert weights_digest([a]) != weights_digest([b])
+    b.load_state_dict(a.state_dict())
+    b[1].running_mean += 1  # a buffer counts too: the cached maps depend on it
+    assert weights_digest([a]) != weights_digest([b])
