@@ -17,6 +17,13 @@ CONTRACT_VERSION = 1
 QUEUE_NAME = "scenetag"
 # Dotted path of the job function, so the bot need not import the worker's torch code.
 JOB_FUNCTION = "worker.jobs.classify_photo"
+# Every photo job's final outcome is appended to this Redis Stream by the RQ callbacks in
+# `worker.results` (dotted paths, so RQ's JSON job data can name them); bot processes read it in a
+# consumer group. Entries: {"job_id", "status": "finished"|"failed", "result": ClassifyResult JSON
+# (finished) | "reason": str (failed)}.
+RESULTS_STREAM = "scenetag:results"
+SUCCESS_CALLBACK = "worker.results.publish_success"
+FAILURE_CALLBACK = "worker.results.publish_failure"
 
 
 class ErrorCode(StrEnum):

@@ -14,13 +14,15 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from redis import Redis
 
-from bot.classify import Classified, Classifier
 from ml.tags import OTHER
 from ml.vocabulary import load_vocabulary
 from tests.e2e.running_bot import RunningBot, polling_bot
 from tests.fake_telegram import FakeTelegram
-from tests.services import WorkerProcess, launch_worker, stop_and_show
+from tests.services import WorkerProcess, launch_worker, stop_and_show, wait_for
+from worker.contract import ClassifyResult
+from worker.queue import OutcomeState, build_request, enqueue_photo, fetch_outcome, photo_queue
 
 # Real photos from the shared MiniPlaces data (classes that map to a popular tag); ml/samples first.
 SAMPLE_CLASSES = (
@@ -94,26 +96,33 @@ def workers(module_redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> 
             stop_and_show(worker)
 
 
+def classify_directly(redis_url: str, photos: list[bytes], timeout_s: float = 120) -> list[ClassifyResult]:
+    """Classify `photos` through the queue and the real worker, without a bot."""
+    with Redis.from_url(redis_url) as connection:
+        queue = photo_queue(connection)
+        job_ids = [enqueue_photo(queue, build_request(photo)).id for photo in photos]
+        outcomes = [fetch_outcome(queue, job_id) for job_id in job_ids]
+
+        def all_done() -> bool:
+            outcomes[:] = [fetch_outcome(queue, job_id) for job_id in job_ids]
+            return all(o.state is not OutcomeState.PENDING for o in outcomes)
+
+        wait_for(all_done, timeout_s, f"the worker to classify {len(photos)} sample photos", interval=0.2)
+    return [o.result for o in outcomes if o.result is not None]
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def sample(workers: Workers) -> Sample:
     """The candidate photo the model is most confident about (through the real worker)."""
-    classifier = Classifier(workers.redis_url, timeout_s=120)
-
-    async def no_action() -> None:
-        return None
-
-    try:
-        photos = candidate_photos()
-        outcomes = await asyncio.gather(*(classifier.classify(photo, no_action) for photo in photos))
-    finally:
-        classifier.close()
+    photos = candidate_photos()
+    results = await asyncio.to_thread(classify_directly, workers.redis_url, photos)
     scored = [
-        (o.result.confidence, o.result.hashtag, photo)
-        for o, photo in zip(outcomes, photos, strict=True)
-        if isinstance(o, Classified) and o.result.ok and o.result.suggested and o.result.hashtag != OTHER
+        (result.confidence, result.hashtag, photo)
+        for result, photo in zip(results, photos, strict=True)
+        if result.ok and result.suggested and result.hashtag != OTHER
     ]
     if not scored:
-        pytest.fail(f"the model suggested a tag for none of {len(photos)} sample photos: {outcomes}")
+        pytest.fail(f"the model suggested a tag for none of {len(photos)} sample photos: {results}")
     confidence, tag, photo = max(scored, key=lambda item: item[0])
     contradicting, compatible = captions_for(tag)
     return Sample(photo, tag, confidence, contradicting, compatible)

@@ -197,10 +197,14 @@ async def test_promotion_refreshes_the_admin_cache(telegram, bot):
     sent = await telegram.send_command(group, carol, "/moderation on")
     reply = await telegram.wait_for_message(group.id, after_message_id=sent["message_id"])
     assert reply["text"] == text("admin_only", "en")
-    assert bot.services.admins.get(group.id) is not None  # cached
+    assert await bot.services.admins.get(group.id) is not None  # cached, in Redis
 
     await telegram.chat_member_update(group, carol, "administrator", by=olga)
-    await eventually(lambda: bot.services.admins.get(group.id) is None, "the cache to be invalidated")
+
+    async def invalidated() -> bool:
+        return await bot.services.admins.get(group.id) is None
+
+    await eventually(invalidated, "the cache to be invalidated")
     sent = await telegram.send_command(group, carol, "/moderation on")
     reply = await telegram.wait_for_message(group.id, after_message_id=sent["message_id"])
     assert "is on" in reply["text"]
