@@ -1,8 +1,9 @@
 """`build_application(settings)`: the one place the bot is wired — services, handlers, commands.
 
-Where things happen: a private photo enters in `bot.handlers.photos`, is recorded and queued through
-`bot.classify` (bot.pending, RQ -> worker); its result comes back through `bot.answers` (any bot
-process) to `bot.handlers.answers`, and the reply is composed in `bot.replies`; a group photo goes to
+Where things happen: a photo update is recorded in Redis by `bot.intake` before it is confirmed; a
+private photo enters in `bot.handlers.photos`, is recorded and queued through `bot.classify`
+(bot.pending, RQ -> worker); its result comes back through `bot.answers` (in any bot process) to
+`bot.handlers.answers`, and the reply is composed in `bot.replies`; a group photo goes to
 `bot.handlers.moderation`, judged by the pure `bot.verdict`.
 """
 
@@ -38,6 +39,7 @@ from bot.db.migrate import upgrade_to_head
 from bot.db.session import create_engine, create_sessionmaker
 from bot.handlers import answers, chat_admin, commands, errors, feedback, members, moderation, photos
 from bot.i18n import LANGUAGES, Language, text
+from bot.intake import PHOTO, IntakeLoop, RecordingQueue
 from bot.pending import PendingAnswers
 from bot.ratelimit import RateLimiter
 from bot.services import SERVICES_KEY, Services
@@ -50,7 +52,6 @@ logger = logging.getLogger(__name__)
 # bot.answers), so this bounds only downloads and database calls under way.
 CONCURRENT_UPDATES = 64
 
-_IMAGE = filters.PHOTO | filters.Document.IMAGE
 _PRIVATE = filters.ChatType.PRIVATE
 _GROUPS = filters.ChatType.GROUPS
 
@@ -59,10 +60,10 @@ HANDLERS: list[BaseHandler] = [  # type: ignore[type-arg]
     CommandHandler("moderation", chat_admin.moderation),
     CommandHandler("settings", chat_admin.settings),
     CommandHandler("stats", chat_admin.stats),
-    MessageHandler(_PRIVATE & _IMAGE, photos.private_photo),
+    MessageHandler(_PRIVATE & PHOTO, photos.private_photo),
     MessageHandler(_PRIVATE & filters.ATTACHMENT, photos.private_other_file),
     MessageHandler(_PRIVATE & filters.TEXT & ~filters.COMMAND, commands.help_command),
-    MessageHandler(_GROUPS & _IMAGE, moderation.group_photo),
+    MessageHandler(_GROUPS & PHOTO, moderation.group_photo),
     CallbackQueryHandler(feedback.feedback, pattern=FEEDBACK_PATTERN),
     CallbackQueryHandler(moderation.not_spam, pattern=NOT_SPAM_PATTERN),
     CallbackQueryHandler(chat_admin.settings_button, pattern=SETTINGS_PATTERN),
@@ -89,22 +90,23 @@ async def _set_commands(application: Application) -> None:  # type: ignore[type-
 
 def build_application(settings: BotSettings) -> Application:  # type: ignore[type-arg]
     """The bot as `scenetag-bot` runs it (and as the end-to-end tests run it)."""
+    # socket_timeout above the stream consumers' blocking reads; a dead Redis fails fast on connect; a
+    # pooled connection that a Redis restart closed is retried on a fresh one, not reported.
+    redis = Redis.from_url(
+        settings.redis_url,
+        socket_connect_timeout=2,
+        socket_timeout=10,
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 3),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+    )
 
     async def post_init(application: Application) -> None:  # type: ignore[type-arg]
         engine = create_engine(settings.effective_database_url)
         if settings.migrate_on_start:
             await upgrade_to_head(engine)
-        # socket_timeout above the answer loop's blocking read; a dead Redis fails fast on connect; a
-        # pooled connection that a Redis restart closed is retried on a fresh one, not reported.
-        redis = Redis.from_url(
-            settings.redis_url,
-            socket_connect_timeout=2,
-            socket_timeout=10,
-            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 3),
-            retry_on_error=[RedisConnectionError, RedisTimeoutError],
-        )
         pending = PendingAnswers(redis)
         classifier = Classifier(settings.redis_url, pending)
+        intake = IntakeLoop(redis, application)
         answer_loop = AnswerLoop(
             redis,
             pending,
@@ -119,11 +121,13 @@ def build_application(settings: BotSettings) -> Application:  # type: ignore[typ
             pending=pending,
             classifier=classifier,
             answers=answer_loop,
+            intake=intake,
             vocabulary=load_vocabulary(),
             admins=AdminCache(redis, settings.admin_cache_ttl_seconds),
             rate_limiter=RateLimiter(redis, settings.rate_limit_per_minute),
         )
         answer_loop.start()
+        intake.start()
         try:
             await _set_commands(application)
         except TelegramError as error:  # the menu is a convenience; serve without it
@@ -131,12 +135,14 @@ def build_application(settings: BotSettings) -> Application:  # type: ignore[typ
 
     async def post_stop(application: Application) -> None:  # type: ignore[type-arg]
         svc: Services | None = application.bot_data.get(SERVICES_KEY)
-        if svc is not None:  # stop answering while the bot can still send
+        if svc is not None:  # stop taking photos and answering while the bot can still send
+            await svc.intake.stop()
             await svc.answers.stop()
 
     async def post_shutdown(application: Application) -> None:  # type: ignore[type-arg]
         svc: Services | None = application.bot_data.pop(SERVICES_KEY, None)
         if svc is not None:
+            await svc.intake.stop()
             await svc.answers.stop()
             svc.classifier.close()
             await svc.redis.aclose()
@@ -145,6 +151,8 @@ def build_application(settings: BotSettings) -> Application:  # type: ignore[typ
     application = (
         ApplicationBuilder()
         .token(settings.bot_token)
+        # Photo updates are recorded in Redis before the Updater confirms them (bot.intake).
+        .update_queue(RecordingQueue(redis))
         .base_url(settings.telegram_base_url)
         .base_file_url(settings.telegram_base_file_url)
         .rate_limiter(AIORateLimiter(max_retries=2))

@@ -19,6 +19,7 @@ from bot.classify import Classifier
 from bot.db import repository
 from bot.db.models import Chat
 from bot.i18n import Language, pick_language
+from bot.intake import IntakeLoop
 from bot.pending import PendingAnswers
 from bot.ratelimit import RateLimiter
 from bot.settings import BotSettings
@@ -37,6 +38,7 @@ class Services:
     pending: PendingAnswers
     classifier: Classifier
     answers: AnswerLoop
+    intake: IntakeLoop
     vocabulary: HashtagVocabulary
     admins: AdminCache
     rate_limiter: RateLimiter

@@ -4,24 +4,18 @@ models and the migrated schema agree (autogenerate finds nothing to do)."""
 from __future__ import annotations
 
 import asyncio
-import os
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
-from sqlalchemy.engine import make_url
 
 from bot.db.migrate import alembic_config
 from bot.db.models import Base
 from bot.db.session import create_engine
 
-DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 TABLES = {"chats", "suggestions", "flags", "alembic_version"}
 
 
@@ -75,36 +69,6 @@ def test_migrations_use_only_op_and_sa():
 
 def test_sqlite_upgrade_downgrade_and_schema_matches_models(tmp_path):
     check_round_trip(f"sqlite+aiosqlite:///{tmp_path / 'migrate.sqlite3'}")
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh database on $TEST_POSTGRES_URL (or 127.0.0.1:5432), dropped afterwards."""
-    import asyncpg
-
-    admin_url = os.environ.get("TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
-    plain = make_url(admin_url).set(drivername="postgresql").render_as_string(hide_password=False)
-    name = f"scenetag_test_{uuid.uuid4().hex[:12]}"
-
-    async def admin(sql: str) -> None:
-        connection = await asyncpg.connect(plain, timeout=3)
-        try:
-            await connection.execute(sql)
-        finally:
-            await connection.close()
-
-    try:
-        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    except (OSError, asyncpg.PostgresError, TimeoutError) as error:
-        pytest.skip(f"no PostgreSQL answers at {make_url(admin_url).render_as_string()}: {error}")
-    try:
-        yield (
-            make_url(admin_url)
-            .set(drivername="postgresql+asyncpg", database=name)
-            .render_as_string(hide_password=False)
-        )
-    finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def test_postgresql_upgrade_downgrade_and_schema_matches_models(postgres_url):

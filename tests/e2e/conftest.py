@@ -8,7 +8,7 @@ runs in the module's event loop; test modules set `pytestmark = pytest.mark.asyn
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +37,22 @@ SAMPLE_CLASSES = (
 )
 SHARED_TRAIN = Path(__file__).resolve().parents[3] / "shared" / "data" / "miniplaces" / "train"
 REPO_SAMPLES = Path(__file__).resolve().parents[2] / "ml" / "samples"
+
+
+POLL_S = 0.05
+
+
+async def eventually(condition: Callable[[], object], what: str, seconds: float = 10.0) -> None:
+    """Wait until `condition()` (a value or an awaitable) is truthy, or fail naming `what`."""
+    for _ in range(int(seconds / POLL_S)):
+        if await _value(condition()):
+            return
+        await asyncio.sleep(POLL_S)
+    raise AssertionError(f"timed out after {seconds} s waiting for {what}")
+
+
+async def _value(value: object) -> object:
+    return await value if asyncio.iscoroutine(value) else value
 
 
 @dataclass(frozen=True)

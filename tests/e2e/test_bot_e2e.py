@@ -15,27 +15,12 @@ from bot.db import repository
 from bot.db.models import Flag, Suggestion
 from bot.i18n import text
 from bot.replies import error_text
+from tests.e2e.conftest import eventually
 from worker.contract import ErrorCode
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 
 CLASSIFY_TIMEOUT_S = 60.0  # a photo through Redis and the CPU worker on a busy 2-core machine
-
-
-POLL_S = 0.05
-
-
-async def eventually(condition: Callable[[], object], what: str, seconds: float = 10.0) -> None:
-    """Wait until `condition()` (a value or an awaitable) is truthy, or fail naming `what`."""
-    for _ in range(int(seconds / POLL_S)):
-        if await _value(condition()):
-            return
-        await asyncio.sleep(POLL_S)
-    raise AssertionError(f"timed out after {seconds} s waiting for {what}")
-
-
-async def _value(value: object) -> object:
-    return await value if asyncio.iscoroutine(value) else value
 
 
 def buttons(message: dict) -> list[dict]:
