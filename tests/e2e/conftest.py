@@ -93,8 +93,8 @@ class Workers:
         self.redis_url, self.log_dir = redis_url, log_dir
         self.started: list[WorkerProcess] = []
 
-    def start(self) -> WorkerProcess:
-        worker = launch_worker(self.redis_url, self.log_dir)
+    def start(self, **env: str) -> WorkerProcess:
+        worker = launch_worker(self.redis_url, self.log_dir, **env)
         self.started.append(worker)
         worker.wait_ready()
         return worker

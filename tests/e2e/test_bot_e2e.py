@@ -195,6 +195,29 @@ async def test_promotion_refreshes_the_admin_cache(telegram, bot):
     assert "is on" in reply["text"]
 
 
+async def test_help_is_answered_at_once_while_the_worker_is_saturated(telegram, bot, sample):
+    """80 photos in flight hold no handler: /help is answered while most of them still wait."""
+    senders = [telegram.new_user(f"Sat{i}") for i in range(8)]
+    photos = [
+        (user, await telegram.send_private_photo(user, sample.photo)) for user in senders for _ in range(10)
+    ]
+    asker = telegram.new_user("Helen")
+    sent = await telegram.send_command(asker.private_chat, asker, "/help")
+    await telegram.wait_for_message(asker.id, after_message_id=sent["message_id"], timeout=30)
+
+    def answered() -> int:  # the bot's messages in the senders' private chats (they hold nothing else)
+        return sum(
+            m.get("from", {}).get("id") == telegram.bot.id
+            for user in senders
+            for m in telegram.messages_in(user.id)
+        )
+
+    assert answered() < len(photos) / 2, "the worker was not saturated: the test proved nothing"
+    await eventually(
+        lambda: answered() == len(photos), "every photo's answer", seconds=CLASSIFY_TIMEOUT_S * 2
+    )
+
+
 async def test_redis_outage_gives_busy_then_the_bot_recovers(telegram, bot, sample, redis_server, workers):
     dave = telegram.new_user("Dave")
     redis_server.stop()

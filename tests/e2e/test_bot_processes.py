@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from redis import Redis as SyncRedis
 from redis.asyncio import Redis
+from rq.registry import StartedJobRegistry
 
 from bot.answers import GROUP as RESULTS_GROUP
 from bot.i18n import text
@@ -25,6 +27,7 @@ from tests.fake_telegram import FakeTelegram, User
 from tests.fake_telegram.balancer import LoadBalancer
 from tests.services import BotProcess, free_port, launch_bot
 from worker.contract import RESULTS_STREAM
+from worker.queue import photo_queue
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 
@@ -176,3 +179,25 @@ async def test_two_webhook_replicas_share_the_work_the_rate_limit_and_survive_a_
         replicas[0].kill()
         assert sum(bool(bot_replies(telegram, u, m["message_id"])) for u, m in in_flight) < len(in_flight)
         await answered_once(telegram, redis, in_flight, sample.tag)
+
+
+async def test_a_worker_killed_mid_batch_loses_no_photo(telegram, sample: Sample, bots, redis, workers):
+    """RQ finds the killed worker's jobs abandoned and retries them on the next worker; the bot answers."""
+    env = {"BATCH_SIZE": "8", "ABANDON_GRACE_S": "1", "MAINTENANCE_INTERVAL": "1"}
+    for worker in workers.started:  # only the doomed worker takes these photos
+        await asyncio.to_thread(worker.terminate)
+    doomed = await asyncio.to_thread(workers.start, **env)
+    mark = len(telegram.calls)
+    bots()
+    await telegram.wait_for_call("getUpdates", timeout=START_TIMEOUT_S, after=mark)
+    users = [telegram.new_user(f"Wes{i}") for i in range(8)]
+    sent = [(user, await telegram.send_private_photo(user, sample.photo)) for user in users]
+    with SyncRedis.from_url(workers.redis_url) as connection:
+        started = StartedJobRegistry(queue=photo_queue(connection))
+        await eventually(lambda: started.count > 0, "the worker to start on the photos", 60)
+    doomed.kill()
+    answered_at_kill = sum(bool(bot_replies(telegram, u, m["message_id"])) for u, m in sent)
+    assert answered_at_kill < len(sent), "the worker finished before it was killed: the test proved nothing"
+
+    await asyncio.to_thread(workers.start, **env)
+    await answered_once(telegram, redis, sent, sample.tag)
