@@ -72,14 +72,16 @@ class AnswerLoop:
     async def stop(self) -> None:
         await self._results.stop()
 
-    async def _answer_entry(self, entry_id: bytes, fields: Fields) -> None:
+    async def _answer_entry(self, entry_id: bytes, fields: Fields) -> bool:
         job_id = fields.get(b"job_id", b"").decode()
         claim = await self._pending.claim(job_id, self.consumer)
         if claim.state is ClaimState.CLAIMED and claim.pending is not None:
             waited_ms = (time.time() - claim.pending.accepted_at) * 1000
             await self._answer(claim.pending, entry_outcome(fields, waited_ms))
-        # GONE: answered already (the deadline passed first, or a duplicate entry); HELD: another
-        # process is answering it right now. Either way this entry needs nothing more.
+        # GONE: answered already (the deadline passed first, or a duplicate entry): done. HELD: another
+        # process holds the lease; if it dies before answering, this entry, taken over again once idle,
+        # answers the photo after the lease expires instead of leaving it to its deadline.
+        return claim.state is not ClaimState.HELD
 
     async def _sweep(self) -> None:
         now = time.time()

@@ -118,7 +118,6 @@ def build_application(settings: BotSettings) -> Application:  # type: ignore[typ
             engine=engine,
             sessions=create_sessionmaker(engine),
             redis=redis,
-            pending=pending,
             classifier=classifier,
             answers=answer_loop,
             intake=intake,

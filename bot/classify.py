@@ -7,8 +7,8 @@ calls (the worker check, the enqueue, a cancel, a lookup) run on asyncio's defau
 lasts a Redis round trip or two, and no thread is ever held while a photo waits.
 
 The pure functions turn what comes back (a stream entry, or RQ's stored outcome once the deadline
-passed) into the typed outcomes the handlers phrase: `Classified`, `Failed`, `TimedOut`; `Busy` is
-what `submit` returns when Redis or the worker is not there.
+passed) into the typed outcomes the answer phrases: `Classified`, `Failed`, `TimedOut`. `submit` itself
+returns `Accepted`, `Duplicate` (a redelivered update) or `Busy` (Redis or the worker is not there).
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ class Failed:
     reason: str  # the job raised or was stopped; for the log only
 
 
-Outcome = Classified | Busy | TimedOut | Failed
+Outcome = Classified | TimedOut | Failed
 
 
 @dataclass(frozen=True)
@@ -103,20 +103,30 @@ class Classifier:
                 return Busy("no worker")
             # Recorded before it is queued, so a result can never arrive for a photo nobody recorded.
             if not await self._pending.record(pending):
+                await self._requeue_if_lost(image, pending.update_id, queue_ttl)
                 return Duplicate()
         except RedisError as error:
             logger.warning("classify: redis unavailable at submit: %s", error)
             return Busy("redis unavailable")
-        request = build_request(image, request_id=pending.job_id, submitted_at=pending.accepted_at)
         try:
-            await asyncio.to_thread(
-                enqueue_photo, self._queue, request, queue_ttl=queue_ttl, job_id=pending.job_id
-            )
+            await self._enqueue(image, pending.job_id, queue_ttl)
         except RedisError as error:
             logger.warning("classify: could not queue %s: %s", pending.job_id, error)
             await self._withdraw(pending.job_id)
             return Busy("redis unavailable")
         return Accepted(pending.job_id)
+
+    async def _enqueue(self, image: bytes, job_id: str, queue_ttl: int) -> None:
+        request = build_request(image, request_id=job_id)
+        await asyncio.to_thread(enqueue_photo, self._queue, request, queue_ttl=queue_ttl, job_id=job_id)
+
+    async def _requeue_if_lost(self, image: bytes, update_id: int, queue_ttl: int) -> None:
+        """A redelivered update whose first handler died between recording and queueing the job: queue
+        it now under the recorded job id, rather than leave the photo to its deadline."""
+        job_id = await self._pending.recorded_job(update_id)
+        if job_id is not None and not await asyncio.to_thread(Job.exists, job_id, self._redis):
+            logger.info("classify: update %s was recorded but never queued; queueing it", update_id)
+            await self._enqueue(image, job_id, queue_ttl)
 
     async def _withdraw(self, job_id: str) -> None:
         """Take back a record whose job could not be queued: the caller answers "busy" now."""

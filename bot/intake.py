@@ -71,7 +71,10 @@ class IntakeLoop:
 
     def __init__(self, redis: Redis, application: Application) -> None:  # type: ignore[type-arg]
         self._application = application
-        self._updates = StreamConsumer(redis, UPDATES_STREAM, GROUP, self._handle, claim_idle_s=CLAIM_IDLE_S)
+        # Handled updates are deleted: the stream holds users' messages (captions) only until handled.
+        self._updates = StreamConsumer(
+            redis, UPDATES_STREAM, GROUP, self._handle, claim_idle_s=CLAIM_IDLE_S, delete_handled=True
+        )
 
     def start(self) -> None:
         self._updates.start()
@@ -79,8 +82,9 @@ class IntakeLoop:
     async def stop(self) -> None:
         await self._updates.stop()
 
-    async def _handle(self, entry_id: bytes, fields: Fields) -> None:
+    async def _handle(self, entry_id: bytes, fields: Fields) -> bool:
         application = self._application
         update = Update.de_json(json.loads(fields[b"update"]), application.bot)
         # Through PTB's update processor, as updates from the in-memory queue go (its concurrency limit).
         await application.update_processor.process_update(update, application.process_update(update))
+        return True

@@ -1,11 +1,16 @@
 """Photos waiting for their answer, kept in Redis so that any bot process can answer them.
 
 A photo accepted by the bot becomes a `PendingAnswer` (what answering needs: the photo's message as the
-Bot API sent it, private or group, the job id, when it was accepted, its deadline). Three keys hold it:
+Bot API sent it, private or group, the job id, when it was accepted, its deadline). A group's moderation
+settings are not copied in: the answer reads them from the database, so a change an admin made while the
+photo waited applies (a settings version in the record could only detect what re-reading gets right).
+The user's language comes with the message. Three keys hold it:
 
-- `scenetag:seen:<update id>`: the idempotency key. Telegram delivers an update again when the bot died
-  before confirming it; the record is written only if this key was absent (SET NX, in one Lua script with
-  the record), so a photo is accepted once.
+- `scenetag:seen:<update id>` -> job id: the idempotency key. Telegram delivers an update again when the
+  bot died before confirming it, and another process takes over an update a killed one was handling; the
+  record is written only if this key was absent (SET NX, in one Lua script with the record), so a photo is
+  accepted once. A redelivery of a photo whose first handler died after recording it but before queueing
+  its job queues it under the recorded job id (bot.classify).
 - `scenetag:pending:<job id>`: the record, until answered.
 - `scenetag:deadlines`: a sorted set of job ids by deadline, which the deadline sweep reads.
 
@@ -104,6 +109,14 @@ class PendingAnswers:
         keys = [seen_key(pending.update_id), pending_key(pending.job_id), DEADLINES_KEY]
         args = [pending.job_id, pending.model_dump_json(), pending.deadline, SEEN_TTL_S, ttl]
         return bool(await self._record(keys=keys, args=args))
+
+    async def recorded_job(self, update_id: int) -> str | None:
+        """The job id an update was accepted under, while that photo still waits for its answer."""
+        job_id = await self._redis.get(seen_key(update_id))
+        if job_id is None:
+            return None
+        job_id = job_id.decode() if isinstance(job_id, bytes) else job_id
+        return job_id if await self._redis.exists(pending_key(job_id)) else None
 
     async def claim(self, job_id: str, owner: str) -> Claim:
         """Take the right to answer `job_id` (see the module docstring)."""

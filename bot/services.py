@@ -20,7 +20,6 @@ from bot.db import repository
 from bot.db.models import Chat
 from bot.i18n import Language, pick_language
 from bot.intake import IntakeLoop
-from bot.pending import PendingAnswers
 from bot.ratelimit import RateLimiter
 from bot.settings import BotSettings
 from bot.verdict import ModerationSettings
@@ -35,7 +34,6 @@ class Services:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     redis: Redis  # asyncio client shared by the Redis-backed parts below
-    pending: PendingAnswers
     classifier: Classifier
     answers: AnswerLoop
     intake: IntakeLoop

@@ -3,10 +3,12 @@
 Both of the bot's durable paths use it: photo updates (`bot.intake`) and job results (`bot.answers`).
 It reads new entries with XREADGROUP ... BLOCK (one blocked read serves any number of waiting photos:
 no thread, no update slot), hands each to `handle` as its own task (at most `max_in_flight` at once),
-and acknowledges it (XACK) once `handle` returned. Entries another consumer read and never
-acknowledged (it was killed) are taken over with XAUTOCLAIM once idle for `claim_idle_s`. Delivery is
+and acknowledges it (XACK) once `handle` returned True (False: not yet, take it over again later).
+Entries another consumer read and never acknowledged (it was killed) are taken over with XAUTOCLAIM
+once idle for `claim_idle_s`. Delivery is
 therefore at least once: `handle` must be idempotent (the photo's idempotency key and its answer's
 claim, bot.pending, make it so). `tick`, when given, runs between reads, about every `tick_s`.
+Consumers of processes long gone, with nothing pending, are removed from the group.
 """
 
 from __future__ import annotations
@@ -29,9 +31,13 @@ BLOCK_MS = 1000  # longest blocking read: how soon a stop or a due tick is notic
 READ_COUNT = 64  # entries taken per read
 RETRY_AFTER_ERROR_S = 1.0
 STOP_GRACE_S = 10.0  # entries being handled get this long to finish at stop
+# A consumer with nothing pending and idle this long is a process that is gone: removed from the group,
+# so restarts (a new consumer name each) do not pile up.
+FORGET_CONSUMER_IDLE_MS = 3600 * 1000
 
 Fields = dict[bytes, bytes]
-Handle = Callable[[bytes, Fields], Awaitable[None]]
+# Returns whether the entry is done with: False leaves it pending, to be taken over again once idle.
+Handle = Callable[[bytes, Fields], Awaitable[bool]]
 
 
 def consumer_name() -> str:
@@ -54,16 +60,22 @@ class StreamConsumer:
         max_in_flight: int = 256,
         tick: Callable[[], Awaitable[None]] | None = None,
         tick_s: float = 1.0,
+        delete_handled: bool = False,
     ) -> None:
         self._redis, self.stream, self.group, self._handle = redis, stream, group, handle
         self._claim_idle_ms = max(1, round(claim_idle_s * 1000))
         self.consumer = consumer or consumer_name()
         self._slots = asyncio.Semaphore(max_in_flight)
         self._tick, self._tick_s = tick, tick_s
+        # Delete an entry once acknowledged (the group is its only reader), so the stream keeps only
+        # what is not handled yet; otherwise it is trimmed by length (XADD MAXLEN) only.
+        self._delete_handled = delete_handled
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._handling: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
+        self._stopping = False
         name = f"{self.stream}:{self.consumer}"
         self._task = asyncio.get_running_loop().create_task(self._run(), name=name)
 
@@ -72,6 +84,9 @@ class StreamConsumer:
         task, self._task = self._task, None
         if task is None:
             return
+        # The flag as well as the cancel: redis-py may turn a cancelled read into a ConnectionError,
+        # which the loop would otherwise take for an outage and retry.
+        self._stopping = True
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
@@ -80,10 +95,10 @@ class StreamConsumer:
 
     async def _run(self) -> None:
         next_tick = next_takeover = 0.0
-        while True:
+        while not self._stopping:
             try:
                 await self._ensure_group()
-                while True:
+                while not self._stopping:
                     now = time.monotonic()
                     if now >= next_takeover:
                         await self._take_over_idle()
@@ -93,6 +108,8 @@ class StreamConsumer:
                         next_tick = now + self._tick_s
                     await self._read()
             except RedisError as error:
+                if self._stopping:
+                    return
                 logger.warning("%s: redis unavailable (%s); retrying", self.stream, error)
                 await asyncio.sleep(RETRY_AFTER_ERROR_S)
 
@@ -125,7 +142,10 @@ class StreamConsumer:
                 logger.info("%s: took over %d entries of a stopped consumer", self.stream, len(entries))
                 await self._dispatch(entries)
             if start in (b"0-0", "0-0"):
-                return
+                break
+        for consumer in await self._redis.xinfo_consumers(self.stream, self.group):
+            if consumer["pending"] == 0 and consumer["idle"] > FORGET_CONSUMER_IDLE_MS:
+                await self._redis.xgroup_delconsumer(self.stream, self.group, consumer["name"])
 
     async def _dispatch(self, entries: list[tuple[bytes, Fields]]) -> None:
         for entry_id, fields in entries:
@@ -136,10 +156,15 @@ class StreamConsumer:
 
     async def _handle_and_ack(self, entry_id: bytes, fields: Fields) -> None:
         try:
-            await self._handle(entry_id, fields)
+            done = await self._handle(entry_id, fields)
         except Exception:  # a bug: log it, and do not hand a poison entry around forever
             logger.exception("%s: handling entry %s failed", self.stream, entry_id)
+            done = True
+        if not done:
+            return
         await self._redis.xack(self.stream, self.group, entry_id)
+        if self._delete_handled:
+            await self._redis.xdel(self.stream, entry_id)
 
     def _handled(self, task: asyncio.Task[None]) -> None:
         self._handling.discard(task)

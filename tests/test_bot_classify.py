@@ -82,6 +82,21 @@ async def test_a_photo_is_recorded_and_queued_once_per_update(classifier, redis_
     assert job.ttl == 30  # the queue drops it when nobody waits any more
 
 
+async def test_a_photo_recorded_by_a_process_killed_before_queueing_is_queued_on_redelivery(
+    redis_url, redis_conn, idle_worker, classifier
+):
+    first = pending_photo(update_id=42)
+    aredis = AsyncRedis.from_url(redis_url)
+    try:
+        assert await PendingAnswers(aredis).record(first)  # ...and the process died here
+    finally:
+        await aredis.aclose()
+    assert await classifier.submit(jpeg(), pending_photo(update_id=42)) == Duplicate()
+    assert photo_queue(redis_conn).get_job_ids() == [first.job_id]  # its answer comes as recorded
+    assert await classifier.submit(jpeg(), pending_photo(update_id=42)) == Duplicate()
+    assert photo_queue(redis_conn).get_job_ids() == [first.job_id]  # queued once
+
+
 @pytest.mark.parametrize("stale_registration", [False, True])
 async def test_no_worker_is_busy_without_queueing(classifier, redis_conn, stale_registration):
     if stale_registration:

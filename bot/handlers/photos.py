@@ -18,7 +18,7 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot.callbacks import feedback_keyboard
-from bot.classify import Accepted, Busy, Classified, Failed, Outcome, TimedOut, new_job_id
+from bot.classify import Accepted, Busy, Classified, Duplicate, Failed, Outcome, TimedOut, new_job_id
 from bot.db import repository
 from bot.i18n import Language, text
 from bot.pending import PendingAnswer, PhotoKind
@@ -92,6 +92,8 @@ async def private_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     )
     match submitted:
         case Accepted():
+            # Shown once (Telegram keeps it ~5 s): refreshing it per waiting photo would cost a Bot API
+            # call every few seconds for each of thousands of photos in flight.
             try:
                 await message.reply_chat_action(ChatAction.TYPING)
             except TelegramError as error:  # cosmetic: never let it cost the reply
@@ -99,6 +101,8 @@ async def private_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         case Busy(reason=reason):
             logger.warning("photo from %s: busy (%s)", user.id, reason)
             await message.reply_text(text("busy", language))
+        case Duplicate():  # Telegram delivered it again: the first delivery gets the answer
+            logger.info("photo update %s was accepted before", update.update_id)
 
 
 async def answer_private_photo(
@@ -120,9 +124,6 @@ async def answer_private_photo(
         case Classified(result=result):
             logger.info("photo %s: %s (%s)", result.request_id, result.error, result.error_detail)
             await message.reply_text(error_text(result.error, language))
-        case Busy(reason=reason):
-            logger.warning("photo from %s: busy (%s)", user_id, reason)
-            await message.reply_text(text("busy", language))
         case TimedOut(waited_s=waited_s):
             logger.warning("photo from %s: no result after %.1f s", user_id, waited_s)
             await message.reply_text(text("timeout", language))

@@ -86,11 +86,17 @@ async def send_and_wait_recorded(
     telegram: FakeTelegram, redis: Redis, users: list[User], photo: bytes
 ) -> list[tuple[User, dict]]:
     """Each user sends `photo`; returns once the bot has recorded every update (bot.intake)."""
-    before = await redis.xlen(UPDATES_STREAM)
+
+    async def added() -> int:  # ever appended to the stream (handled entries are deleted)
+        if not await redis.exists(UPDATES_STREAM):
+            return 0
+        return (await redis.xinfo_stream(UPDATES_STREAM))["entries-added"]
+
+    before = await added()
     sent = [(user, await telegram.send_private_photo(user, photo)) for user in users]
 
     async def recorded() -> bool:
-        return await redis.xlen(UPDATES_STREAM) >= before + len(sent)
+        return await added() >= before + len(sent)
 
     await eventually(recorded, f"the bot to record {len(sent)} photo updates", 30)
     return sent
