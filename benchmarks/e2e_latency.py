@@ -10,7 +10,12 @@ poll, getFile and download, the queue, the worker's decode and TTA inference, an
     python benchmarks/e2e_latency.py                      # 1, 5, 20 users; TTA 1 and 8
     python benchmarks/e2e_latency.py --users 1,5 --tta 1 --photos-per-user 3
 
-Prints a table and writes JSON to benchmarks/results/e2e_latency.json.
+Per TTA it also measures the worker alone, fed the same photos straight through the queue with
+`--in-flight` (20) photos outstanding, and prints the bot path's share of capacity: replies/s with that
+many users divided by the worker's photos/s, both measured against the same worker in the same run
+(1.0: the bot costs nothing; the rest is what the bot side costs).
+
+Prints tables and writes JSON to benchmarks/results/e2e_latency.json.
 """
 
 from __future__ import annotations
@@ -22,9 +27,7 @@ import os
 import platform
 import random
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,9 +40,13 @@ from PIL import Image
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # run as a script: make `tests` and the project importable
 
+from redis import Redis  # noqa: E402
+
 from bot.i18n import text  # noqa: E402
 from tests.fake_telegram import FakeTelegram, User  # noqa: E402
-from tests.services import RedisServer, WorkerProcess, launch_worker  # noqa: E402
+from tests.services import BotProcess, RedisServer, WorkerProcess, launch_bot, launch_worker  # noqa: E402
+from worker.contract import RESULTS_STREAM  # noqa: E402
+from worker.queue import build_request, enqueue_photo, photo_queue  # noqa: E402
 from worker.settings import DEFAULT_MODEL_PATH  # noqa: E402
 
 DEFAULT_PHOTOS = REPO.parent / "shared" / "data" / "miniplaces" / "train"
@@ -72,6 +79,7 @@ class Plan:
     warmup: int
     worker_threads: int
     model_path: Path
+    in_flight: int  # photos outstanding when the worker alone is measured
 
     def photos_per_user(self, users: int) -> int:
         return max(self.per_user, -(-self.min_photos // users))  # ceil: at least min_photos per level
@@ -87,6 +95,13 @@ def get_args_parser() -> argparse.ArgumentParser:
         "--min-photos", type=int, default=12, help="at least this many per level (default: 12)"
     )
     parser.add_argument("--warmup", type=int, default=3, help="unmeasured photos per TTA (default: 3)")
+    parser.add_argument(
+        "--in-flight",
+        type=int,
+        default=20,
+        help="photos outstanding when the worker alone is measured, and the users level the share of "
+        "capacity compares with it (default: 20)",
+    )
     # Inputs
     parser.add_argument(
         "--model-path",
@@ -149,20 +164,48 @@ def start_worker(
     return worker
 
 
-def start_bot(telegram: FakeTelegram, redis_url: str, directory: Path) -> subprocess.Popen[bytes]:
+def start_bot(telegram: FakeTelegram, redis_url: str, directory: Path) -> BotProcess:
     """`python -m bot` long-polling the fake server, with the per-user rate limit out of the way."""
-    environment = {
-        **os.environ,
-        **telegram.env(),
-        "REDIS_URL": redis_url,
-        "DATA_DIR": str(directory),
-        "RATE_LIMIT_PER_MINUTE": "100000",
-        "REPLY_TIMEOUT_SECONDS": "300",
-        "LOG_LEVEL": "WARNING",
-    }
-    with (directory / "bot.log").open("wb") as log:
-        command = [sys.executable, "-m", "bot"]
-        return subprocess.Popen(command, env=environment, cwd=directory, stdout=log, stderr=log)
+    env = {"RATE_LIMIT_PER_MINUTE": "100000", "REPLY_TIMEOUT_SECONDS": "300", "LOG_LEVEL": "WARNING"}
+    return launch_bot(telegram.env(), redis_url, directory, **env)
+
+
+@dataclass(frozen=True)
+class WorkerRow:
+    tta: int
+    in_flight: int
+    photos: int
+    wall_s: float
+    photos_per_s: float
+
+
+def measure_worker(redis_url: str, photos: list[bytes], tta: int, in_flight: int, total: int) -> WorkerRow:
+    """The worker alone: `total` photos straight through the queue, `in_flight` outstanding at a time.
+    Completions are read from the results stream the worker's callbacks write (worker.results)."""
+    with Redis.from_url(redis_url) as connection:
+        queue = photo_queue(connection)
+        last_id = (
+            connection.xinfo_stream(RESULTS_STREAM)["last-generated-id"]
+            if connection.exists(RESULTS_STREAM)
+            else "0-0"
+        )
+        outstanding: set[str] = set()
+        sent = done = 0
+        started = time.perf_counter()
+        while done < total:
+            while sent < total and len(outstanding) < in_flight:
+                request = build_request(photos[sent % len(photos)])
+                outstanding.add(enqueue_photo(queue, request).id)
+                sent += 1
+            for _, entries in connection.xread({RESULTS_STREAM: last_id}, block=1000) or []:
+                for entry_id, fields in entries:
+                    last_id = entry_id
+                    job_id = fields[b"job_id"].decode()
+                    if job_id in outstanding:
+                        outstanding.discard(job_id)
+                        done += 1
+        wall_s = time.perf_counter() - started
+    return WorkerRow(tta, in_flight, total, round(wall_s, 2), round(total / wall_s, 2))
 
 
 @dataclass(frozen=True)
@@ -229,8 +272,9 @@ async def measure_level(
 
 async def measure_tta(
     telegram: FakeTelegram, *, tta: int, plan: Plan, photos: list[bytes], redis_url: str, directory: Path
-) -> list[Row]:
-    """Every concurrency level against one worker started with this TTA (after unmeasured warm-up photos)."""
+) -> tuple[list[Row], WorkerRow]:
+    """Every concurrency level against one worker started with this TTA (after unmeasured warm-up photos),
+    then the same worker alone with `plan.in_flight` photos outstanding."""
     # In a thread: the fake server must keep answering the bot's long polls meanwhile.
     worker = await asyncio.to_thread(
         start_worker, redis_url, directory, tta=tta, model_path=plan.model_path, threads=plan.worker_threads
@@ -241,22 +285,26 @@ async def measure_tta(
         for users in plan.users:
             rows.append(await measure_level(telegram, photos, tta, users, plan.photos_per_user(users)))
             print(f"  measured TTA {tta}, {users} users: p50 {rows[-1].p50_ms} ms", flush=True)
+        total = max(row.photos for row in rows)
+        alone = await asyncio.to_thread(measure_worker, redis_url, photos, tta, plan.in_flight, total)
+        print(f"  measured TTA {tta}, worker alone: {alone.photos_per_s} photos/s", flush=True)
     finally:
         worker.terminate(timeout=30)
-    return rows
+    return rows, alone
 
 
-async def run(plan: Plan, photos: list[bytes], directory: Path) -> list[Row]:
+async def run(plan: Plan, photos: list[bytes], directory: Path) -> tuple[list[Row], list[WorkerRow]]:
     redis = RedisServer(directory)
     redis.start()
     rows: list[Row] = []
+    alone: list[WorkerRow] = []
     try:
         async with FakeTelegram() as telegram:
             bot = start_bot(telegram, redis.url(), directory)
             try:
                 await telegram.wait_for_call("getUpdates", timeout=BOT_START_TIMEOUT_S)
                 for tta in plan.ttas:
-                    rows += await measure_tta(
+                    levels, worker_row = await measure_tta(
                         telegram,
                         tta=tta,
                         plan=plan,
@@ -264,12 +312,31 @@ async def run(plan: Plan, photos: list[bytes], directory: Path) -> list[Row]:
                         redis_url=redis.url(),
                         directory=directory,
                     )
+                    rows += levels
+                    alone.append(worker_row)
             finally:
-                bot.send_signal(signal.SIGINT)
-                bot.wait(30)
+                await asyncio.to_thread(bot.stop)
     finally:
         redis.stop()
-    return rows
+    return rows, alone
+
+
+def capacity_shares(rows: list[Row], alone: list[WorkerRow]) -> list[dict[str, float]]:
+    """Per TTA: replies/s with `in_flight` users ÷ the worker's photos/s with `in_flight` outstanding."""
+    shares = []
+    for worker_row in alone:
+        level = next((r for r in rows if r.tta == worker_row.tta and r.users == worker_row.in_flight), None)
+        if level is not None:
+            shares.append(
+                {
+                    "tta": worker_row.tta,
+                    "users": level.users,
+                    "replies_per_s": level.replies_per_s,
+                    "worker_photos_per_s": worker_row.photos_per_s,
+                    "share": round(level.replies_per_s / worker_row.photos_per_s, 3),
+                }
+            )
+    return shares
 
 
 # (header, width, Row field, format) of the printed table.
@@ -302,7 +369,7 @@ def describe_model(path: Path) -> dict[str, object]:
     }
 
 
-def run_and_keep_logs(plan: Plan, photos: list[bytes], directory: Path) -> list[Row]:
+def run_and_keep_logs(plan: Plan, photos: list[bytes], directory: Path) -> tuple[list[Row], list[WorkerRow]]:
     """Run; on failure show the tails of the bot's and workers' logs, which say why."""
     try:
         return asyncio.run(run(plan, photos, directory))
@@ -330,10 +397,23 @@ def main(argv: list[str] | None = None) -> int:
             warmup=args.warmup,
             worker_threads=args.worker_threads,
             model_path=model_path,
+            in_flight=args.in_flight,
         )
         model = describe_model(model_path)
-        rows = run_and_keep_logs(plan, photos, Path(scratch))
+        rows, alone = run_and_keep_logs(plan, photos, Path(scratch))
     print_table(rows)
+    shares = capacity_shares(rows, alone)
+    print()
+    for worker_row in alone:
+        print(
+            f"worker alone, TTA {worker_row.tta}, {worker_row.in_flight} in flight: "
+            f"{worker_row.photos_per_s:.2f} photos/s ({worker_row.photos} photos)"
+        )
+    for share in shares:
+        print(
+            f"bot path's share of capacity, TTA {share['tta']}: {share['replies_per_s']:.2f} replies/s with "
+            f"{share['users']} users / {share['worker_photos_per_s']:.2f} photos/s = {share['share']:.2f}"
+        )
     args.output.parent.mkdir(parents=True, exist_ok=True)
     report = {
         "benchmark": "e2e_latency",
@@ -347,6 +427,8 @@ def main(argv: list[str] | None = None) -> int:
         "photo_side": args.photo_side,
         "worker_threads": args.worker_threads,
         "rows": [asdict(row) for row in rows],
+        "worker_alone": [asdict(row) for row in alone],
+        "capacity_share": shares,
     }
     args.output.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.output}")

@@ -1,46 +1,47 @@
 """Who may administer a chat, and whose messages are never flagged.
 
-Administrators come from the Bot API (getChatAdministrators), cached per chat for a TTL and
-invalidated when a chat-member update says membership or rights changed.
+Administrators come from the Bot API (getChatAdministrators), cached per chat in Redis for a TTL, so
+every bot replica shares one cache and one invalidation: a chat-member update (received by whichever
+replica Telegram reached) deletes the chat's entry for all of them.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
+import json
 
+from redis.asyncio import Redis
 from telegram import Bot, Chat, Message
 
-Clock = Callable[[], float]
+
+def admins_key(chat_id: int) -> str:
+    return f"scenetag:admins:{chat_id}"
 
 
 class AdminCache:
-    """chat id -> administrators' user ids, each entry fresh for `ttl_s` seconds."""
+    """chat id -> administrators' user ids, each entry fresh for `ttl_s` seconds (0: never cached)."""
 
-    def __init__(self, ttl_s: float, clock: Clock = time.monotonic) -> None:
-        self._ttl_s = ttl_s
-        self._clock = clock
-        self._entries: dict[int, tuple[float, frozenset[int]]] = {}
+    def __init__(self, redis: Redis, ttl_s: float) -> None:
+        self._redis = redis
+        self._ttl_ms = round(ttl_s * 1000)
 
-    def get(self, chat_id: int) -> frozenset[int] | None:
-        entry = self._entries.get(chat_id)
-        if entry is None or self._clock() >= entry[0]:
-            return None
-        return entry[1]
+    async def get(self, chat_id: int) -> frozenset[int] | None:
+        raw = await self._redis.get(admins_key(chat_id))
+        return None if raw is None else frozenset(json.loads(raw))
 
-    def put(self, chat_id: int, admin_ids: frozenset[int]) -> None:
-        self._entries[chat_id] = (self._clock() + self._ttl_s, admin_ids)
+    async def put(self, chat_id: int, admin_ids: frozenset[int]) -> None:
+        if self._ttl_ms > 0:
+            await self._redis.set(admins_key(chat_id), json.dumps(sorted(admin_ids)), px=self._ttl_ms)
 
-    def invalidate(self, chat_id: int) -> None:
-        self._entries.pop(chat_id, None)
+    async def invalidate(self, chat_id: int) -> None:
+        await self._redis.delete(admins_key(chat_id))
 
 
 async def chat_admin_ids(bot: Bot, cache: AdminCache, chat_id: int) -> frozenset[int]:
-    admin_ids = cache.get(chat_id)
+    admin_ids = await cache.get(chat_id)
     if admin_ids is None:
         members = await bot.get_chat_administrators(chat_id)
         admin_ids = frozenset(member.user.id for member in members)
-        cache.put(chat_id, admin_ids)
+        await cache.put(chat_id, admin_ids)
     return admin_ids
 
 

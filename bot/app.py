@@ -1,14 +1,22 @@
 """`build_application(settings)`: the one place the bot is wired — services, handlers, commands.
 
-Where things happen: a private photo enters in `bot.handlers.photos`, is classified through
-`bot.classify` (RQ -> worker), and the reply is composed in `bot.replies`; a group photo goes to
+Where things happen: a photo update is recorded in Redis by `bot.intake` before it is confirmed; a
+private photo enters in `bot.handlers.photos`, is recorded and queued through `bot.classify`
+(bot.pending, RQ -> worker); its result comes back through `bot.answers` (in any bot process) to
+`bot.handlers.answers`, and the reply is composed in `bot.replies`; a group photo goes to
 `bot.handlers.moderation`, judged by the pure `moderation.verdict`.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from telegram import BotCommand, BotCommandScopeAllChatAdministrators, BotCommandScopeDefault
 from telegram.error import TelegramError
 from telegram.ext import (
@@ -24,13 +32,16 @@ from telegram.ext import (
 )
 
 from bot.admins import AdminCache
+from bot.answers import AnswerLoop
 from bot.callbacks import FEEDBACK_PATTERN, NOT_SPAM_PATTERN, SETTINGS_PATTERN
-from bot.classify import MAX_WAITING_PHOTOS, Classifier
+from bot.classify import Classifier
 from bot.db.migrate import upgrade_to_head
 from bot.db.session import create_engine, create_sessionmaker
-from bot.handlers import chat_admin, commands, errors, feedback, members, moderation, photos
+from bot.handlers import answers, chat_admin, commands, errors, feedback, members, moderation, photos
 from bot.health import schedule_heartbeat
 from bot.i18n import LANGUAGES, Language, text
+from bot.intake import PHOTO, IntakeLoop, RecordingQueue
+from bot.pending import PendingAnswers
 from bot.ratelimit import RateLimiter
 from bot.services import SERVICES_KEY, Services
 from bot.settings import BotSettings
@@ -38,7 +49,10 @@ from moderation.hashtags import load_vocabulary
 
 logger = logging.getLogger(__name__)
 
-_IMAGE = filters.PHOTO | filters.Document.IMAGE
+# Updates handled at once. Photos no longer wait in their handler (the answer comes through
+# bot.answers), so this bounds only downloads and database calls under way.
+CONCURRENT_UPDATES = 64
+
 _PRIVATE = filters.ChatType.PRIVATE
 _GROUPS = filters.ChatType.GROUPS
 
@@ -47,10 +61,10 @@ HANDLERS: list[BaseHandler] = [  # type: ignore[type-arg]
     CommandHandler("moderation", chat_admin.moderation),
     CommandHandler("settings", chat_admin.settings),
     CommandHandler("stats", chat_admin.stats),
-    MessageHandler(_PRIVATE & _IMAGE, photos.private_photo),
+    MessageHandler(_PRIVATE & PHOTO, photos.private_photo),
     MessageHandler(_PRIVATE & filters.ATTACHMENT, photos.private_other_file),
     MessageHandler(_PRIVATE & filters.TEXT & ~filters.COMMAND, commands.help_command),
-    MessageHandler(_GROUPS & _IMAGE, moderation.group_photo),
+    MessageHandler(_GROUPS & PHOTO, moderation.group_photo),
     CallbackQueryHandler(feedback.feedback, pattern=FEEDBACK_PATTERN),
     CallbackQueryHandler(moderation.not_spam, pattern=NOT_SPAM_PATTERN),
     CallbackQueryHandler(chat_admin.settings_button, pattern=SETTINGS_PATTERN),
@@ -77,40 +91,74 @@ async def _set_commands(application: Application) -> None:  # type: ignore[type-
 
 def build_application(settings: BotSettings) -> Application:  # type: ignore[type-arg]
     """The bot as `scenetag-bot` runs it (and as the end-to-end tests run it)."""
+    # socket_timeout above the stream consumers' blocking reads; a dead Redis fails fast on connect; a
+    # pooled connection that a Redis restart closed is retried on a fresh one, not reported.
+    redis = Redis.from_url(
+        settings.redis_url,
+        socket_connect_timeout=2,
+        socket_timeout=10,
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 3),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+    )
 
     async def post_init(application: Application) -> None:  # type: ignore[type-arg]
         engine = create_engine(settings.effective_database_url)
         if settings.migrate_on_start:
             await upgrade_to_head(engine)
+        pending = PendingAnswers(redis)
+        classifier = Classifier(settings.redis_url, pending)
+        intake = IntakeLoop(redis, application)
+        answer_loop = AnswerLoop(
+            redis,
+            pending,
+            classifier,
+            functools.partial(answers.deliver, application),
+        )
         application.bot_data[SERVICES_KEY] = Services(
             settings=settings,
             engine=engine,
             sessions=create_sessionmaker(engine),
-            classifier=Classifier(settings.redis_url, settings.reply_timeout_seconds),
+            redis=redis,
+            classifier=classifier,
+            answers=answer_loop,
+            intake=intake,
             vocabulary=load_vocabulary(),
-            admins=AdminCache(settings.admin_cache_ttl_seconds),
-            rate_limiter=RateLimiter(settings.rate_limit_per_minute),
+            admins=AdminCache(redis, settings.admin_cache_ttl_seconds),
+            rate_limiter=RateLimiter(redis, settings.rate_limit_per_minute),
         )
+        answer_loop.start()
+        intake.start()
         try:
             await _set_commands(application)
         except TelegramError as error:  # the menu is a convenience; serve without it
             logger.warning("set_my_commands failed: %s", error)
 
+    async def post_stop(application: Application) -> None:  # type: ignore[type-arg]
+        svc: Services | None = application.bot_data.get(SERVICES_KEY)
+        if svc is not None:  # stop taking photos and answering while the bot can still send
+            await svc.intake.stop()
+            await svc.answers.stop()
+
     async def post_shutdown(application: Application) -> None:  # type: ignore[type-arg]
         svc: Services | None = application.bot_data.pop(SERVICES_KEY, None)
         if svc is not None:
+            await svc.intake.stop()
+            await svc.answers.stop()
             svc.classifier.close()
+            await svc.redis.aclose()
             await svc.engine.dispose()
 
     application = (
         ApplicationBuilder()
         .token(settings.bot_token)
+        # Photo updates are recorded in Redis before the Updater confirms them (bot.intake).
+        .update_queue(RecordingQueue(redis))
         .base_url(settings.telegram_base_url)
         .base_file_url(settings.telegram_base_file_url)
         .rate_limiter(AIORateLimiter(max_retries=2))
-        # Photos wait seconds for the worker: handle updates concurrently, not one at a time.
-        .concurrent_updates(MAX_WAITING_PHOTOS)
+        .concurrent_updates(CONCURRENT_UPDATES)
         .post_init(post_init)
+        .post_stop(post_stop)
         .post_shutdown(post_shutdown)
         .build()
     )

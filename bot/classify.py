@@ -1,47 +1,48 @@
-"""Where a photo is classified: put it on the worker's RQ queue and await the result without
-blocking the event loop, keeping the user's chat action alive while waiting.
+"""Where a photo is handed to the worker, and what its outcome means for the user.
 
-RQ is synchronous, so its calls run on a dedicated thread pool (each waiting photo blocks one
-thread in Redis XREAD for at most `POLL_SECONDS`; the default pool has only cpu+4 threads). Every
-way this can go wrong ends in a typed outcome the handler phrases for the user: Redis down or no
-worker -> `Busy`; no answer in time -> `TimedOut` (the job is cancelled); the job failed -> `Failed`.
+`Classifier.submit` records the photo as a `PendingAnswer` (bot.pending) and then puts its job on the
+worker's RQ queue; the handler returns at once. Nothing waits for the result here: the worker's RQ
+callbacks publish it on a Redis Stream that `bot.answers` reads. RQ's client is synchronous, so its
+calls (the worker check, the enqueue, a cancel, a lookup) run on asyncio's default thread pool; each
+lasts a Redis round trip or two, and no thread is ever held while a photo waits.
+
+The pure functions turn what comes back (a stream entry, or RQ's stored outcome once the deadline
+passed) into the typed outcomes the answer phrases: `Classified`, `Failed`, `TimedOut`. `submit` itself
+returns `Accepted`, `Duplicate` (a redelivered update) or `Busy` (Redis or the worker is not there).
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
+import json
 import logging
-import math
-import time
-from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
+import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ParamSpec, TypeVar
 
 from pydantic import ValidationError
 from redis import Redis
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
 from rq import Worker
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
-from rq.results import Result
 
+from bot.pending import ClaimState, PendingAnswer, PendingAnswers
 from worker.contract import QUEUE_NAME, ClassifyResult
-from worker.queue import build_request, enqueue_photo, photo_queue
+from worker.queue import Outcome as JobOutcome
+from worker.queue import OutcomeState, build_request, enqueue_photo, fetch_outcome, photo_queue
 
 logger = logging.getLogger(__name__)
-
-KEEP_ALIVE_SECONDS = 4.0  # Telegram shows a chat action for ~5 s
-POLL_SECONDS = 1  # longest blocking Redis read; RQ takes whole seconds (the deadline may pass by this much)
-RETRY_POLL_SECONDS = 0.1
-MAX_WAITING_PHOTOS = 64  # threads for concurrent waits
 
 
 @dataclass(frozen=True)
 class Classified:
     result: ClassifyResult  # ok or a per-image error the user can act on
-    latency_ms: float  # enqueue -> result in hand
+    latency_ms: float  # accepted -> result in hand
 
 
 @dataclass(frozen=True)
@@ -59,87 +60,122 @@ class Failed:
     reason: str  # the job raised or was stopped; for the log only
 
 
-Outcome = Classified | Busy | TimedOut | Failed
+Outcome = Classified | TimedOut | Failed
 
-P = ParamSpec("P")
-R = TypeVar("R")
+
+@dataclass(frozen=True)
+class Accepted:
+    job_id: str  # recorded and queued: the answer comes through bot.answers
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """Telegram delivered this update again; it was accepted the first time."""
+
+
+Submitted = Accepted | Duplicate | Busy
 
 
 class Classifier:
     """The bot's side of the job contract; one per application, closed in post_shutdown."""
 
-    def __init__(self, redis_url: str, timeout_s: float) -> None:
-        # socket_timeout above POLL_SECONDS so a blocking read is not cut short; a dead Redis
-        # fails fast on connect instead of hanging the user.
-        self._redis = Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=POLL_SECONDS + 4)
+    def __init__(self, redis_url: str, pending: PendingAnswers) -> None:
+        # A dead Redis fails fast on connect instead of hanging the user; a connection a Redis restart
+        # closed is retried on a fresh one.
+        self._redis = Redis.from_url(
+            redis_url,
+            socket_connect_timeout=2,
+            socket_timeout=5,
+            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 3),
+            retry_on_error=[RedisConnectionError, RedisTimeoutError],
+        )
         self._queue = photo_queue(self._redis)
-        self._timeout_s = timeout_s
-        self._threads = ThreadPoolExecutor(MAX_WAITING_PHOTOS, thread_name_prefix="scenetag-rq")
+        self._pending = pending
 
-    async def _call(self, function: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
-        call = functools.partial(function, *args, **kwargs)
-        return await asyncio.get_running_loop().run_in_executor(self._threads, call)
-
-    def _enqueue(self, image: bytes, queue_ttl_s: int) -> Job | None:
-        """None when no worker serves the queue (the photo would only wait to time out)."""
-        # Worker.all, unlike Worker.count, drops registrations whose key expired (a worker killed with
-        # SIGKILL never deregisters; its key lives worker_ttl + 60 s after its last heartbeat).
-        if not Worker.all(queue=self._queue):
-            return None
-        return enqueue_photo(self._queue, build_request(image), queue_ttl=queue_ttl_s)
-
-    async def classify(self, image: bytes, keep_alive: Callable[[], Awaitable[None]]) -> Outcome:
-        """Classify `image`, calling `keep_alive` now and every few seconds until the outcome."""
-        started = time.monotonic()
-        deadline = started + self._timeout_s
-        next_keep_alive = started
+    async def submit(self, image: bytes, pending: PendingAnswer) -> Submitted:
+        """Record `pending`, then queue `image` as its job (`pending.job_id`)."""
+        queue_ttl = max(1, round(pending.deadline - pending.accepted_at))
         try:
-            job = await self._call(self._enqueue, image, math.ceil(self._timeout_s))
+            # Worker.all, unlike Worker.count, drops registrations whose key expired (a worker killed with
+            # SIGKILL never deregisters; its key lives worker_ttl + 60 s after its last heartbeat).
+            if not await asyncio.to_thread(Worker.all, queue=self._queue):
+                logger.warning("classify: no worker serves queue %r", QUEUE_NAME)
+                return Busy("no worker")
+            # Recorded before it is queued, so a result can never arrive for a photo nobody recorded.
+            if not await self._pending.record(pending):
+                await self._requeue_if_lost(image, pending.update_id, queue_ttl)
+                return Duplicate()
         except RedisError as error:
-            logger.warning("classify: redis unavailable at enqueue: %s", error)
+            logger.warning("classify: redis unavailable at submit: %s", error)
             return Busy("redis unavailable")
-        if job is None:
-            logger.warning("classify: no worker serves queue %r", QUEUE_NAME)
-            return Busy("no worker")
-        while True:
-            now = time.monotonic()
-            if now >= deadline:
-                await self._cancel(job)
-                return TimedOut(now - started)
-            if now >= next_keep_alive:
-                await keep_alive()
-                next_keep_alive = now + KEEP_ALIVE_SECONDS
-            try:
-                result = await self._call(job.latest_result, POLL_SECONDS)
-            except RedisError as error:
-                logger.warning("classify: redis lost while waiting for %s: %s", job.id, error)
-                return Busy("redis unavailable")
-            outcome = _outcome(result, (time.monotonic() - started) * 1000)
-            if outcome is not None:
-                return outcome
-            if result is not None:  # a retry is pending: XREAD would return this entry at once again
-                await asyncio.sleep(RETRY_POLL_SECONDS)
-
-    async def _cancel(self, job: Job) -> None:
         try:
-            await self._call(job.cancel)
-        except (InvalidJobOperation, NoSuchJobError):
-            pass  # the queue TTL dropped it already
+            await self._enqueue(image, pending.job_id, queue_ttl)
         except RedisError as error:
-            logger.warning("classify: could not cancel %s: %s", job.id, error)
+            logger.warning("classify: could not queue %s: %s", pending.job_id, error)
+            await self._withdraw(pending.job_id)
+            return Busy("redis unavailable")
+        return Accepted(pending.job_id)
+
+    async def _enqueue(self, image: bytes, job_id: str, queue_ttl: int) -> None:
+        request = build_request(image, request_id=job_id)
+        await asyncio.to_thread(enqueue_photo, self._queue, request, queue_ttl=queue_ttl, job_id=job_id)
+
+    async def _requeue_if_lost(self, image: bytes, update_id: int, queue_ttl: int) -> None:
+        """A redelivered update whose first handler died between recording and queueing the job: queue
+        it now under the recorded job id, rather than leave the photo to its deadline."""
+        job_id = await self._pending.recorded_job(update_id)
+        if job_id is not None and not await asyncio.to_thread(Job.exists, job_id, self._redis):
+            logger.info("classify: update %s was recorded but never queued; queueing it", update_id)
+            await self._enqueue(image, job_id, queue_ttl)
+
+    async def _withdraw(self, job_id: str) -> None:
+        """Take back a record whose job could not be queued: the caller answers "busy" now."""
+        try:
+            claim = await self._pending.claim(job_id, "submit")
+            if claim.state is ClaimState.CLAIMED:
+                await self._pending.finish(job_id)
+        except RedisError as error:  # Redis went away in between: the sweep answers it at its deadline
+            logger.warning("classify: could not withdraw %s: %s", job_id, error)
+
+    async def stored_outcome(self, job_id: str) -> JobOutcome:
+        """RQ's own record of the job (the deadline sweep asks before saying "took too long")."""
+        return await asyncio.to_thread(fetch_outcome, self._queue, job_id)
+
+    async def cancel(self, job_id: str) -> None:
+        """Drop a job nobody waits for any more, so a worker that frees up later skips it."""
+        try:
+            job = await asyncio.to_thread(Job.fetch, job_id, self._redis, self._queue.serializer)
+            await asyncio.to_thread(job.cancel)
+        except (InvalidJobOperation, NoSuchJobError):
+            pass  # finished meanwhile, or the queue TTL dropped it already
+        except RedisError as error:
+            logger.warning("classify: could not cancel %s: %s", job_id, error)
 
     def close(self) -> None:
-        self._threads.shutdown(wait=False, cancel_futures=True)
         self._redis.close()
 
 
-def _outcome(result: Result | None, latency_ms: float) -> Outcome | None:
-    """The outcome a job result means, or None to keep waiting (no result yet, or a retry pending)."""
-    if result is None or result.type == Result.Type.RETRIED:
-        return None
-    if result.type != Result.Type.SUCCESSFUL:
-        return Failed(f"{result.type.name}: {(result.exc_string or '').strip()[-300:]}")
-    try:
-        return Classified(ClassifyResult.model_validate(result.return_value), latency_ms)
-    except ValidationError as error:
-        return Failed(f"result violates the contract: {error}")
+def new_job_id() -> str:
+    return uuid.uuid4().hex
+
+
+def entry_outcome(fields: Mapping[bytes, bytes], latency_ms: float) -> Outcome:
+    """What a results-stream entry (`worker.results`) means for the user."""
+    status = fields.get(b"status", b"").decode()
+    if status == "finished":
+        try:
+            result = ClassifyResult.model_validate(json.loads(fields.get(b"result", b"null")))
+        except (ValidationError, ValueError) as error:
+            return Failed(f"result violates the contract: {error}")
+        return Classified(result, latency_ms)
+    return Failed(fields.get(b"reason", b"").decode() or f"unknown status {status!r}")
+
+
+def late_outcome(stored: JobOutcome, waited_s: float) -> Outcome:
+    """The answer once the deadline passed: RQ's result when it has one (its stream entry was lost or
+    is still unread), otherwise "took too long"."""
+    if stored.state is OutcomeState.DONE and stored.result is not None:
+        return Classified(stored.result, waited_s * 1000)
+    if stored.state is OutcomeState.FAILED:
+        return Failed(stored.reason or "failed")
+    return TimedOut(waited_s)

@@ -1,48 +1,55 @@
-"""Per-user rate limit for photos: at most N in any sliding minute. Pure; the caller passes the time."""
+"""Per-user rate limit for photos: at most N in any sliding minute, counted in Redis so that every bot
+replica enforces the same window.
+
+One sorted set per user (`scenetag:rate:<user id>`), members the attempts' ids (the update id, so a
+redelivered update is not counted twice), scores their times. One Lua script drops what left the
+window, and admits the attempt only when fewer than N remain: check and record are one atomic step,
+so two replicas cannot both admit the N+1st photo. The key expires with its window, so memory follows
+active users only.
+"""
 
 from __future__ import annotations
 
-from collections import deque
+import time
+
+from redis.asyncio import Redis
 
 WINDOW_SECONDS = 60.0
-# Past this many tracked users, idle ones are dropped so memory follows active users only.
-MAX_TRACKED_USERS = 10_000
+
+# KEYS[1] the user's window; ARGV: now (ms), window (ms), limit, attempt id.
+# Returns 0 when admitted, else the milliseconds until the oldest attempt leaves the window.
+_SLIDING_WINDOW = """
+local now, window, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZSCORE', KEYS[1], ARGV[4]) then return 0 end
+if redis.call('ZCARD', KEYS[1]) < limit then
+  redis.call('ZADD', KEYS[1], now, ARGV[4])
+  redis.call('PEXPIRE', KEYS[1], window)
+  return 0
+end
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return math.max(1, tonumber(oldest[2]) + window - now)
+"""
+
+
+def window_key(user_id: int) -> str:
+    return f"scenetag:rate:{user_id}"
 
 
 class RateLimiter:
-    """Sliding-window limiter keyed by user id."""
+    """Sliding-window limiter keyed by user id, shared by every process using the same Redis."""
 
-    def __init__(self, per_minute: int) -> None:
+    def __init__(self, redis: Redis, per_minute: int, window_s: float = WINDOW_SECONDS) -> None:
         if per_minute < 1:
             raise ValueError(f"per_minute must be >= 1, got {per_minute}")
         self._per_minute = per_minute
-        self._events: dict[int, deque[float]] = {}
+        self._window_ms = round(window_s * 1000)
+        self._script = redis.register_script(_SLIDING_WINDOW)
 
-    def allow(self, user_id: int, now: float) -> bool:
-        """Record an attempt at `now` (seconds, monotonic) and say whether it is within the limit."""
-        if len(self._events) > MAX_TRACKED_USERS:
-            self._forget_idle(now)
-        events = self._events.setdefault(user_id, deque())
-        while events and now - events[0] >= WINDOW_SECONDS:
-            events.popleft()
-        if len(events) >= self._per_minute:
-            return False
-        events.append(now)
-        return True
-
-    def retry_after(self, user_id: int, now: float) -> float:
-        """Seconds until `user_id` may send again (0 when they may now)."""
-        events = self._events.get(user_id)
-        if not events or len(events) < self._per_minute:
-            return 0.0
-        return max(0.0, WINDOW_SECONDS - (now - events[0]))
-
-    def tracked_users(self) -> int:
-        return len(self._events)
-
-    def _forget_idle(self, now: float) -> None:
-        idle = [
-            user for user, events in self._events.items() if not events or now - events[-1] >= WINDOW_SECONDS
-        ]
-        for user in idle:
-            del self._events[user]
+    async def check(self, user_id: int, attempt_id: str, now: float | None = None) -> float:
+        """Record attempt `attempt_id` at `now` (unix seconds; default: this machine's clock) and return
+        0.0 when it is within the limit, else the seconds until the user may send again."""
+        now_ms = round((time.time() if now is None else now) * 1000)
+        args = [now_ms, self._window_ms, self._per_minute, attempt_id]
+        wait_ms = await self._script(keys=[window_key(user_id)], args=args)
+        return int(wait_ms) / 1000

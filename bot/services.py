@@ -1,18 +1,25 @@
-"""What handlers share, built once in post_init and kept in `application.bot_data`."""
+"""What handlers share, built once in post_init and kept in `application.bot_data`.
+
+State that replicas must agree on (waiting photos, the rate limit, the admin cache) lives in Redis;
+the database stays the record of settings, suggestions and flags.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from telegram import Chat as TelegramChat
 from telegram.ext import CallbackContext
 
 from bot.admins import AdminCache
+from bot.answers import AnswerLoop
 from bot.classify import Classifier
 from bot.db import repository
 from bot.db.models import Chat
 from bot.i18n import Language, pick_language
+from bot.intake import IntakeLoop
 from bot.ratelimit import RateLimiter
 from bot.settings import BotSettings
 from moderation.hashtags import HashtagVocabulary
@@ -26,7 +33,10 @@ class Services:
     settings: BotSettings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    redis: Redis  # asyncio client shared by the Redis-backed parts below
     classifier: Classifier
+    answers: AnswerLoop
+    intake: IntakeLoop
     vocabulary: HashtagVocabulary
     admins: AdminCache
     rate_limiter: RateLimiter

@@ -14,6 +14,10 @@ Registered for every test module by `tests/conftest.py`. Fixtures:
 - `running_worker` (function): one worker on `redis_url`, TTA 1, ready.
 - `module_redis_url`, `module_worker` (module): the same, shared by all tests of one module, which
   saves a model load (several seconds on 2 busy cores) per test.
+- `postgres_url` (function): a fresh database on $TEST_POSTGRES_URL (or 127.0.0.1:5432), dropped
+  afterwards; skips when no PostgreSQL answers.
+- `launch_bot(...)`: the real bot (`python -m bot`) as a subprocess, e.g. against `tests.fake_telegram`,
+  which a test can SIGKILL (`BotProcess.kill`) as an OOM kill or a lost machine would.
 
 Tests skip with a clear reason when `redis-server` is not installed; a missing model file fails them (the
 repository ships one: `served_model_path`).
@@ -21,6 +25,7 @@ repository ships one: `served_model_path`).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -39,6 +44,7 @@ import pytest
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Worker
+from sqlalchemy.engine import make_url
 
 from worker.queue import photo_queue
 from worker.settings import DEFAULT_MODEL_PATH
@@ -46,6 +52,7 @@ from worker.settings import DEFAULT_MODEL_PATH
 REDIS_BINARY = os.environ.get("TEST_REDIS_SERVER", "/usr/bin/redis-server")
 DATABASES = 1024  # one fresh database per test, no flushing between them
 WORKER_START_TIMEOUT_S = 120.0  # importing torch and loading the model on a busy 2-core box
+DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 
 
 def wait_for(condition: Callable[[], object], timeout: float, what: str, interval: float = 0.05) -> object:
@@ -283,3 +290,85 @@ def module_worker(module_redis_url: str, tmp_path_factory: pytest.TempPathFactor
         yield worker
     finally:
         stop_and_show(worker)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh database on $TEST_POSTGRES_URL (or 127.0.0.1:5432), dropped afterwards."""
+    import asyncpg
+
+    admin_url = os.environ.get("TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+    plain = make_url(admin_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    name = f"scenetag_test_{uuid.uuid4().hex[:12]}"
+
+    async def admin(sql: str) -> None:
+        connection = await asyncpg.connect(plain, timeout=3)
+        try:
+            await connection.execute(sql)
+        finally:
+            await connection.close()
+
+    try:
+        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncpg.PostgresError, TimeoutError) as error:
+        where = f"{make_url(admin_url).render_as_string()}: {error}"
+        # `make test` sets TEST_POSTGRES_URL only once that server answered: then a failure here is a
+        # failure (a refused login, a full disk), not a missing server to skip for.
+        if "TEST_POSTGRES_URL" in os.environ:
+            pytest.fail(f"TEST_POSTGRES_URL is set but PostgreSQL does not serve it at {where}")
+        pytest.skip(f"no PostgreSQL answers at {where} (set TEST_POSTGRES_URL to run these tests)")
+    try:
+        yield (
+            make_url(admin_url)
+            .set(drivername="postgresql+asyncpg", database=name)
+            .render_as_string(hide_password=False)
+        )
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@dataclass
+class BotProcess:
+    """A running `scenetag-bot` subprocess and where its output goes."""
+
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, nothing flushed or confirmed, as on an OOM kill or a lost machine."""
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+
+    def stop(self, timeout: float = 30) -> int:
+        """SIGINT (what Ctrl-C and PTB's run_* stop on), then SIGKILL if it hangs."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        return self.process.wait()
+
+
+def launch_bot(telegram_env: dict[str, str], redis_url: str, directory: Path, **env: str) -> BotProcess:
+    """Start `python -m bot` (not waiting) with the fake Bot API's variables (`FakeTelegram.env()`);
+    keyword arguments become env variables (e.g. WEBHOOK_URL, DATABASE_URL)."""
+    environment = {
+        **os.environ,
+        **telegram_env,
+        "REDIS_URL": redis_url,
+        "DATA_DIR": str(directory),
+        "LOG_LEVEL": "INFO",
+        "PYTHONUNBUFFERED": "1",
+        **env,
+    }
+    log_path = directory / f"bot-{uuid.uuid4().hex[:8]}.log"
+    with log_path.open("wb") as log:
+        # cwd: a temp dir, so a developer's .env in the repository does not leak into tests.
+        command = [sys.executable, "-m", "bot"]
+        process = subprocess.Popen(command, env=environment, cwd=directory, stdout=log, stderr=log)
+    return BotProcess(process, log_path)

@@ -1,48 +1,55 @@
-"""bot.classify against a private redis-server: every way a photo can end is a typed outcome.
-
-The worker runs in-process here (BatchingWorker in a thread, a fake classifier) so these stay fast;
-tests/e2e drive the real worker process with the real model.
-"""
+"""bot.classify: submitting a photo (real redis-server), and what a result or a passed deadline means."""
 
 from __future__ import annotations
 
-import asyncio
 import io
+import json
+import time
 from collections.abc import Iterator
 
 import pytest
 from PIL import Image
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
 from rq import Worker
-from rq.job import JobStatus
 from rq.serializers import JSONSerializer
 
-from bot.classify import Busy, Classified, Classifier, Failed, TimedOut
-from tests.fake_classifier import FakeClassifier, installed_fake
+from bot.classify import (
+    Accepted,
+    Busy,
+    Classified,
+    Classifier,
+    Duplicate,
+    Failed,
+    TimedOut,
+    entry_outcome,
+    late_outcome,
+    new_job_id,
+)
+from bot.pending import PendingAnswer, PendingAnswers
 from tests.services import free_port
 from worker.batching import BatchingWorker
-from worker.contract import ErrorCode
-from worker.queue import photo_queue
+from worker.contract import ClassifyResult
+from worker.queue import Outcome, OutcomeState, photo_queue
 
 
-def jpeg(colour: tuple[int, int, int]) -> bytes:
+def jpeg(colour: tuple[int, int, int] = (0, 0, 255)) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (16, 16), colour).save(buffer, format="JPEG")
     return buffer.getvalue()
 
 
-class KeepAlive:
-    def __init__(self) -> None:
-        self.calls = 0
-
-    async def __call__(self) -> None:
-        self.calls += 1
-
-
-@pytest.fixture
-def classifier_model() -> Iterator[FakeClassifier]:
-    with installed_fake(default_tta=1) as fake:
-        yield fake
+def pending_photo(update_id: int, timeout_s: float = 30.0) -> PendingAnswer:
+    now = time.time()
+    return PendingAnswer(
+        job_id=new_job_id(),
+        update_id=update_id,
+        kind="private",
+        message={"message_id": 1, "date": int(now), "chat": {"id": 5, "type": "private"}},
+        file_unique_id="f1",
+        accepted_at=now,
+        deadline=now + timeout_s,
+    )
 
 
 @pytest.fixture
@@ -54,58 +61,44 @@ def idle_worker(redis_conn: Redis) -> Iterator[Worker]:
     worker.register_death()
 
 
-async def classify_with_burst_worker(
-    classifier: Classifier, redis_conn: Redis, image: bytes, keep_alive=None
-):
-    """Classify while a burst worker serves the queue. RQ workers install signal handlers, so the
-    worker runs on the main thread once the job is queued (the wait for its result is on a thread)."""
-    task = asyncio.create_task(classifier.classify(image, keep_alive or KeepAlive()))
+@pytest.fixture
+async def classifier(redis_url: str):
+    aredis = AsyncRedis.from_url(redis_url)
+    classifier = Classifier(redis_url, PendingAnswers(aredis))
+    yield classifier
+    classifier.close()
+    await aredis.aclose()
+
+
+async def test_a_photo_is_recorded_and_queued_once_per_update(classifier, redis_conn, idle_worker):
+    photo = pending_photo(update_id=41)
+    assert await classifier.submit(jpeg(), photo) == Accepted(photo.job_id)
+    again = pending_photo(update_id=41)  # Telegram delivered the same update again
+    assert await classifier.submit(jpeg(), again) == Duplicate()
     queue = photo_queue(redis_conn)
-    for _ in range(500):
-        if queue.count or task.done():
-            break
-        await asyncio.sleep(0.01)
-    BatchingWorker([queue], connection=redis_conn, serializer=JSONSerializer).work(burst=True)
-    return await task
+    assert queue.get_job_ids() == [photo.job_id]
+    job = queue.fetch_job(photo.job_id)
+    assert job is not None and job.success_callback is not None  # its result goes to the stream
+    assert job.ttl == 30  # the queue drops it when nobody waits any more
 
 
-async def test_a_photo_comes_back_classified(redis_url, redis_conn, idle_worker, classifier_model):
-    classifier = Classifier(redis_url, timeout_s=20)
-    keep_alive = KeepAlive()
+async def test_a_photo_recorded_by_a_process_killed_before_queueing_is_queued_on_redelivery(
+    redis_url, redis_conn, idle_worker, classifier
+):
+    first = pending_photo(update_id=42)
+    aredis = AsyncRedis.from_url(redis_url)
     try:
-        outcome = await classify_with_burst_worker(classifier, redis_conn, jpeg((0, 0, 255)), keep_alive)
+        assert await PendingAnswers(aredis).record(first)  # ...and the process died here
     finally:
-        classifier.close()
-    assert isinstance(outcome, Classified)
-    assert outcome.result.ok and outcome.result.suggested == "sky"
-    assert outcome.latency_ms > 0
-    assert keep_alive.calls >= 1
-
-
-async def test_a_bad_image_is_a_classified_error_result(redis_url, redis_conn, idle_worker, classifier_model):
-    classifier = Classifier(redis_url, timeout_s=20)
-    try:
-        outcome = await classify_with_burst_worker(classifier, redis_conn, b"not an image at all")
-    finally:
-        classifier.close()
-    assert isinstance(outcome, Classified)
-    assert not outcome.result.ok
-    assert outcome.result.error is ErrorCode.NOT_AN_IMAGE
-
-
-async def test_a_job_that_keeps_failing_is_failed(redis_url, redis_conn, idle_worker, classifier_model):
-    classifier_model.fail_with = RuntimeError("CUDA out of memory")
-    classifier = Classifier(redis_url, timeout_s=20)
-    try:
-        outcome = await classify_with_burst_worker(classifier, redis_conn, jpeg((0, 0, 255)))
-    finally:
-        classifier.close()
-    assert isinstance(outcome, Failed)
-    assert "CUDA out of memory" in outcome.reason
+        await aredis.aclose()
+    assert await classifier.submit(jpeg(), pending_photo(update_id=42)) == Duplicate()
+    assert photo_queue(redis_conn).get_job_ids() == [first.job_id]  # its answer comes as recorded
+    assert await classifier.submit(jpeg(), pending_photo(update_id=42)) == Duplicate()
+    assert photo_queue(redis_conn).get_job_ids() == [first.job_id]  # queued once
 
 
 @pytest.mark.parametrize("stale_registration", [False, True])
-async def test_no_worker_is_busy_without_queueing(redis_url, redis_conn, stale_registration):
+async def test_no_worker_is_busy_without_queueing(classifier, redis_conn, stale_registration):
     if stale_registration:
         # A SIGKILLed worker stays in the queue's worker set; once its key has expired it must not count.
         worker = BatchingWorker([photo_queue(redis_conn)], connection=redis_conn, serializer=JSONSerializer)
@@ -113,36 +106,44 @@ async def test_no_worker_is_busy_without_queueing(redis_url, redis_conn, stale_r
         worker.register_birth()
         redis_conn.delete(worker.key)  # what expiry does to a worker that never deregistered
         assert Worker.count(queue=photo_queue(redis_conn)) == 1
-    classifier = Classifier(redis_url, timeout_s=5)
-    try:
-        outcome = await classifier.classify(jpeg((0, 0, 255)), KeepAlive())
-    finally:
-        classifier.close()
-    assert outcome == Busy("no worker")
+    assert await classifier.submit(jpeg(), pending_photo(1)) == Busy("no worker")
     assert photo_queue(redis_conn).count == 0
 
 
-async def test_redis_down_is_busy_quickly():
-    classifier = Classifier(f"redis://127.0.0.1:{free_port()}/0", timeout_s=30)
+async def test_redis_down_is_busy():
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    aredis = AsyncRedis.from_url(url, socket_connect_timeout=2)
+    classifier = Classifier(url, PendingAnswers(aredis))
     try:
-        outcome = await asyncio.wait_for(classifier.classify(jpeg((0, 0, 255)), KeepAlive()), timeout=10)
+        assert await classifier.submit(jpeg(), pending_photo(1)) == Busy("redis unavailable")
     finally:
         classifier.close()
-    assert outcome == Busy("redis unavailable")
+        await aredis.aclose()
 
 
-async def test_no_answer_in_time_times_out_and_drops_the_job(redis_url, redis_conn, idle_worker):
-    classifier = Classifier(redis_url, timeout_s=2.5)
-    keep_alive = KeepAlive()
-    try:
-        outcome = await classifier.classify(jpeg((0, 0, 255)), keep_alive)
-    finally:
-        classifier.close()
-    assert isinstance(outcome, TimedOut)
-    assert outcome.waited_s >= 2.5
-    assert keep_alive.calls == 1  # at the start; the next is due after 4 s
-    queue = photo_queue(redis_conn)
-    assert queue.get_jobs() == []  # a worker that frees up later will not classify a photo nobody awaits
-    for job_id in queue.canceled_job_registry.get_job_ids():  # cancelled, unless its queue TTL was first
-        job = queue.fetch_job(job_id)
-        assert job is None or job.get_status() == JobStatus.CANCELED
+async def test_cancel_drops_a_queued_job(classifier, redis_conn, idle_worker):
+    photo = pending_photo(update_id=2)
+    await classifier.submit(jpeg(), photo)
+    await classifier.cancel(photo.job_id)
+    await classifier.cancel("no-such-job")  # gone already: nothing to do
+    assert photo_queue(redis_conn).get_jobs() == []
+
+
+RESULT = ClassifyResult(request_id="r", ok=True, hashtag="sky", confidence=0.9, suggested="sky")
+
+
+def test_a_finished_entry_is_classified_and_a_failed_one_failed():
+    finished = {b"job_id": b"j", b"status": b"finished", b"result": RESULT.model_dump_json().encode()}
+    assert entry_outcome(finished, 12.5) == Classified(RESULT, 12.5)
+    failed = {b"job_id": b"j", b"status": b"failed", b"reason": b"AbandonedJobError: "}
+    assert entry_outcome(failed, 1.0) == Failed("AbandonedJobError: ")
+    broken = {b"job_id": b"j", b"status": b"finished", b"result": json.dumps({"ok": True}).encode()}
+    outcome = entry_outcome(broken, 1.0)
+    assert isinstance(outcome, Failed) and "contract" in outcome.reason
+
+
+def test_past_the_deadline_a_stored_result_still_wins_over_took_too_long():
+    assert late_outcome(Outcome(OutcomeState.DONE, result=RESULT), 61.0) == Classified(RESULT, 61_000.0)
+    assert late_outcome(Outcome(OutcomeState.FAILED, reason="boom"), 61.0) == Failed("boom")
+    assert late_outcome(Outcome(OutcomeState.PENDING), 61.0) == TimedOut(61.0)
+    assert late_outcome(Outcome(OutcomeState.GONE), 61.0) == TimedOut(61.0)

@@ -9,6 +9,7 @@ from telegram.ext import AIORateLimiter, Application
 from bot.__main__ import main
 from bot.app import HANDLERS, build_application
 from bot.handlers.errors import on_error
+from bot.intake import RecordingQueue
 from bot.settings import BotSettings
 
 TOKEN = "123456:ABC-def_ghi"
@@ -92,3 +93,6 @@ def test_build_application_wires_everything_in_one_place():
     assert application.bot.base_url == f"http://127.0.0.1:1/bot{TOKEN}"
     assert isinstance(application.bot.rate_limiter, AIORateLimiter)
     assert application.concurrent_updates > 1
+    # Photo updates are recorded before PTB's Updater confirms them (polling offset, webhook 200).
+    assert isinstance(application.update_queue, RecordingQueue)
+    assert application.updater is not None and application.updater.update_queue is application.update_queue

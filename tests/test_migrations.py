@@ -4,24 +4,18 @@ models and the migrated schema agree (autogenerate finds nothing to do)."""
 from __future__ import annotations
 
 import asyncio
-import os
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
-from sqlalchemy.engine import make_url
 
 from bot.db.migrate import alembic_config
 from bot.db.models import Base
 from bot.db.session import create_engine
 
-DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 TABLES = {"chats", "suggestions", "flags", "alembic_version"}
 
 
@@ -118,41 +112,6 @@ def test_sqlite_upgrade_downgrade_and_schema_matches_models(tmp_path):
 
 def test_sqlite_chats_keep_their_moderation_intent_as_a_sensitivity_word(tmp_path):
     check_sensitivity_migration(f"sqlite+aiosqlite:///{tmp_path / 'sensitivity.sqlite3'}")
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh database on $TEST_POSTGRES_URL (or 127.0.0.1:5432), dropped afterwards."""
-    import asyncpg
-
-    admin_url = os.environ.get("TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
-    plain = make_url(admin_url).set(drivername="postgresql").render_as_string(hide_password=False)
-    name = f"scenetag_test_{uuid.uuid4().hex[:12]}"
-
-    async def admin(sql: str) -> None:
-        connection = await asyncpg.connect(plain, timeout=3)
-        try:
-            await connection.execute(sql)
-        finally:
-            await connection.close()
-
-    try:
-        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    except (OSError, asyncpg.PostgresError, TimeoutError) as error:
-        where = f"{make_url(admin_url).render_as_string()}: {error}"
-        # `make test` sets TEST_POSTGRES_URL only once that server answered: then a failure here is a
-        # failure (a refused login, a full disk), not a missing server to skip for.
-        if "TEST_POSTGRES_URL" in os.environ:
-            pytest.fail(f"TEST_POSTGRES_URL is set but PostgreSQL does not serve it at {where}")
-        pytest.skip(f"no PostgreSQL answers at {where} (set TEST_POSTGRES_URL to run these tests)")
-    try:
-        yield (
-            make_url(admin_url)
-            .set(drivername="postgresql+asyncpg", database=name)
-            .render_as_string(hide_password=False)
-        )
-    finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def test_postgresql_upgrade_downgrade_and_schema_matches_models(postgres_url):

@@ -24,7 +24,7 @@ from rq.registry import FailedJobRegistry, StartedJobRegistry
 from ml.model import file_version
 from ml.tags import ALL_LABELS
 from tests.services import RedisServer, StartWorker, WorkerProcess, served_model_path, wait_for
-from worker.contract import MODEL_INFO_KEY, QUEUE_NAME, ClassifyResult, ErrorCode, ModelInfo
+from worker.contract import MODEL_INFO_KEY, QUEUE_NAME, RESULTS_STREAM, ClassifyResult, ErrorCode, ModelInfo
 from worker.queue import Outcome, OutcomeState, build_request, enqueue_photo, fetch_outcome, photo_queue
 
 pytestmark = pytest.mark.slow
@@ -178,6 +178,15 @@ def test_worker_killed_mid_job_loses_no_photo(
     for job_id in set(retried) & unfinished:
         job = Job.fetch(job_id, connection=redis_conn, serializer=queue.serializer)
         assert job.retries_left == 0  # it was the retry that completed
+    # The bot hears of each photo once, with its final outcome (worker.results): none waits for its deadline.
+    published = {
+        fields[b"job_id"].decode(): fields[b"status"].decode()
+        for _, fields in redis_conn.xrange(RESULTS_STREAM)
+    }
+    assert redis_conn.xlen(RESULTS_STREAM) == len(published) == 8
+    assert published == {
+        job_id: "finished" if done[job_id].state is OutcomeState.DONE else "failed" for job_id in done
+    }
 
 
 def test_worker_serves_again_after_redis_restarts_empty(

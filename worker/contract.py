@@ -19,6 +19,13 @@ QUEUE_NAME = "scenetag"
 JOB_FUNCTION = "worker.jobs.classify_photo"
 # Where each worker publishes `ModelInfo` at start (the bot's /help lists the tags from it).
 MODEL_INFO_KEY = "scenetag:model-info"
+# Every photo job's final outcome is appended to this Redis Stream by the RQ callbacks in
+# `worker.results` (dotted paths, so RQ's JSON job data can name them); bot processes read it in a
+# consumer group. Entries: {"job_id", "status": "finished"|"failed", "result": ClassifyResult JSON
+# (finished) | "reason": str (failed)}.
+RESULTS_STREAM = "scenetag:results"
+SUCCESS_CALLBACK = "worker.results.publish_success"
+FAILURE_CALLBACK = "worker.results.publish_failure"
 
 
 class ErrorCode(StrEnum):

@@ -14,12 +14,19 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from redis import Redis
-from rq import Queue, Retry
+from rq import Callback, Queue, Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
-from worker.contract import JOB_FUNCTION, QUEUE_NAME, ClassifyRequest, ClassifyResult
+from worker.contract import (
+    FAILURE_CALLBACK,
+    JOB_FUNCTION,
+    QUEUE_NAME,
+    SUCCESS_CALLBACK,
+    ClassifyRequest,
+    ClassifyResult,
+)
 
 # A photo job runs in well under a second on a GPU and a few seconds on a CPU; past this RQ kills it.
 JOB_TIMEOUT_S = 30
@@ -60,16 +67,21 @@ def enqueue_photo(
     result_ttl: int = RESULT_TTL_S,
     failure_ttl: int = FAILURE_TTL_S,
     retries: int = RETRIES,
+    job_id: str | None = None,
 ) -> Job:
-    """Put one photo on `queue` for `worker.jobs.classify_photo`; returns the RQ job to poll."""
+    """Put one photo on `queue` for `worker.jobs.classify_photo`; returns the RQ job. Its final outcome
+    is also appended to `RESULTS_STREAM` (`worker.results`)."""
     return queue.enqueue(
         JOB_FUNCTION,
         request.model_dump(mode="json"),
+        job_id=job_id,
         job_timeout=job_timeout,
         ttl=queue_ttl,
         result_ttl=result_ttl,
         failure_ttl=failure_ttl,
         retry=Retry(max=retries) if retries else None,
+        on_success=Callback(SUCCESS_CALLBACK),
+        on_failure=Callback(FAILURE_CALLBACK),
         # RQ's default description is the call's repr: megabytes of base64 in Redis and in logs.
         description=f"classify_photo {request.request_id}",
     )

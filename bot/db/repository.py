@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Chat, Flag, Suggestion
@@ -42,8 +43,12 @@ async def ensure_chat(
             moderation_sensitivity=defaults.sensitivity.value,
             moderation_min_hashtags=defaults.min_hashtags,
         )
-        session.add(chat)
-        await session.flush()
+        try:
+            async with session.begin_nested():  # another replica may create it at the same moment
+                session.add(chat)
+        except IntegrityError:
+            chat = await session.get(Chat, chat_id)
+            assert chat is not None  # the row that won the race
     return chat
 
 

@@ -11,4 +11,4 @@ from bot.services import services
 async def membership_changed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Someone was promoted, demoted, joined or left (the bot included): forget the admin list."""
     if update.effective_chat is not None:
-        services(context).admins.invalidate(update.effective_chat.id)
+        await services(context).admins.invalidate(update.effective_chat.id)

@@ -1,5 +1,8 @@
 """Group photos with hashtag captions: classify, judge (moderation.verdict), and flag, delete or record.
 
+The photo is handed to the worker here (`group_photo`); the judging happens when its result comes
+back, in whichever bot process reads it (`answer_group_photo`, called by `bot.answers`).
+
 Quiet by design: nothing is posted in a group unless a flag or delete notice is due; a busy
 worker or a bad image is only logged there.
 """
@@ -14,9 +17,9 @@ from telegram.ext import ContextTypes
 
 from bot.admins import chat_admin_ids, is_admin_message
 from bot.callbacks import not_spam_keyboard, parse_not_spam
-from bot.classify import Classified
+from bot.classify import Busy, Classified, Outcome
 from bot.db import repository
-from bot.handlers.photos import attachment_of, download
+from bot.handlers.photos import attachment_of, download, pending_answer
 from bot.i18n import Language, text
 from bot.replies import delete_text, flag_text
 from bot.services import Services, services
@@ -27,12 +30,9 @@ from worker.contract import ClassifyResult
 logger = logging.getLogger(__name__)
 
 
-async def _no_chat_action() -> None:
-    """A chat action in a group would show everyone that the bot inspects the photo."""
-
-
 async def group_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Count a group photo; flag it when moderation is on and its caption hashtags contradict its scene."""
+    """Count a group photo; when moderation is on and its caption has hashtags, hand it to the worker
+    (`answer_group_photo` judges it once the result is in)."""
     message = update.effective_message
     attachment = attachment_of(message) if message else None
     if message is None or attachment is None:
@@ -50,10 +50,21 @@ async def group_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         return
     if (attachment.file_size or 0) > svc.settings.max_image_bytes:
         return
-    outcome = await svc.classifier.classify(await download(attachment), _no_chat_action)
+    pending = pending_answer(svc, update, message, attachment, "group")
+    submitted = await svc.classifier.submit(await download(attachment), pending)
+    if isinstance(submitted, Busy):
+        logger.warning("group photo %s/%s not classified: %s", message.chat_id, message.message_id, submitted)
+
+
+async def answer_group_photo(svc: Services, message: Message, outcome: Outcome) -> None:
+    """Judge a group photo with its classification (called by `bot.answers`, in any bot process). The
+    chat's settings are read now, so an admin's change made while the photo waited applies."""
     if not isinstance(outcome, Classified) or not outcome.result.ok:
         logger.warning("group photo %s/%s not classified: %s", message.chat_id, message.message_id, outcome)
         return
+    hashtags = extract_hashtags(message.caption or "")
+    async with svc.sessions.begin() as session:
+        settings = repository.moderation_settings(await svc.chat_row(session, message.chat))
     result = outcome.result
     verdict = judge(hashtags, svc.vocabulary.scene_tags, result.probabilities, settings)
     logger.info("group photo %s/%s: %s", message.chat_id, message.message_id, verdict)

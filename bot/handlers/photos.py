@@ -1,4 +1,5 @@
-"""Where a photo enters in a private chat: download it, classify it, reply with the hashtag.
+"""Where a photo enters in a private chat: download it, hand it to the worker, and (later, from
+whichever bot process reads its result) reply with the hashtag.
 
 Every photo gets exactly one reply: a suggestion, an honest "no popular tag fits", a phrased
 image error, "busy", "timed out" or "slow down". Photos in groups go to `moderation` instead.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 
+from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 from telegram import Document, Message, PhotoSize, Update
 from telegram.constants import ChatAction
@@ -16,9 +18,10 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot.callbacks import feedback_keyboard
-from bot.classify import Busy, Classified, Failed, TimedOut
+from bot.classify import Accepted, Busy, Classified, Duplicate, Failed, Outcome, TimedOut, new_job_id
 from bot.db import repository
 from bot.i18n import Language, text
+from bot.pending import PendingAnswer, PhotoKind
 from bot.replies import error_text, suggestion_text
 from bot.services import Services, services
 from worker.contract import ClassifyResult, ErrorCode
@@ -38,18 +41,39 @@ async def download(attachment: PhotoSize | Document) -> bytes:
     return bytes(await file.download_as_bytearray())
 
 
+def pending_answer(
+    svc: Services, update: Update, message: Message, attachment: PhotoSize | Document, kind: PhotoKind
+) -> PendingAnswer:
+    """What any bot process needs to answer this photo later (bot.pending)."""
+    now = time.time()
+    return PendingAnswer(
+        job_id=new_job_id(),
+        update_id=update.update_id,
+        kind=kind,
+        message=message.to_dict(),
+        file_unique_id=attachment.file_unique_id,
+        accepted_at=now,
+        deadline=now + svc.settings.reply_timeout_seconds,
+    )
+
+
 async def private_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Suggest the popular hashtag for a photo (or image file) sent in a private chat."""
+    """Accept a photo (or image file) sent in a private chat; its answer comes through `bot.answers`."""
     message, user = update.effective_message, update.effective_user
     attachment = attachment_of(message) if message else None
     if message is None or user is None or attachment is None:
         return
     svc = services(context)
     language = svc.language(user.language_code)
-    now = time.monotonic()
-    if not svc.rate_limiter.allow(user.id, now):
-        seconds = max(1, round(svc.rate_limiter.retry_after(user.id, now)))
-        await message.reply_text(text("rate_limited", language, seconds=seconds))
+    try:
+        # The update id makes a redelivered update count once.
+        wait_s = await svc.rate_limiter.check(user.id, str(update.update_id))
+    except RedisError as error:
+        logger.warning("photo from %s: rate limit unavailable: %s", user.id, error)
+        await message.reply_text(text("busy", language))
+        return
+    if wait_s > 0:
+        await message.reply_text(text("rate_limited", language, seconds=max(1, round(wait_s))))
         return
     await count_photo(svc, message)
     if attachment.file_size and attachment.file_size > svc.settings.max_image_bytes:
@@ -63,20 +87,36 @@ async def private_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
             error_text(ErrorCode.TOO_LARGE if "too big" in str(error) else None, language)
         )
         return
+    submitted = await svc.classifier.submit(
+        image, pending_answer(svc, update, message, attachment, "private")
+    )
+    match submitted:
+        case Accepted():
+            # Shown once (Telegram keeps it ~5 s): refreshing it per waiting photo would cost a Bot API
+            # call every few seconds for each of thousands of photos in flight.
+            try:
+                await message.reply_chat_action(ChatAction.TYPING)
+            except TelegramError as error:  # cosmetic: never let it cost the reply
+                logger.debug("chat action failed: %s", error)
+        case Busy(reason=reason):
+            logger.warning("photo from %s: busy (%s)", user.id, reason)
+            await message.reply_text(text("busy", language))
+        case Duplicate():  # Telegram delivered it again: the first delivery gets the answer
+            logger.info("photo update %s was accepted before", update.update_id)
 
-    async def keep_alive() -> None:
-        try:
-            await message.reply_chat_action(ChatAction.TYPING)
-        except TelegramError as error:  # cosmetic: never let it cost the reply
-            logger.debug("chat action failed: %s", error)
 
-    outcome = await svc.classifier.classify(image, keep_alive)
+async def answer_private_photo(
+    svc: Services, message: Message, pending: PendingAnswer, outcome: Outcome
+) -> None:
+    """Reply to an accepted private photo with its outcome (called by `bot.answers`, in any bot process)."""
+    user_id = message.from_user.id if message.from_user else message.chat_id
+    language = svc.language(message.from_user.language_code if message.from_user else None)
     match outcome:
         case Classified(result=result, latency_ms=latency_ms) if result.ok:
             await reply_suggestion(
                 svc,
                 message,
-                file_unique_id=attachment.file_unique_id,
+                file_unique_id=pending.file_unique_id,
                 result=result,
                 latency_ms=latency_ms,
                 language=language,
@@ -84,14 +124,11 @@ async def private_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         case Classified(result=result):
             logger.info("photo %s: %s (%s)", result.request_id, result.error, result.error_detail)
             await message.reply_text(error_text(result.error, language))
-        case Busy(reason=reason):
-            logger.warning("photo from %s: busy (%s)", user.id, reason)
-            await message.reply_text(text("busy", language))
         case TimedOut(waited_s=waited_s):
-            logger.warning("photo from %s: no result after %.1f s", user.id, waited_s)
+            logger.warning("photo from %s: no result after %.1f s", user_id, waited_s)
             await message.reply_text(text("timeout", language))
         case Failed(reason=reason):
-            logger.error("photo from %s: job failed: %s", user.id, reason)
+            logger.error("photo from %s: job failed: %s", user_id, reason)
             await message.reply_text(error_text(None, language))
 
 

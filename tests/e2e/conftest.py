@@ -8,20 +8,22 @@ runs in the module's event loop; test modules set `pytestmark = pytest.mark.asyn
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from redis import Redis
 
-from bot.classify import Classified, Classifier
 from ml.tags import OTHER
 from moderation.hashtags import load_vocabulary
 from moderation.verdict import THRESHOLDS, Sensitivity, caption_scenes, compatible_probability
 from tests.e2e.running_bot import RunningBot, polling_bot
 from tests.fake_telegram import FakeTelegram
-from tests.services import WorkerProcess, launch_worker, stop_and_show
+from tests.services import WorkerProcess, launch_worker, stop_and_show, wait_for
+from worker.contract import ClassifyResult
+from worker.queue import OutcomeState, build_request, enqueue_photo, fetch_outcome, photo_queue
 
 # Real photos from the shared MiniPlaces data (classes that map to a popular tag); ml/samples first.
 SAMPLE_CLASSES = (
@@ -36,6 +38,22 @@ SAMPLE_CLASSES = (
 )
 SHARED_TRAIN = Path(__file__).resolve().parents[3] / "shared" / "data" / "miniplaces" / "train"
 REPO_SAMPLES = Path(__file__).resolve().parents[2] / "ml" / "samples"
+
+
+POLL_S = 0.05
+
+
+async def eventually(condition: Callable[[], object], what: str, seconds: float = 10.0) -> None:
+    """Wait until `condition()` (a value or an awaitable) is truthy, or fail naming `what`."""
+    for _ in range(int(seconds / POLL_S)):
+        if await _value(condition()):
+            return
+        await asyncio.sleep(POLL_S)
+    raise AssertionError(f"timed out after {seconds} s waiting for {what}")
+
+
+async def _value(value: object) -> object:
+    return await value if asyncio.iscoroutine(value) else value
 
 
 @dataclass(frozen=True)
@@ -87,8 +105,8 @@ class Workers:
         self.redis_url, self.log_dir = redis_url, log_dir
         self.started: list[WorkerProcess] = []
 
-    def start(self) -> WorkerProcess:
-        worker = launch_worker(self.redis_url, self.log_dir)
+    def start(self, **env: str) -> WorkerProcess:
+        worker = launch_worker(self.redis_url, self.log_dir, **env)
         self.started.append(worker)
         worker.wait_ready()
         return worker
@@ -106,26 +124,33 @@ def workers(module_redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> 
             stop_and_show(worker)
 
 
+def classify_directly(redis_url: str, photos: list[bytes], timeout_s: float = 120) -> list[ClassifyResult]:
+    """Classify `photos` through the queue and the real worker, without a bot."""
+    with Redis.from_url(redis_url) as connection:
+        queue = photo_queue(connection)
+        job_ids = [enqueue_photo(queue, build_request(photo)).id for photo in photos]
+        outcomes = [fetch_outcome(queue, job_id) for job_id in job_ids]
+
+        def all_done() -> bool:
+            outcomes[:] = [fetch_outcome(queue, job_id) for job_id in job_ids]
+            return all(o.state is not OutcomeState.PENDING for o in outcomes)
+
+        wait_for(all_done, timeout_s, f"the worker to classify {len(photos)} sample photos", interval=0.2)
+    return [o.result for o in outcomes if o.result is not None]
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def sample(workers: Workers) -> Sample:
     """The candidate photo the model is most confident about (through the real worker)."""
-    classifier = Classifier(workers.redis_url, timeout_s=120)
-
-    async def no_action() -> None:
-        return None
-
-    try:
-        photos = candidate_photos()
-        outcomes = await asyncio.gather(*(classifier.classify(photo, no_action) for photo in photos))
-    finally:
-        classifier.close()
+    photos = candidate_photos()
+    results = await asyncio.to_thread(classify_directly, workers.redis_url, photos)
     scored = [
-        (o.result.confidence, o.result.hashtag, o.result.probabilities, photo)
-        for o, photo in zip(outcomes, photos, strict=True)
-        if isinstance(o, Classified) and o.result.ok and o.result.suggested and o.result.hashtag != OTHER
+        (result.confidence, result.hashtag, result.probabilities, photo)
+        for result, photo in zip(results, photos, strict=True)
+        if result.ok and result.suggested and result.hashtag != OTHER
     ]
     if not scored:
-        pytest.fail(f"the model suggested a tag for none of {len(photos)} sample photos: {outcomes}")
+        pytest.fail(f"the model suggested a tag for none of {len(photos)} sample photos: {results}")
     confidence, tag, probabilities, photo = max(scored, key=lambda item: item[0])
     contradicting, compatible = captions_for(tag, probabilities)
     return Sample(photo, tag, confidence, contradicting, compatible)

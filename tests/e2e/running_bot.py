@@ -43,5 +43,6 @@ async def polling_bot(telegram: FakeTelegram, data_dir: Path, **settings: Any) -
     finally:
         await application.updater.stop()
         await application.stop()
+        await application.post_stop(application)  # run_polling would call it
         await application.shutdown()
         await application.post_shutdown(application)

@@ -15,27 +15,12 @@ from bot.db import repository
 from bot.db.models import Flag, Suggestion
 from bot.i18n import text
 from bot.replies import error_text
+from tests.e2e.conftest import eventually
 from worker.contract import ErrorCode
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 
 CLASSIFY_TIMEOUT_S = 60.0  # a photo through Redis and the CPU worker on a busy 2-core machine
-
-
-POLL_S = 0.05
-
-
-async def eventually(condition: Callable[[], object], what: str, seconds: float = 10.0) -> None:
-    """Wait until `condition()` (a value or an awaitable) is truthy, or fail naming `what`."""
-    for _ in range(int(seconds / POLL_S)):
-        if await _value(condition()):
-            return
-        await asyncio.sleep(POLL_S)
-    raise AssertionError(f"timed out after {seconds} s waiting for {what}")
-
-
-async def _value(value: object) -> object:
-    return await value if asyncio.iscoroutine(value) else value
 
 
 def buttons(message: dict) -> list[dict]:
@@ -197,13 +182,40 @@ async def test_promotion_refreshes_the_admin_cache(telegram, bot):
     sent = await telegram.send_command(group, carol, "/moderation on")
     reply = await telegram.wait_for_message(group.id, after_message_id=sent["message_id"])
     assert reply["text"] == text("admin_only", "en")
-    assert bot.services.admins.get(group.id) is not None  # cached
+    assert await bot.services.admins.get(group.id) is not None  # cached, in Redis
 
     await telegram.chat_member_update(group, carol, "administrator", by=olga)
-    await eventually(lambda: bot.services.admins.get(group.id) is None, "the cache to be invalidated")
+
+    async def invalidated() -> bool:
+        return await bot.services.admins.get(group.id) is None
+
+    await eventually(invalidated, "the cache to be invalidated")
     sent = await telegram.send_command(group, carol, "/moderation on")
     reply = await telegram.wait_for_message(group.id, after_message_id=sent["message_id"])
     assert "is on" in reply["text"]
+
+
+async def test_help_is_answered_at_once_while_the_worker_is_saturated(telegram, bot, sample):
+    """80 photos in flight hold no handler: /help is answered while most of them still wait."""
+    senders = [telegram.new_user(f"Sat{i}") for i in range(8)]
+    photos = [
+        (user, await telegram.send_private_photo(user, sample.photo)) for user in senders for _ in range(10)
+    ]
+    asker = telegram.new_user("Helen")
+    sent = await telegram.send_command(asker.private_chat, asker, "/help")
+    await telegram.wait_for_message(asker.id, after_message_id=sent["message_id"], timeout=30)
+
+    def answered() -> int:  # the bot's messages in the senders' private chats (they hold nothing else)
+        return sum(
+            m.get("from", {}).get("id") == telegram.bot.id
+            for user in senders
+            for m in telegram.messages_in(user.id)
+        )
+
+    assert answered() < len(photos) / 2, "the worker was not saturated: the test proved nothing"
+    await eventually(
+        lambda: answered() == len(photos), "every photo's answer", seconds=CLASSIFY_TIMEOUT_S * 2
+    )
 
 
 async def test_redis_outage_gives_busy_then_the_bot_recovers(telegram, bot, sample, redis_server, workers):

@@ -1,0 +1,105 @@
+"""Every bot process answers photos, whichever process accepted them: one asyncio task reading results.
+
+The design (issue 12): the worker's RQ callbacks append each job's final outcome to the Redis Stream
+`worker.contract.RESULTS_STREAM`; all bot processes read it in one consumer group (`XREADGROUP ... BLOCK`
+on `redis.asyncio` through `bot.streams.StreamConsumer`, so a thousand photos in flight cost one
+blocked read, no thread, no update slot). Each entry goes to one consumer, which claims the photo's
+`PendingAnswer` (bot.pending), answers it, and acknowledges the entry (XACK). Entries a consumer took
+and never acknowledged (it was killed) stay in the group's pending list; the other consumers take over
+those idle longer than `claim_idle_s` with XAUTOCLAIM. A deadline sweep claims records whose deadline
+passed and answers them with RQ's stored result if the job finished (its entry lost or unread) or
+"took too long" (and cancels the job). The claim makes the stream, the sweep and every replica agree
+on one answer per photo.
+
+Why a stream rather than the alternatives: a pub/sub message to the enqueueing process dies with that
+process; polling each job's result (what this bot did before) needs a waiting coroutine per photo in
+the process that received it; RQ's own result stream per job is per job, not per consumer group. Redis
+Streams give at-least-once delivery across processes, and the claim turns it into one answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from redis.asyncio import Redis
+
+from bot.classify import Classifier, Outcome, TimedOut, entry_outcome, late_outcome
+from bot.pending import ClaimState, PendingAnswer, PendingAnswers
+from bot.streams import Fields, StreamConsumer
+from worker.contract import RESULTS_STREAM
+
+logger = logging.getLogger(__name__)
+
+GROUP = "scenetag-bots"
+SWEEP_INTERVAL_S = 1.0  # how often deadlines are checked ("took too long" is late by at most this)
+SWEEP_BATCH = 100
+# A live consumer acknowledges an entry within a second or two (one Telegram send); an entry unacknowledged
+# this long belongs to a consumer that died, and another takes it over.
+CLAIM_IDLE_S = 15.0
+
+Deliver = Callable[[PendingAnswer, Outcome], Awaitable[None]]
+
+
+class AnswerLoop:
+    """Reads results and deadlines and answers each photo once: `start()` in post_init, then `stop()`."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        pending: PendingAnswers,
+        classifier: Classifier,
+        deliver: Deliver,
+        *,
+        claim_idle_s: float = CLAIM_IDLE_S,
+    ) -> None:
+        self._pending, self._classifier, self._deliver = pending, classifier, deliver
+        self._results = StreamConsumer(
+            redis,
+            RESULTS_STREAM,
+            GROUP,
+            self._answer_entry,
+            claim_idle_s=claim_idle_s,
+            tick=self._sweep,
+            tick_s=SWEEP_INTERVAL_S,
+        )
+        self.consumer = self._results.consumer
+
+    def start(self) -> None:
+        self._results.start()
+
+    async def stop(self) -> None:
+        await self._results.stop()
+
+    async def _answer_entry(self, entry_id: bytes, fields: Fields) -> bool:
+        job_id = fields.get(b"job_id", b"").decode()
+        claim = await self._pending.claim(job_id, self.consumer)
+        if claim.state is ClaimState.CLAIMED and claim.pending is not None:
+            waited_ms = (time.time() - claim.pending.accepted_at) * 1000
+            await self._answer(claim.pending, entry_outcome(fields, waited_ms))
+        # GONE: answered already (the deadline passed first, or a duplicate entry): done. HELD: another
+        # process holds the lease; if it dies before answering, this entry, taken over again once idle,
+        # answers the photo after the lease expires instead of leaving it to its deadline.
+        return claim.state is not ClaimState.HELD
+
+    async def _sweep(self) -> None:
+        now = time.time()
+        for job_id in await self._pending.overdue(now, SWEEP_BATCH):
+            claim = await self._pending.claim(job_id, self.consumer)
+            if claim.state is ClaimState.GONE:
+                await self._pending.forget(job_id)
+            elif claim.state is ClaimState.CLAIMED and claim.pending is not None:
+                outcome = late_outcome(
+                    await self._classifier.stored_outcome(job_id), now - claim.pending.accepted_at
+                )
+                if isinstance(outcome, TimedOut):
+                    await self._classifier.cancel(job_id)
+                await self._answer(claim.pending, outcome)
+
+    async def _answer(self, pending: PendingAnswer, outcome: Outcome) -> None:
+        try:
+            await self._deliver(pending, outcome)
+        finally:
+            # Also after a failed send (a user who blocked the bot): the answer was attempted once.
+            await self._pending.finish(pending.job_id)

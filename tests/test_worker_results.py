@@ -1,0 +1,83 @@
+"""worker.results: each photo job's final outcome is appended once to the results stream by RQ's
+callbacks (real redis-server, BatchingWorker in-process with the fake classifier)."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from collections.abc import Iterator
+
+import pytest
+from PIL import Image
+from redis import Redis
+from rq import Queue
+from rq.registry import StartedJobRegistry
+from rq.serializers import JSONSerializer
+
+from tests.fake_classifier import FakeClassifier, installed_fake
+from worker.batching import BatchingWorker
+from worker.contract import RESULTS_STREAM, ClassifyResult
+from worker.queue import build_request, enqueue_photo, photo_queue
+
+
+def blue_jpeg() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 16), (0, 0, 255)).save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def classifier() -> Iterator[FakeClassifier]:
+    with installed_fake(default_tta=1) as fake:
+        yield fake
+
+
+@pytest.fixture
+def queue(redis_conn: Redis) -> Queue:
+    return photo_queue(redis_conn)
+
+
+def run_burst(queue: Queue) -> None:
+    BatchingWorker([queue], connection=queue.connection, serializer=JSONSerializer).work(burst=True)
+
+
+def entries(redis_conn: Redis) -> list[dict[str, str]]:
+    return [
+        {key.decode(): value.decode() for key, value in fields.items()}
+        for _, fields in redis_conn.xrange(RESULTS_STREAM)
+    ]
+
+
+def test_each_finished_photo_is_published_with_its_result(queue, redis_conn, classifier):
+    job_ids = [enqueue_photo(queue, build_request(blue_jpeg(), f"r{i}")).id for i in range(3)]
+    run_burst(queue)
+    published = entries(redis_conn)
+    assert [entry["job_id"] for entry in published] == job_ids
+    assert {entry["status"] for entry in published} == {"finished"}
+    result = ClassifyResult.model_validate(json.loads(published[0]["result"]))
+    assert (result.request_id, result.suggested) == ("r0", "sky")
+
+
+def test_a_failure_is_published_once_after_the_last_retry(queue, redis_conn, classifier):
+    classifier.fail_with = RuntimeError("CUDA out of memory")
+    job = enqueue_photo(queue, build_request(blue_jpeg()), retries=2)
+    run_burst(queue)
+    assert classifier.calls == [(1, 1)] * 3  # the first run and two retries
+    (entry,) = entries(redis_conn)
+    assert entry["job_id"] == job.id
+    assert entry["status"] == "failed"
+    assert "CUDA out of memory" in entry["reason"]
+
+
+def test_an_abandoned_job_is_published_as_failed_by_rqs_cleanup(queue, redis_conn, classifier):
+    """A worker killed mid-job: RQ's registry cleanup fails the job (no retries left) and the callback
+    publishes it, so the bot answers instead of waiting for the deadline."""
+    job = enqueue_photo(queue, build_request(blue_jpeg()), retries=0)
+    worker = BatchingWorker([queue], connection=redis_conn, serializer=JSONSerializer)
+    worker.prepare_execution(job)  # started, then the worker "dies": no result, no heartbeat
+    assert entries(redis_conn) == []
+    StartedJobRegistry(queue=queue).cleanup(timestamp=time.time() + 24 * 3600)
+    (entry,) = entries(redis_conn)
+    assert (entry["job_id"], entry["status"]) == (job.id, "failed")
+    assert "AbandonedJobError" in entry["reason"]

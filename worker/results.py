@@ -1,0 +1,52 @@
+"""RQ's success and failure callbacks for photo jobs: append the job's final outcome to a Redis Stream.
+
+Why a stream (and not the bot polling each job's result): the answer must not live in the coroutine or
+the process that enqueued the photo. A stream read by a consumer group of bot processes gives every
+outcome to exactly one live bot process, keeps it (pending) until that process acknowledges it, and
+lets another process claim it when the first died (`bot.answers`). RQ calls these functions in the
+worker after `perform_job` and after its registry cleanup finds an abandoned job; they are
+module-level and named by dotted path (`worker.contract.SUCCESS_CALLBACK`), so RQ's JSON job data
+can carry them, and they import nothing of the bot.
+
+A failure is published only when RQ will not retry the job: RQ runs the failure callback on every
+failed attempt, retries included.
+"""
+
+from __future__ import annotations
+
+import json
+from types import TracebackType
+from typing import Any
+
+from redis import Redis
+from rq.job import Job
+
+from worker.contract import RESULTS_STREAM
+
+# Approximate cap on the stream (XADD MAXLEN ~): bot processes acknowledge within milliseconds, so
+# only entries nobody read for a long while are trimmed; the bot's deadline sweep answers those.
+STREAM_MAX_ENTRIES = 100_000
+REASON_CHARS = 300
+
+
+def publish_success(job: Job, connection: Redis, result: Any) -> None:
+    """RQ on_success: the job returned a `ClassifyResult` dict (which may itself be an error result)."""
+    _publish(connection, {"job_id": job.id, "status": "finished", "result": json.dumps(result)})
+
+
+def publish_failure(
+    job: Job,
+    connection: Redis,
+    exc_type: type[BaseException],
+    exc_value: BaseException,
+    traceback: TracebackType | Any,
+) -> None:
+    """RQ on_failure: publish the reason once RQ has no retry left for the job."""
+    if job.should_retry:
+        return
+    reason = f"{exc_type.__name__}: {exc_value}".strip()[-REASON_CHARS:]
+    _publish(connection, {"job_id": job.id, "status": "failed", "reason": reason})
+
+
+def _publish(connection: Redis, fields: dict[str, str]) -> None:
+    connection.xadd(RESULTS_STREAM, fields, maxlen=STREAM_MAX_ENTRIES, approximate=True)
