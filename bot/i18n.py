@@ -13,7 +13,7 @@ TEXTS: dict[str, dict[Language, str]] = {
         "en": (
             "Send me a photo (or an image as a file) and I will suggest the popular hashtag for its scene.\n"
             "If no popular tag fits, I say so instead of guessing.\n\n"
-            "Tags I know: {tags}\n\n"
+            "Tags I can suggest: {tags}\n\n"
             "In groups, admins can turn on hashtag-spam flagging: /moderation on, then /settings.\n\n"
             "Privacy: I never keep your photos. I keep Telegram's id of the photo, the tag I suggested, "
             "its confidence, your 👍/👎, and, in groups with moderation on, the flagged message's id "
@@ -22,7 +22,7 @@ TEXTS: dict[str, dict[Language, str]] = {
         "ru": (
             "Пришлите фото (или изображение файлом), и я предложу популярный хештег для его сцены.\n"
             "Если ни один популярный тег не подходит, я так и скажу, а не буду гадать.\n\n"
-            "Теги, которые я знаю: {tags}\n\n"
+            "Теги, которые я могу предложить: {tags}\n\n"
             "В группах администраторы могут включить пометку хештег-спама: "
             "/moderation on, затем /settings.\n\n"
             "Приватность: я не храню ваши фото. Я храню идентификатор фото в Telegram, предложенный тег, "

@@ -63,8 +63,9 @@ def error_text(error: ErrorCode | None, language: Language) -> str:
     return text(_ERROR_KEYS.get(error, "error_internal") if error else "error_internal", language)
 
 
-def help_text(language: Language) -> str:
-    return text("help", language, tags=" ".join(f"#{tag}" for tag in TAGS))
+def help_text(language: Language, tags: Sequence[str] | None = None) -> str:
+    """`tags`: what the serving model can suggest (its workers publish it); None lists every tag."""
+    return text("help", language, tags=" ".join(f"#{tag}" for tag in (TAGS if tags is None else tags)))
 
 
 def hashtags_shown(hashtags: Sequence[str]) -> str:

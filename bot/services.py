@@ -6,9 +6,12 @@ the database stays the record of settings, suggestions and flags.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
+from pydantic import ValidationError
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from telegram import Chat as TelegramChat
 from telegram.ext import CallbackContext
@@ -24,7 +27,9 @@ from bot.ratelimit import RateLimiter
 from bot.settings import BotSettings
 from moderation.hashtags import HashtagVocabulary
 from moderation.verdict import ModerationSettings
+from worker.contract import MODEL_INFO_KEY, ModelInfo
 
+logger = logging.getLogger(__name__)
 SERVICES_KEY = "services"
 
 
@@ -51,6 +56,16 @@ class Services:
             sensitivity=self.settings.moderation_sensitivity,
             min_hashtags=self.settings.moderation_min_hashtags,
         )
+
+    async def suggestable_tags(self) -> list[str] | None:
+        """The tags the serving model can suggest, as its workers published them; None before any worker
+        started or when Redis does not answer (/help then lists every tag)."""
+        try:
+            raw = await self.redis.get(MODEL_INFO_KEY)
+            return ModelInfo.model_validate_json(raw).tags if raw else None
+        except (RedisError, ValidationError) as error:
+            logger.warning("model info unavailable: %s", error)
+            return None
 
     async def chat_row(self, session: AsyncSession, chat: TelegramChat) -> Chat:
         """The chat's row, created with the default settings on first sight."""

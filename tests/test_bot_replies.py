@@ -97,6 +97,11 @@ def test_help_lists_every_tag_and_says_what_is_kept():
     assert "never keep your photos" in help_text("en")
 
 
+def test_help_lists_only_the_tags_the_serving_model_can_suggest():
+    body = help_text("en", ["cafe", "sport"])
+    assert "#cafe #sport" in body and "#sky" not in body and "#science" not in body
+
+
 def test_flag_text_names_a_few_of_many_hashtags():
     notice = flag_text("cafe", 0.91, [f"t{i}" for i in range(40)], compatible=0.004, language="en")
     assert "#cafe (91%)" in notice

@@ -14,4 +14,6 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     message, user = update.effective_message, update.effective_user
     if message is None:
         return
-    await message.reply_text(help_text(services(context).language(user.language_code if user else None)))
+    svc = services(context)
+    language = svc.language(user.language_code if user else None)
+    await message.reply_text(help_text(language, await svc.suggestable_tags()))
