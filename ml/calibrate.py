@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ml import dataset as ds
+from ml.evaluate import add_machine_arguments
 
 logger = logging.getLogger(__name__)
 TAG_BALANCES = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -39,11 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tta-min-gain", type=float, default=0.01,
                         help="accuracy gain TTA must bring to be recommended (default: 0.01)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the TTA subset (default: 0)")
-    parser.add_argument("--batch-size", type=int, default=64, help="photos per predict call (default: 64)")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
-    parser.add_argument("--backend", default="auto", choices=("auto", "torch", "onnx"),
-                        help="forward pass: auto is ONNX Runtime on the CPU, torch on CUDA (default: auto)")
-    parser.add_argument("--threads", type=int, default=1, help="CPU threads (default: 1)")
+    add_machine_arguments(parser)
 
 
 def scores(

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ml import dataset as ds
+from ml.evaluate import add_machine_arguments, add_photo_arguments
 
 logger = logging.getLogger(__name__)
 
@@ -25,13 +26,7 @@ logger = logging.getLogger(__name__)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model_a", metavar="A", help="the incumbent model file (the one serving now)")
     parser.add_argument("model_b", metavar="B", help="the candidate model file")
-    parser.add_argument("--data", required=True, help="photo folder in SUN397 layout")
-    parser.add_argument("--split", help="split file (from `ml split`; default: every photo under --data)")
-    parser.add_argument("--part", default="heldout", choices=ds.SPLIT_PARTS,
-                        help="which part of --split (default: heldout)")
-    parser.add_argument("--per-class", type=int,
-                        help="a seeded subset of at most N photos per class (default: all)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the --per-class subset (default: 0)")
+    add_photo_arguments(parser)
     parser.add_argument("--tta", type=int,
                         help="test-time copies for both models (default: each model's recommended TTA, "
                         "as the worker serves it)")
@@ -40,12 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", help="also write the comparison to this JSON file (default: none)")
     parser.add_argument("--onnx-cache", default="runs/onnx",
                         help="folder of the models' ONNX exports, reused by version (default: runs/onnx)")
-    parser.add_argument("--batch-size", type=int, default=64, help="photos per predict call (default: 64)")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
-    parser.add_argument("--backend", default="auto", choices=("auto", "torch", "onnx"),
-                        help="forward pass: auto is ONNX Runtime on the CPU, torch on CUDA (default: auto)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="CPU threads; 1 is fastest on a busy shared machine (default: 1)")
+    add_machine_arguments(parser)
 
 
 def served_tags(

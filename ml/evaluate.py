@@ -242,13 +242,7 @@ def write_model(args: argparse.Namespace, classifier: Any, report: dict[str, Any
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="model file")
-    parser.add_argument("--data", required=True, help="photo folder in SUN397 layout")
-    parser.add_argument("--split", help="split.json of the training run (default: every photo under --data)")
-    parser.add_argument("--part", default="heldout", choices=ds.SPLIT_PARTS,
-                        help="which part of --split (default: heldout)")
-    parser.add_argument("--per-class", type=int,
-                        help="a seeded subset of at most N photos per class (default: all)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the --per-class subset (default: 0)")
+    add_photo_arguments(parser)
     parser.add_argument("--tta", type=int, default=1, help="test-time copies averaged per photo (default: 1)")
     parser.add_argument("--remap", help="evaluate under this scene -> hashtag CSV (default: the model's own)")
     parser.add_argument("--tag-balance", type=float,
@@ -265,6 +259,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also write the photos' tag probabilities and true tags to this .npz, e.g. for "
                         "moderation's evaluation (default: none)")
     parser.add_argument("--output", default="runs/evaluate", help="report folder (default: runs/evaluate)")
+    add_machine_arguments(parser)
+
+
+def add_photo_arguments(parser: argparse.ArgumentParser) -> None:
+    """Which photos (`select_samples` reads these): shared by `ml evaluate` and `ml compare`."""
+    parser.add_argument("--data", required=True, help="photo folder in SUN397 layout")
+    parser.add_argument("--split", help="split file (`ml split`, or a run's split.json; default: every photo "
+                        "under --data)")
+    parser.add_argument("--part", default="heldout", choices=ds.SPLIT_PARTS,
+                        help="which part of --split (default: heldout)")
+    parser.add_argument("--per-class", type=int,
+                        help="a seeded subset of at most N photos per class (default: all)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the --per-class subset (default: 0)")
+
+
+def add_machine_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where the forward passes run (`load_classifier` reads these)."""
     parser.add_argument("--batch-size", type=int, default=64, help="photos per predict call (default: 64)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
     parser.add_argument("--backend", default="auto", choices=("auto", "torch", "onnx"),
