@@ -35,16 +35,18 @@ class Sensitivity(StrEnum):
 
 # Flag when the compatible probability is below the sensitivity's threshold. Each is the threshold with
 # the highest spam catch rate whose false flags on honest captions stay within its target (strict 3 %,
-# balanced 1 %, lenient 0.3 %; see moderation.evaluate.TARGETS), measured with the shipped ensemble
-# (TTA 1) on the 1,000 validation photos (10 per class) and the caption sets of moderation.captions
-# (720 honest, 1,000 spam, seed 0):
-#   scenetag-moderation-eval --predictions val-current.npz --json report.json
-#   strict    0.025    false flags 2.08 % (15/720)   spam caught 78.4 % (784/1000)
-#   balanced  0.0125   false flags 0.97 %  (7/720)   spam caught 63.6 % (636/1000)
-#   lenient   0.006    false flags 0.28 %  (2/720)   spam caught 44.7 % (447/1000)
-# A new model changes its probabilities: re-run the command on its validation predictions.
+# balanced 1 %, lenient 0.3 %; see moderation.evaluate.TARGETS), measured with the shipped model (v2,
+# calibrated, TTA 1) on its 5,000 validation photos (50 per class) and the caption sets of
+# moderation.captions (3,600 honest, 5,000 spam, seed 0):
+#   ml evaluate --model ml/models/default.pt --data <90,000 photos> --split <v2 split> --part validation \
+#     --save-probabilities val.npz
+#   scenetag-moderation-eval --predictions val.npz --json report.json
+#   strict    0.0125   false flags 2.75 % (99/3600)   spam caught 82.2 % (4109/5000)
+#   balanced  0.004    false flags 1.00 % (36/3600)   spam caught 67.7 % (3385/5000)
+#   lenient   0.001    false flags 0.25 %  (9/3600)   spam caught 41.9 % (2096/5000)
+# The thresholds belong to the model's calibration: a new model needs its own run (ml/models/default.md).
 THRESHOLDS: Mapping[Sensitivity, float] = MappingProxyType(
-    {Sensitivity.STRICT: 0.025, Sensitivity.BALANCED: 0.0125, Sensitivity.LENIENT: 0.006}
+    {Sensitivity.STRICT: 0.0125, Sensitivity.BALANCED: 0.004, Sensitivity.LENIENT: 0.001}
 )
 
 

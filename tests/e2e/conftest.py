@@ -68,14 +68,12 @@ class Sample:
 
 
 def candidate_photos() -> list[bytes]:
+    """The bundled samples, then two shared photos of each of SAMPLE_CLASSES (CI has ../shared): the
+    model abstains on many photos at precision 0.90 (on all three samples, for the shipped model), so three
+    are too few to find one it suggests a tag for."""
     repo = sorted(p for p in REPO_SAMPLES.glob("*") if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
-    if repo:
-        return [p.read_bytes() for p in repo]
-    if not SHARED_TRAIN.is_dir():
-        pytest.skip(f"no sample photos: neither {REPO_SAMPLES} nor {SHARED_TRAIN} exists")
-    return [
-        p.read_bytes() for name in SAMPLE_CLASSES for p in sorted((SHARED_TRAIN / name).glob("*.jpg"))[:2]
-    ]
+    shared = [p for name in SAMPLE_CLASSES for p in sorted((SHARED_TRAIN / name).glob("*.jpg"))[:2]]
+    return [p.read_bytes() for p in [*repo, *shared]]
 
 
 def captions_for(tag: str, probabilities: dict[str, float]) -> tuple[str, str]:
@@ -149,6 +147,9 @@ async def sample(workers: Workers) -> Sample:
         for result, photo in zip(results, photos, strict=True)
         if result.ok and result.suggested and result.hashtag != OTHER
     ]
+    if not scored and not SHARED_TRAIN.is_dir():
+        pytest.skip(f"the model suggests a tag for none of the {len(photos)} bundled samples, and the shared "
+                    f"photos that give it more candidates are missing at {SHARED_TRAIN}")
     if not scored:
         pytest.fail(f"the model suggested a tag for none of {len(photos)} sample photos: {results}")
     confidence, tag, probabilities, photo = max(scored, key=lambda item: item[0])
