@@ -99,3 +99,22 @@ def test_tag_probabilities_after_temper_still_sum_to_one() -> None:
     matrix = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
     tags = tag_probabilities(temper(class_p, 0.7), matrix, 0.5)
     assert torch.allclose(tags.sum(dim=1), torch.ones(5))
+
+
+def test_out_of_fold_keeps_a_real_per_tag_gain_and_exposes_fitted_noise() -> None:
+    rng = np.random.default_rng(0)
+    # Real difference: tag 1 always right, tag 2 right only above 0.8 (as above, 400 photos each).
+    conf = rng.uniform(0.3, 1.0, 800)
+    pred = np.array([1] * 400 + [2] * 400)
+    truth = np.where((pred == 1) | (conf > 0.8), pred, 3)
+    folded_global = cal.out_of_fold(truth, pred, conf, other=0, target=0.95, per_tag=False)
+    folded_tags = cal.out_of_fold(truth, pred, conf, other=0, target=0.95, per_tag=True)
+    assert folded_tags[0] > folded_global[0] + 0.2 and folded_tags[1] >= 0.93
+    # Pure noise: every tag right 90 % of the time whatever the confidence; thresholds fitted per tag on
+    # one half claim the target there but cannot beat the base rate on the other half.
+    pred = rng.integers(1, 9, 4000)
+    conf = rng.uniform(0.3, 1.0, 4000)
+    truth = np.where(rng.uniform(size=4000) < 0.9, pred, 0)
+    in_fold = cal.per_tag_rule(truth, pred, conf, other=0, target=0.92)
+    coverage, precision = cal.out_of_fold(truth, pred, conf, other=0, target=0.92, per_tag=True)
+    assert in_fold.precision >= 0.92 and precision < in_fold.precision
