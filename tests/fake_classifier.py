@@ -3,6 +3,7 @@ batching, RQ bookkeeping) in-process without loading torch. End-to-end tests use
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -62,3 +63,10 @@ def installed_fake(default_tta: int) -> Iterator[FakeClassifier]:
         yield fake
     finally:
         jobs.install_engine(None)
+
+
+def blue_jpeg() -> bytes:
+    """A small JPEG the fake classifies as `sky`."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 16), (0, 0, 255)).save(buffer, format="JPEG")
+    return buffer.getvalue()

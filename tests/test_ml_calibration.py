@@ -116,5 +116,5 @@ def test_out_of_fold_keeps_a_real_per_tag_gain_and_exposes_fitted_noise() -> Non
     conf = rng.uniform(0.3, 1.0, 4000)
     truth = np.where(rng.uniform(size=4000) < 0.9, pred, 0)
     in_fold = cal.per_tag_rule(truth, pred, conf, other=0, target=0.92)
-    coverage, precision = cal.out_of_fold(truth, pred, conf, other=0, target=0.92, per_tag=True)
+    _, precision = cal.out_of_fold(truth, pred, conf, other=0, target=0.92, per_tag=True)
     assert in_fold.precision >= 0.92 and precision < in_fold.precision

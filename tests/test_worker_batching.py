@@ -3,27 +3,19 @@ registries exactly as a plain RQ worker would leave it (real redis-server, worke
 
 from __future__ import annotations
 
-import io
 import time
 from collections.abc import Iterator
 
 import pytest
-from PIL import Image
 from redis import Redis
 from rq import Queue
 from rq.registry import FailedJobRegistry, FinishedJobRegistry, StartedJobRegistry
 from rq.serializers import JSONSerializer
 
-from tests.fake_classifier import FakeClassifier, installed_fake
+from tests.fake_classifier import FakeClassifier, blue_jpeg, installed_fake
 from worker.batching import BatchingWorker
 from worker.contract import ErrorCode
 from worker.queue import OutcomeState, build_request, enqueue_photo, fetch_outcome, photo_queue
-
-
-def blue_jpeg() -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (16, 16), (0, 0, 255)).save(buffer, format="JPEG")
-    return buffer.getvalue()
 
 
 @pytest.fixture

@@ -3,28 +3,20 @@ callbacks (real redis-server, BatchingWorker in-process with the fake classifier
 
 from __future__ import annotations
 
-import io
 import json
 import time
 from collections.abc import Iterator
 
 import pytest
-from PIL import Image
 from redis import Redis
 from rq import Queue
 from rq.registry import StartedJobRegistry
 from rq.serializers import JSONSerializer
 
-from tests.fake_classifier import FakeClassifier, installed_fake
+from tests.fake_classifier import FakeClassifier, blue_jpeg, installed_fake
 from worker.batching import BatchingWorker
 from worker.contract import RESULTS_STREAM, ClassifyResult
 from worker.queue import build_request, enqueue_photo, photo_queue
-
-
-def blue_jpeg() -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (16, 16), (0, 0, 255)).save(buffer, format="JPEG")
-    return buffer.getvalue()
 
 
 @pytest.fixture
