@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from ml.calibration import fit_temperature, global_rule, out_of_fold, per_tag_rule
-    from ml.evaluate import load_classifier, predict_class_probabilities
+    from ml.evaluate import load_classifier, predict_class_probabilities, true_labels
     from ml.inference import label_matrix, tag_probabilities, temper
     from ml.model import build_from_spec, read_model_file, save_model
     from ml.tags import ALL_LABELS, OTHER
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     spec = classifier.spec
     if spec.target != "scenes":
         raise SystemExit("ml calibrate: only scene-target models (tags summed from scenes) are calibrated")
-    truth = np.array([ALL_LABELS.index(spec.remap.get(s.scene, OTHER)) for s in samples])
+    truth = true_labels(samples, spec.remap)
     class_p = predict_class_probabilities(classifier, root, samples, 1, args.batch_size)
     matrix = label_matrix(spec)
     other = ALL_LABELS.index(OTHER)
@@ -108,8 +108,10 @@ def run(args: argparse.Namespace) -> int:
     recommended = 1
     if args.tta_check > 1:
         subset = ds.stratified_subset(samples, args.tta_per_class, args.seed)
-        sub_truth = np.array([ALL_LABELS.index(spec.remap.get(s.scene, OTHER)) for s in subset])
-        single = predict_class_probabilities(classifier, root, subset, 1, args.batch_size)
+        row = {sample.path: i for i, sample in enumerate(samples)}
+        rows = [row[sample.path] for sample in subset]
+        single = class_p[rows]  # their one-copy probabilities were computed above
+        sub_truth = truth[rows]
         many = predict_class_probabilities(classifier, root, subset, args.tta_check, args.batch_size)
         tta_report |= {"photos": len(subset),
                        "tta1": scores(single, matrix, balance, temperature, sub_truth),

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ml.inference import tag_probabilities, temper
+from ml.metrics import abstain_curve
 
 TEMPERATURES = tuple(round(0.5 + 0.05 * i, 2) for i in range(51))  # 0.5 .. 3.0
 # Tags predicted fewer times than this on validation keep the global threshold: their own curve is noise.
@@ -83,13 +84,11 @@ def rule_stats(
 def global_rule(
     y_true: np.ndarray, pred: np.ndarray, confidence: np.ndarray, *, other: int, target: float
 ) -> AbstainRule:
-    """The lowest threshold (steps of 0.01) whose suggestions reach `target` precision."""
-    for step in range(101):
-        threshold = step / 100
-        coverage, precision = rule_stats(y_true, pred, confidence, other=other, default=threshold, per_tag={})
-        if precision >= target and coverage > 0:
-            return AbstainRule(threshold, {}, coverage, precision)
-    return AbstainRule(1.0, {}, *rule_stats(y_true, pred, confidence, other=other, default=1.0, per_tag={}))
+    """The lowest threshold (steps of 0.01) whose suggestions reach `target` precision; 1.0 when none does.
+    One point of ml.metrics' abstain curve, the curve `ml evaluate` reports."""
+    curve = abstain_curve(y_true, pred, confidence, other)
+    point = next((p for p in curve if p.precision >= target and p.coverage > 0), curve[-1])
+    return AbstainRule(point.threshold, {}, point.coverage, point.precision)
 
 
 def _best_prefix(confidence: np.ndarray, correct: np.ndarray, mu: float, target: float) -> float:

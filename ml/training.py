@@ -258,7 +258,9 @@ def main(args: argparse.Namespace) -> int:
 
     # Model.
     mean, std = default_mean_std(args.backbone)
-    model = build_model(args.backbone, len(classes), args.input_size, weights=args.weights)
+    # With --init the pretrained weights would only be overwritten: build the bare network.
+    model = build_model(args.backbone, len(classes), args.input_size,
+                        weights=None if args.init else args.weights)
     frozen = frozen_stages(args.freeze_blocks)
     prefix_weights = None
     if args.init:
