@@ -44,6 +44,7 @@ import pytest
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Worker
+from rq.serializers import JSONSerializer
 from sqlalchemy.engine import make_url
 
 from worker.queue import photo_queue
@@ -162,6 +163,16 @@ def redis_conn(redis_url: str) -> Iterator[Redis]:
     client = Redis.from_url(redis_url)
     yield client
     client.close()
+
+
+@pytest.fixture
+def idle_worker(redis_conn: Redis) -> Iterator[Worker]:
+    """A worker registered on the queue that takes no jobs (a stuck or busy worker): the bot then
+    enqueues instead of answering "busy"."""
+    worker = Worker([photo_queue(redis_conn)], connection=redis_conn, serializer=JSONSerializer)
+    worker.register_birth()
+    yield worker
+    worker.register_death()
 
 
 @dataclass

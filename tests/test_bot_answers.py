@@ -13,7 +13,6 @@ from collections.abc import Iterator
 import pytest
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
-from rq import Worker
 from rq.serializers import JSONSerializer
 
 from bot.answers import GROUP, AnswerLoop
@@ -50,14 +49,6 @@ class Answers:
 def model() -> Iterator[FakeClassifier]:
     with installed_fake(default_tta=1) as fake:
         yield fake
-
-
-@pytest.fixture
-def idle_worker(redis_conn: Redis) -> Iterator[Worker]:
-    worker = Worker([photo_queue(redis_conn)], connection=redis_conn, serializer=JSONSerializer)
-    worker.register_birth()
-    yield worker
-    worker.register_death()
 
 
 class Process:

@@ -5,11 +5,9 @@ from __future__ import annotations
 import io
 import json
 import time
-from collections.abc import Iterator
 
 import pytest
 from PIL import Image
-from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 from rq import Worker
 from rq.serializers import JSONSerializer
@@ -50,15 +48,6 @@ def pending_photo(update_id: int, timeout_s: float = 30.0) -> PendingAnswer:
         accepted_at=now,
         deadline=now + timeout_s,
     )
-
-
-@pytest.fixture
-def idle_worker(redis_conn: Redis) -> Iterator[Worker]:
-    """A worker registered on the queue that takes no jobs (a stuck or busy worker)."""
-    worker = Worker([photo_queue(redis_conn)], connection=redis_conn, serializer=JSONSerializer)
-    worker.register_birth()
-    yield worker
-    worker.register_death()
 
 
 @pytest.fixture
