@@ -22,7 +22,7 @@ RUN useradd --create-home --uid 10001 scenetag \
 WORKDIR /app
 
 # The project's files, listed once for both images. Installed editable, so the code runs from /app next to
-# alembic.ini and migrations/, which the bot's migrate-at-start (bot/db/migrate.py) finds relative to its
+# alembic.ini and migrations/, which the bot's migrate-at-start (storage/migrate.py) finds relative to its
 # own source; they are not package data.
 FROM scratch AS source
 COPY pyproject.toml README.md alembic.ini /app/
@@ -30,6 +30,7 @@ COPY bot /app/bot
 COPY worker /app/worker
 COPY ml /app/ml
 COPY moderation /app/moderation
+COPY storage /app/storage
 COPY migrations /app/migrations
 
 FROM runtime AS bot

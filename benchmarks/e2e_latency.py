@@ -358,7 +358,7 @@ def print_table(rows: list[Row]) -> None:
 
 def describe_model(path: Path) -> dict[str, object]:
     """Which model the numbers belong to (the worker's latency depends on its backbone and input size)."""
-    from ml.model import file_version, read_model_file  # imports torch: only here
+    from ml.serving.model import file_version, read_model_file  # imports torch: only here
 
     spec, _ = read_model_file(path)
     return {

@@ -39,7 +39,7 @@ sys.path.insert(0, str(REPO))  # run as a script: make `tests` and the project i
 
 from redis import Redis  # noqa: E402
 
-from ml.images import decode_image  # noqa: E402
+from ml.serving.images import decode_image  # noqa: E402
 from tests.services import RedisServer, launch_worker  # noqa: E402
 from worker.contract import ClassifyResult  # noqa: E402
 from worker.queue import build_request, enqueue_photo, photo_queue  # noqa: E402
@@ -155,9 +155,9 @@ def run_through_worker(
 
 def run_direct(model: Path, device: str, photos: Sequence[bytes], tta: int, total: int) -> Row:
     """Baseline: decode + predict one photo at a time in this process."""
-    from ml.inference import Classifier
+    from ml.serving.loading import load_classifier
 
-    classifier = Classifier.load(model, device=device)
+    classifier = load_classifier(model, device, backend="torch")
     classifier.warmup()
     latencies = []
     begin = time.perf_counter()
@@ -227,7 +227,7 @@ def run_worker_scenarios(
 
 
 def model_description(path: Path) -> dict[str, object]:
-    from ml.model import file_version, read_model_file
+    from ml.serving.model import file_version, read_model_file
 
     spec, _ = read_model_file(path)
     return {

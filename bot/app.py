@@ -35,8 +35,6 @@ from bot.admins import AdminCache
 from bot.answers import AnswerLoop
 from bot.callbacks import FEEDBACK_PATTERN, NOT_SPAM_PATTERN, SETTINGS_PATTERN
 from bot.classify import Classifier
-from bot.db.migrate import upgrade_to_head
-from bot.db.session import create_engine, create_sessionmaker
 from bot.handlers import answers, chat_admin, commands, errors, feedback, members, moderation, photos
 from bot.health import schedule_heartbeat
 from bot.i18n import LANGUAGES, Language, text
@@ -46,6 +44,8 @@ from bot.ratelimit import RateLimiter
 from bot.services import SERVICES_KEY, Services
 from bot.settings import BotSettings
 from moderation.hashtags import load_vocabulary
+from storage.migrate import upgrade_to_head
+from storage.session import create_engine, create_sessionmaker
 
 logger = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from telegram.ext import Application, ContextTypes
 
-from bot.db.session import create_engine
 from bot.settings import BotSettings
+from storage.session import create_engine
 
 HEARTBEAT_PATH = Path(tempfile.gettempdir()) / "scenetag-bot.heartbeat"
 HEARTBEAT_SECONDS = 15.0

@@ -19,14 +19,14 @@ from telegram.ext import CallbackContext
 from bot.admins import AdminCache
 from bot.answers import AnswerLoop
 from bot.classify import Classifier
-from bot.db import repository
-from bot.db.models import Chat
 from bot.i18n import Language, pick_language
 from bot.intake import IntakeLoop
 from bot.ratelimit import RateLimiter
 from bot.settings import BotSettings
 from moderation.hashtags import HashtagVocabulary
 from moderation.verdict import ModerationSettings
+from storage import repository
+from storage.models import Chat
 from worker.contract import MODEL_INFO_KEY, ModelInfo
 
 logger = logging.getLogger(__name__)

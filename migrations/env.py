@@ -13,9 +13,9 @@ import logging.config
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from bot.db.models import Base
-from bot.db.session import create_engine
-from bot.settings import DatabaseSettings
+from storage.models import Base
+from storage.session import create_engine
+from storage.settings import DatabaseSettings
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logging", True):

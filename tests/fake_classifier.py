@@ -1,5 +1,5 @@
-"""A deterministic stand-in for `ml.inference.Classifier`, for testing the worker's plumbing (decoding,
-batching, RQ bookkeeping) in-process without loading torch. End-to-end tests use the real model."""
+"""A deterministic stand-in for `ml.serving.inference.Classifier`, for testing the worker's plumbing
+(decoding, batching, RQ bookkeeping) in-process without loading torch. End-to-end tests use the real model."""
 
 from __future__ import annotations
 

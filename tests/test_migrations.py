@@ -12,9 +12,9 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
-from bot.db.migrate import alembic_config
-from bot.db.models import Base
-from bot.db.session import create_engine
+from storage.migrate import alembic_config
+from storage.models import Base
+from storage.session import create_engine
 
 TABLES = {"chats", "suggestions", "flags", "alembic_version"}
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 import torch
 from PIL import Image
 
-from ml.augment import apply_probability, train_transform, tta_view
-from ml.preprocess import eval_transform
+from ml.serving.augment import apply_probability, train_transform, tta_view
+from ml.serving.preprocess import eval_transform
 
 MEAN, STD = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
 

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from ml.cli import main as ml_main
-from ml.inference import Classifier
-from ml.model import read_model_file
+from ml.serving.inference import Classifier
+from ml.serving.model import read_model_file
 from ml.tags import ALL_LABELS
 from tests.ml_support import TINY_SIZE, make_tiny_data, make_tiny_model
 
@@ -50,7 +50,7 @@ def test_split_parts_and_training_validates_on_the_split_validation_part(tiny_ru
 
 
 def test_init_takes_the_member_of_the_backbone_and_refuses_ambiguity(tmp_path: Path) -> None:
-    from ml.training import initial_weights
+    from ml.training.loop import initial_weights
 
     torch.manual_seed(1)
     a, b = make_tiny_model(tmp_path / "a.pt"), make_tiny_model(tmp_path / "b.pt", "efficientnet-lite1")

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from ml import calibration as cal
-from ml.inference import decide, tag_probabilities, temper
+from ml.serving.inference import decide, tag_probabilities, temper
 from ml.tags import ALL_LABELS, OTHER
+from ml.training import calibration as cal
 
 
 def test_temper_sharpens_and_softens_and_keeps_rows_normalised() -> None:

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from ml.cli import main as ml_main
-from ml.images import load_image
-from ml.inference import Classifier
-from ml.significance import NO_DIFFERENCE
+from ml.serving.images import load_image
+from ml.serving.inference import Classifier
+from ml.training.significance import NO_DIFFERENCE
 from tests.ml_support import make_tiny_data, make_tiny_model
 
 TORCH = ["--backend", "torch", "--device", "cpu", "--threads", "1"]

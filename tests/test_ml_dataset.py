@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from ml import dataset as ds
+from ml.training import data as ds
 
 
 def make_layout(root: Path, counts: dict[str, int]) -> Path:

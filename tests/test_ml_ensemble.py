@@ -9,9 +9,9 @@ import torch
 from PIL import Image
 
 from ml.cli import main
-from ml.ensemble import ensemble_spec
-from ml.inference import Classifier
-from ml.model import EnsembleNet, load_model
+from ml.cli.ensemble import ensemble_spec
+from ml.serving.inference import Classifier
+from ml.serving.model import EnsembleNet, load_model
 from tests.ml_support import make_tiny_model
 
 REMAP = {"/a/abbey": "church", "/b/bakery/shop": "shopping", "/c/coffee_shop": "cafe"}  # make_tiny_model's

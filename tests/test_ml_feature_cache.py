@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from ml.dataset import scan
-from ml.feature_cache import build_cache, cache_key, cached_rows, open_cache
-from ml.images import load_image
-from ml.model import build_model, default_mean_std
-from ml.preprocess import eval_transform
+from ml.serving.images import load_image
+from ml.serving.model import build_model, default_mean_std
+from ml.serving.preprocess import eval_transform
+from ml.training.data import scan
+from ml.training.feature_cache import build_cache, cache_key, cached_rows, open_cache
 from tests.ml_support import TINY_SIZE, make_tiny_data
 
 

@@ -6,12 +6,12 @@ import pytest
 import torch
 from PIL import Image
 
-from ml.dataset import scan, stratified_split, stratified_subset
-from ml.images import load_image
-from ml.inference import Classifier, choose_backend, decide, label_matrix
-from ml.labels import load_remap
-from ml.model import ModelSpec
+from ml.serving.images import load_image
+from ml.serving.inference import Classifier, choose_backend, decide, label_matrix
+from ml.serving.model import ModelSpec
 from ml.tags import ALL_LABELS, OTHER
+from ml.training.data import scan, stratified_split, stratified_subset
+from ml.training.labels import load_remap
 from tests.ml_support import make_tiny_model, shared_data_or_skip
 
 SHIPPED = Path(__file__).resolve().parents[1] / "ml" / "models" / "default.pt"

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from ml.labels import DEFAULT_REMAP, load_remap, target_classes, target_indices
 from ml.tags import ALL_LABELS
+from ml.training.labels import DEFAULT_REMAP, load_remap, target_classes, target_indices
 
 
 def test_project_csv_covers_sun397_with_known_labels() -> None:

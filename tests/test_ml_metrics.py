@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ml.metrics import (
+from ml.training.metrics import (
     abstain_curve,
     accuracy,
     confusion,

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ml.model import build_model, file_version, load_model, native_input_size, read_model_file
+from ml.serving.model import build_model, file_version, load_model, native_input_size, read_model_file
 from tests.ml_support import TINY_SIZE, make_tiny_model
 
 # (backbone, stages = stem + blocks + head conv, the stage after the 112/120-channel group, its channels)

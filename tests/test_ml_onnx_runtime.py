@@ -1,4 +1,4 @@
-"""ml.onnx_runtime: the ONNX Runtime forward pass gives the torch model's probabilities."""
+"""ml.serving.onnx_runtime: the ONNX Runtime forward pass gives the torch model's probabilities."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pytest
 import torch
 from PIL import Image
 
-from ml.inference import Classifier
-from ml.model import load_model
-from ml.onnx_runtime import OnnxForward, export_onnx, load_onnx_classifier
+from ml.serving.inference import Classifier
+from ml.serving.model import load_model
+from ml.serving.onnx_runtime import OnnxForward, export_onnx, load_onnx_classifier
 from tests.services import served_model_path
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from ml.cli import main as ml_main
-from ml.predict import expand
+from ml.cli.predict import expand
 from tests.ml_support import make_tiny_data, make_tiny_model
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import torch
 from PIL import Image
 
-from ml.preprocess import eval_transform
+from ml.serving.preprocess import eval_transform
 
 
 def test_any_photo_becomes_a_normalised_square() -> None:

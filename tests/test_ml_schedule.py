@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from ml.schedule import build_scheduler, cosine_restarts_lr
+from ml.training.schedule import build_scheduler, cosine_restarts_lr
 
 
 def eq14(i: int, lr_min: float, lr_max: float, period: int) -> float:

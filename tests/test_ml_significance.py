@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from ml.significance import (
+from ml.training.significance import (
     BETTER,
     NO_DIFFERENCE,
     WORSE,

@@ -10,10 +10,10 @@ import torch
 from PIL import Image
 
 from ml.cli import main as ml_main
-from ml.images import load_image
-from ml.inference import Classifier
-from ml.model import read_model_file
-from ml.training import SceneTagLoss, cached_batches, frozen_stages, shift_and_mirror
+from ml.serving.images import load_image
+from ml.serving.inference import Classifier
+from ml.serving.model import read_model_file
+from ml.training.loop import SceneTagLoss, cached_batches, frozen_stages, shift_and_mirror
 from tests.ml_support import TINY_SIZE, make_tiny_data
 
 COMMON = ["--input-size", str(TINY_SIZE), "--val-per-class", "1", "--holdout", "0.34", "--batch-size", "4",
@@ -119,7 +119,7 @@ def test_tag_target_with_adam_and_constant_schedule(tiny_data: Path, tmp_path: P
 
 
 def test_weights_digest_names_the_weights_not_the_module() -> None:
-    from ml.training import weights_digest
+    from ml.training.loop import weights_digest
 
     torch.manual_seed(0)
     a = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))

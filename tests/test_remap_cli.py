@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ml.remap import cli, wordnet
+from ml.cli import remap as cli
+from ml.remap import wordnet
 from ml.remap.build import MAPPING_PATH
 from tests.wordnet_support import wordnet_or_skip
 

@@ -21,7 +21,7 @@ from rq import Queue
 from rq.job import Job
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 
-from ml.model import file_version
+from ml.serving.model import file_version
 from ml.tags import ALL_LABELS
 from tests.services import RedisServer, StartWorker, WorkerProcess, served_model_path, wait_for
 from worker.contract import MODEL_INFO_KEY, QUEUE_NAME, RESULTS_STREAM, ClassifyResult, ErrorCode, ModelInfo

@@ -8,7 +8,7 @@ import io
 import pytest
 from PIL import Image
 
-from ml.images import DecodeLimits
+from ml.serving.images import DecodeLimits
 from ml.tags import ALL_LABELS
 from tests.fake_classifier import FakeClassifier
 from worker.contract import ClassifyResult, ErrorCode

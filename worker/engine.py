@@ -1,6 +1,6 @@
 """The worker's inference engine: contract requests in, contract results out, many photos per forward pass.
 
-It owns the loaded model (loaded once per process), decodes each photo with `ml.images`, runs one
+It owns the loaded model (loaded once per process), decodes each photo with `ml.serving.images`, runs one
 `predict` call per TTA value present in the batch, and assembles `ClassifyResult`s. Every bad photo
 or malformed request becomes an error *result*; only internal/transient failures (e.g. out of
 memory) raise, so that RQ's Retry applies to them alone. Knows nothing of RQ.
@@ -19,7 +19,7 @@ from typing import Protocol
 from PIL import Image
 from pydantic import ValidationError
 
-from ml.images import DEFAULT_LIMITS, DecodeLimits, ImageError, decode_image
+from ml.serving.images import DEFAULT_LIMITS, DecodeLimits, ImageError, decode_image
 from worker.contract import ClassifyRequest, ClassifyResult, ErrorCode, SceneScore, Timings
 
 logger = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ TOP_SCENES = 5  # scene classes returned per photo, best first
 
 
 class PredictionLike(Protocol):
-    """What `ml.inference.Prediction` provides for one photo."""
+    """What `ml.serving.inference.Prediction` provides for one photo."""
 
     probabilities: Mapping[str, float]
     hashtag: str
@@ -38,7 +38,7 @@ class PredictionLike(Protocol):
 
 
 class SceneClassifier(Protocol):
-    """What `ml.inference.Classifier` provides; the engine needs nothing else."""
+    """What `ml.serving.inference.Classifier` provides; the engine needs nothing else."""
 
     name: str
     version: str
@@ -73,7 +73,7 @@ class Engine:
         self.classifier = classifier
         self.default_tta = default_tta
         self.limits = limits
-        self.min_side = min_side  # photos may be decoded smaller, down to this side (ml.images)
+        self.min_side = min_side  # photos may be decoded smaller, down to this side (ml.serving.images)
         self._clock = clock
 
     def classify(self, payloads: Sequence[object]) -> list[dict[str, object]]:

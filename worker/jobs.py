@@ -35,24 +35,16 @@ def load_engine(settings: WorkerSettings) -> Engine:
     """Load the model on the configured device and backend with explicit CPU threads, and warm it up."""
     import torch
 
-    from ml.inference import Classifier, choose_backend, resolve_device
+    from ml.serving.loading import load_classifier
 
     torch.set_num_threads(settings.torch_threads)
-    device = resolve_device(settings.device)
     try:
-        backend = choose_backend(settings.backend, device.type)
-    except ValueError:
+        classifier = load_classifier(settings.model_path, settings.device, settings.backend,
+                                     settings.torch_threads, settings.onnx_cache_dir)
+    except ValueError as exc:
         raise SystemExit(
-            "configuration error: BACKEND: onnx runs on the CPU only; set DEVICE=cpu or BACKEND=torch"
+            f"configuration error: DEVICE/BACKEND: {exc}; set DEVICE=cpu or BACKEND=torch"
         ) from None
-    if backend == "onnx":
-        from ml.onnx_runtime import load_onnx_classifier
-
-        classifier = load_onnx_classifier(
-            settings.model_path, settings.onnx_cache_dir, settings.torch_threads
-        )
-    else:
-        classifier = Classifier.load(settings.model_path, device=str(device))
     classifier.warmup()
     tta = settings.tta or classifier.spec.recommended_tta
     logger.info(
@@ -60,7 +52,7 @@ def load_engine(settings: WorkerSettings) -> Engine:
         classifier.name,
         classifier.version,
         classifier.device,
-        backend,
+        classifier.backend,
         classifier.input_size,
         tta,
         settings.torch_threads,

@@ -11,11 +11,11 @@ from telegram.ext import ContextTypes
 
 from bot.admins import chat_admin_ids, is_admin_message
 from bot.callbacks import SettingsChoice, apply_settings_choice, parse_settings, settings_keyboard
-from bot.db import repository
 from bot.i18n import Language, text
 from bot.replies import moderation_text
 from bot.services import Services, services
 from moderation.verdict import ModerationSettings
+from storage import repository
 
 logger = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
 from bot.callbacks import parse_feedback
-from bot.db import repository
 from bot.i18n import text
 from bot.services import services
+from storage import repository
 
 logger = logging.getLogger(__name__)
 

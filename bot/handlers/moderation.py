@@ -18,13 +18,13 @@ from telegram.ext import ContextTypes
 from bot.admins import chat_admin_ids, is_admin_message
 from bot.callbacks import not_spam_keyboard, parse_not_spam
 from bot.classify import Busy, Classified, Outcome
-from bot.db import repository
 from bot.handlers.photos import attachment_of, download, pending_answer
 from bot.i18n import Language, text
 from bot.replies import delete_text, flag_text
 from bot.services import Services, services
 from moderation.hashtags import extract_hashtags
 from moderation.verdict import Action, Verdict, judge, precheck
+from storage import repository
 from worker.contract import ClassifyResult
 
 logger = logging.getLogger(__name__)

@@ -19,11 +19,11 @@ from telegram.ext import ContextTypes
 
 from bot.callbacks import feedback_keyboard
 from bot.classify import Accepted, Busy, Classified, Duplicate, Failed, Outcome, TimedOut, new_job_id
-from bot.db import repository
 from bot.i18n import Language, text
 from bot.pending import PendingAnswer, PhotoKind
 from bot.replies import error_text, suggestion_text
 from bot.services import Services, services
+from storage import repository
 from worker.contract import ClassifyResult, ErrorCode
 
 logger = logging.getLogger(__name__)

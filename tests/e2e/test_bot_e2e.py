@@ -11,10 +11,10 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import select
 
-from bot.db import repository
-from bot.db.models import Flag, Suggestion
 from bot.i18n import text
 from bot.replies import error_text
+from storage import repository
+from storage.models import Flag, Suggestion
 from tests.e2e.conftest import eventually
 from worker.contract import ErrorCode
 

@@ -4,7 +4,7 @@ Each model's tags are computed as the worker serves them: its own temperature, t
 thresholds, and its recommended TTA unless `--tta` sets one for both. For each: tag accuracy and weighted
 accuracy (eqs. 12, 13), the coverage one threshold reaches at precision 0.90, and the coverage and precision
 of the model's own suggestions. Then McNemar's exact test on the paired correctness of the top tag
-(ml.significance) and a verdict that calls B better only when it is significantly so.
+(ml.training.significance) and a verdict that calls B better only when it is significantly so.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from ml import dataset as ds
-from ml.evaluate import add_machine_arguments, add_photo_arguments
+from ml.cli.evaluate import add_machine_arguments, add_photo_arguments
+from ml.training import data as ds
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +42,8 @@ def served_tags(
     args: argparse.Namespace, classifier: Any, samples: list[ds.Sample]
 ) -> tuple[int, np.ndarray]:
     """(TTA used, [photos, ALL_LABELS] tag probabilities as the worker computes them)."""
-    from ml.evaluate import predict_class_probabilities
-    from ml.inference import label_matrix, tag_probabilities, temper
+    from ml.cli.evaluate import predict_class_probabilities
+    from ml.serving.inference import label_matrix, tag_probabilities, temper
 
     spec = classifier.spec
     tta = args.tta or spec.recommended_tta
@@ -55,9 +55,9 @@ def model_report(
     path: str, classifier: Any, tta: int, probabilities: np.ndarray, truth: np.ndarray
 ) -> dict[str, Any]:
     """The model's scores on these photos, as the JSON report and the table show them."""
-    from ml.evaluate import suggestion_report
-    from ml.metrics import accuracy, weighted_accuracy
+    from ml.cli.evaluate import suggestion_report
     from ml.tags import ALL_LABELS
+    from ml.training.metrics import accuracy, weighted_accuracy
 
     predicted = probabilities.argmax(axis=1)
     return {"path": path, "name": classifier.name, "version": classifier.version, "tta": tta,
@@ -74,8 +74,8 @@ def differing_scenes(samples: list[ds.Sample], truth_a: np.ndarray, truth_b: np.
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ml.evaluate import load_classifier, select_samples, true_labels
-    from ml.significance import judge, paired_counts
+    from ml.cli.evaluate import load_classifier, select_samples, true_labels
+    from ml.training.significance import judge, paired_counts
 
     torch.set_num_threads(args.threads)
     if args.tta is not None and args.tta < 1:
@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     if different := differing_scenes(samples, truths["A"], truths["B"]):
         raise SystemExit(f"ml compare: the models map {len(different)} scene(s) of these photos to different "
                          f"tags ({', '.join(different[:5])}), so their accuracies are not comparable; give "
-                         "both the same remap first (ml evaluate --remap CSV --write-model)")
+                         "both the same remap first (ml evaluate --remap CSV, then ml record)")
     truth = truths["A"]
     runs = {name: served_tags(args, classifier, samples) for name, classifier in classifiers.items()}
     models = {name: model_report(paths[name], classifiers[name], *runs[name], truth) for name in paths}

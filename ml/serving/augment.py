@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 from torchvision.transforms import v2
 
-from ml.preprocess import eval_transform, normalize
+from ml.serving.preprocess import eval_transform, normalize
 
 
 def apply_probability(k: float) -> float:

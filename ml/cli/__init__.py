@@ -9,18 +9,19 @@ import importlib
 import logging
 import sys
 
-# name -> (module, one-line help)
-COMMANDS: dict[str, tuple[str, str]] = {
-    "remap": ("ml.remap.cli", "regenerate the SUN397 -> hashtag mapping from WordNet and the curated tables"),
-    "split": ("ml.split", "write a train / validation / held-out split file, or extend one to more photos"),
-    "train": ("ml.train", "fine-tune a backbone on a SUN397-layout photo folder"),
-    "evaluate": ("ml.evaluate", "accuracy, weighted accuracy, confusion matrix and abstain curve of a model"),
-    "calibrate": ("ml.calibrate", "choose a model's temperature, tag balance, abstain thresholds and TTA on "
-                  "validation photos"),
-    "compare": ("ml.compare", "two models on the same photos, paired: accuracy, coverage and McNemar's test "
-                "of whether the candidate is better"),
-    "predict": ("ml.predict", "suggest hashtags for image files or folders"),
-    "ensemble": ("ml.ensemble", "combine trained models into one file that averages their probabilities"),
+# Each command is the module of its name in this package, with its one-line help.
+COMMANDS: dict[str, str] = {
+    "remap": "regenerate the SUN397 -> hashtag mapping from WordNet and the curated tables",
+    "split": "write a train / validation / held-out split file, or extend one to more photos",
+    "train": "fine-tune a backbone on a SUN397-layout photo folder",
+    "evaluate": "accuracy, weighted accuracy, confusion matrix and abstain curve of a model",
+    "calibrate": "choose a model's temperature, tag balance, abstain thresholds and TTA on validation photos",
+    "compare": "two models on the same photos, paired: accuracy, coverage and McNemar's test of whether the "
+               "candidate is better",
+    "record": "write an `ml evaluate` report (its remap, tag balance and metrics) into a copy of the "
+              "model file",
+    "predict": "suggest hashtags for image files or folders",
+    "ensemble": "combine trained models into one file that averages their probabilities",
 }
 
 
@@ -28,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ml", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging (default: info)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, (module_name, help_text) in COMMANDS.items():
+    for name, help_text in COMMANDS.items():
+        module_name = f"{__name__}.{name}"
         sub_parser = sub.add_parser(name, help=help_text, description=help_text)
         sub_parser.set_defaults(module=module_name)
         # Argument definitions are light; the heavy imports happen inside each module's run().

@@ -1,12 +1,12 @@
-"""`ml train`: its arguments (grouped as in torchvision's reference script). The loop is in ml.training,
+"""`ml train`: its arguments (grouped as in torchvision's reference script). The loop is in ml.training.loop,
 imported only when the command runs so that `ml --help` and `ml remap` do not load torch."""
 
 from __future__ import annotations
 
 import argparse
 
-from ml.labels import DEFAULT_REMAP, TARGETS
-from ml.schedule import SCHEDULES
+from ml.training.labels import DEFAULT_REMAP, TARGETS
+from ml.training.schedule import SCHEDULES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -96,8 +96,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.cache_features and args.freeze_blocks <= 0:
         raise SystemExit("--cache-features needs --freeze-blocks N (N > 0): only frozen stages can be cached")
-    from ml.model import native_input_size
-    from ml.training import main
+    from ml.serving.model import native_input_size
+    from ml.training.loop import main
 
     args.input_size = args.input_size or native_input_size(args.backbone)
     return main(args)

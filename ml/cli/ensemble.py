@@ -1,6 +1,6 @@
 """`ml ensemble A.pt B.pt ... --output C.pt`: one model file whose prediction is the mean of the members'
 scene probabilities. The members must share the class list, the target and the normalisation; the remap,
-tag balance and abstain threshold come from the first member (`ml evaluate --write-model` re-evaluates)."""
+tag balance and abstain threshold come from the first member (`ml evaluate` then `ml record` re-evaluates)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import shlex
 import sys
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # ml.model imports torch, which `ml --help` should not pay for
-    from ml.model import ModelSpec
+if TYPE_CHECKING:  # ml.serving.model imports torch, which `ml --help` should not pay for
+    from ml.serving.model import ModelSpec
 
 logger = logging.getLogger(__name__)
 
@@ -20,7 +20,7 @@ def ensemble_spec(specs: list[ModelSpec], command: str, mixed_data: bool = False
     """The ensemble's ModelSpec from its members' specs; ValueError when they cannot be averaged. Members
     trained on different photo sets are refused unless `mixed_data`: each member's data fingerprint is kept,
     and the ensemble's is the members' joined with '+'."""
-    from ml.model import ModelSpec
+    from ml.serving.model import ModelSpec
 
     first = specs[0]
     must_match = ("classes", "target", "mean", "std") + (() if mixed_data else ("data_fingerprint",))
@@ -58,7 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ml.model import EnsembleNet, build_from_spec, load_model, read_member, save_model
+    from ml.serving.model import EnsembleNet, build_from_spec, load_model, read_member, save_model
 
     if len(args.models) < 2:
         raise SystemExit("ml ensemble: give two or more model files")

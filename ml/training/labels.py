@@ -14,7 +14,7 @@ from pathlib import Path
 from ml.tags import ALL_LABELS, OTHER
 
 TARGETS: tuple[str, ...] = ("scenes", "tags")
-DEFAULT_REMAP = Path(__file__).resolve().parent / "data" / "sun397_to_hashtag.csv"
+DEFAULT_REMAP = Path(__file__).resolve().parents[1] / "data" / "sun397_to_hashtag.csv"
 
 
 def load_remap(path: str | Path = DEFAULT_REMAP) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""The training loop behind `ml train` (arguments in ml/train.py): fine-tune a backbone on a SUN397-layout
+"""The training loop behind `ml train` (arguments in ml/cli/train.py): fine-tune a backbone on a SUN397-layout
 photo folder and write a self-describing model file.
 
 Shape of torchvision's reference script: `train_one_epoch`, `validate`, data set-up, `main`.
@@ -32,11 +32,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from ml import dataset as ds
-from ml.images import load_image
-from ml.labels import load_remap, target_classes, target_indices
-from ml.model import ModelSpec, SceneNet, build_model, default_mean_std, save_model
-from ml.schedule import build_scheduler
+from ml.serving.images import load_image
+from ml.serving.model import ModelSpec, SceneNet, build_model, default_mean_std, save_model
+from ml.training import data as ds
+from ml.training.labels import load_remap, target_classes, target_indices
+from ml.training.schedule import build_scheduler
 
 logger = logging.getLogger(__name__)
 TAG_BALANCES = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -144,9 +144,9 @@ def validate(
 ) -> dict[str, Any]:
     """Tag accuracy / weighted accuracy (eqs. 12, 13) and the abstain threshold on the validation photos,
     at the tag balance (see ModelSpec.tag_balance) that maximises their mean."""
-    from ml.inference import label_matrix, tag_probabilities
-    from ml.metrics import summarize
+    from ml.serving.inference import label_matrix, tag_probabilities
     from ml.tags import ALL_LABELS, OTHER
+    from ml.training.metrics import summarize
 
     probabilities = torch.from_numpy(class_probabilities(model, start, batches, device, bf16))
     matrix = label_matrix(spec)
@@ -189,7 +189,7 @@ def prepare_split(
 def initial_weights(path: str, backbone: str, classes: list[str]) -> tuple[dict[str, torch.Tensor], str]:
     """The state_dict of `--init`'s network for `backbone` (an ensemble's member of that backbone) and a
     name for it; SystemExit when the file has no such network or another class list."""
-    from ml.model import file_version, read_member
+    from ml.serving.model import file_version, read_member
 
     try:
         spec, state = read_member(path, backbone)
@@ -221,11 +221,11 @@ def main(args: argparse.Namespace) -> int:
     from torch.utils.data import DataLoader
     from torch.utils.tensorboard import SummaryWriter
 
-    from ml.augment import train_transform
-    from ml.feature_cache import build_cache, cache_key, cached_rows, open_cache
-    from ml.inference import resolve_device
-    from ml.preprocess import eval_transform
+    from ml.serving.augment import train_transform
+    from ml.serving.inference import resolve_device
+    from ml.serving.preprocess import eval_transform
     from ml.tags import ALL_LABELS, OTHER
+    from ml.training.feature_cache import build_cache, cache_key, cached_rows, open_cache
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -323,7 +323,7 @@ def main(args: argparse.Namespace) -> int:
 
     # Loss, optimiser, schedule.
     if args.target == "scenes":
-        from ml.inference import label_matrix
+        from ml.serving.inference import label_matrix
 
         criterion: nn.Module = SceneTagLoss(label_matrix(spec), args.tag_loss, args.label_smoothing)
         criterion.to(device)

@@ -3,8 +3,8 @@ PNG, a gallery PNG of the most confident right and wrong predictions, the abstai
 with the threshold it recommends, all in a JSON report.
 
 Ground truth is each photo's folder class through the remap: the model's own, or `--remap CSV` to see a
-scene-target model under another mapping without retraining; `--write-model` saves a copy of the model that
-embeds that remap and these metrics (and, with `--adopt-threshold`, the recommended threshold).
+scene-target model under another mapping without retraining; `ml record` then writes that remap and these
+metrics into a copy of the model file.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ml import dataset as ds
-from ml.images import load_image
+from ml.serving.images import load_image
 from ml.tags import ALL_LABELS, OTHER
+from ml.training import data as ds
 
 if TYPE_CHECKING:
-    from ml.model import ModelSpec
+    from ml.serving.model import ModelSpec
 
 logger = logging.getLogger(__name__)
 GALLERY_SIZE = 8
@@ -45,7 +45,7 @@ def suggestion_report(truth: np.ndarray, probabilities: np.ndarray, spec: ModelS
     """What the worker's abstain rule (the model file's thresholds) does on these photos: the share it
     suggests for and how many of those are right; and the coverage one global threshold reaches at
     precision 0.90, a yardstick independent of the file's thresholds."""
-    from ml.calibration import coverage_at_precision, rule_stats
+    from ml.training.calibration import coverage_at_precision, rule_stats
 
     other = ALL_LABELS.index(OTHER)
     coverage, precision = rule_stats(
@@ -112,20 +112,13 @@ def save_gallery_png(path: Path, root: Path, rows: list[tuple[str, list[tuple[ds
 
 
 def load_classifier(args: argparse.Namespace, onnx_dir: Path) -> Any:
-    """torch on CUDA; on the CPU ONNX Runtime (3x faster, exact fp32, exported into onnx_dir) unless
-    --backend torch."""
-    from ml.inference import Classifier, choose_backend, resolve_device
+    """The model of --model on --device with --backend and --threads (see `add_machine_arguments`)."""
+    from ml.serving.loading import load_classifier as load
 
-    device = resolve_device(args.device)
     try:
-        backend = choose_backend(args.backend, device.type)
-    except ValueError:
-        raise SystemExit("--backend onnx runs on the CPU only; use --device cpu or --backend torch") from None
-    if backend == "onnx":
-        from ml.onnx_runtime import load_onnx_classifier
-
-        return load_onnx_classifier(Path(args.model), onnx_dir, args.threads)
-    return Classifier.load(args.model, str(device))
+        return load(args.model, args.device, args.backend, args.threads, onnx_dir)
+    except ValueError as exc:
+        raise SystemExit(f"{exc}: use --device cpu or --backend torch") from None
 
 
 def predict_class_probabilities(
@@ -145,9 +138,9 @@ def predict_class_probabilities(
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ml.inference import label_matrix, tag_probabilities, temper
-    from ml.labels import load_remap
-    from ml.metrics import accuracy, confusion, summarize, weighted_accuracy
+    from ml.serving.inference import label_matrix, tag_probabilities, temper
+    from ml.training.labels import load_remap
+    from ml.training.metrics import accuracy, confusion, summarize, weighted_accuracy
 
     torch.set_num_threads(args.threads)
     root = Path(args.data)
@@ -214,30 +207,7 @@ def run(args: argparse.Namespace) -> int:
                 report["recommended_threshold"], output)
     print(json.dumps({k: report[k] for k in ("photos", "tta", "accuracy", "weighted_accuracy",
                                              "coverage_at_precision_90", "suggestions")}))
-    if args.write_model:
-        write_model(args, classifier, report)
     return 0
-
-
-def write_model(args: argparse.Namespace, classifier: Any, report: dict[str, Any]) -> None:
-    """A copy of the model embedding the evaluated remap, tag balance and these metrics. The abstain threshold
-    stays the one chosen on training-split validation photos unless --adopt-threshold is given."""
-    from ml.model import build_from_spec, read_model_file, save_model
-
-    spec, state = read_model_file(args.model)
-    spec.remap = dict(classifier.spec.remap)
-    if args.adopt_threshold:
-        spec.threshold = report["recommended_threshold"]
-    spec.tag_balance = report["tag_balance"]
-    subset = f"_{report['per_class']}perclass" if report["per_class"] else ""
-    key = f"{report['part']}{subset}_tta{report['tta']}"
-    spec.metrics[key] = {k: report[k] for k in ("photos", "per_class", "accuracy", "weighted_accuracy",
-                                                "scene_accuracy", "per_tag") if k in report}
-    model = build_from_spec(spec)
-    model.load_state_dict(state)
-    stored = next(v.dtype for v in state.values() if v.is_floating_point())  # a float16 file stays float16
-    save_model(args.write_model, model, spec, dtype=stored)
-    logger.info("wrote %s (threshold %.2f) with metrics %s", args.write_model, spec.threshold, key)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -247,12 +217,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--remap", help="evaluate under this scene -> hashtag CSV (default: the model's own)")
     parser.add_argument("--tag-balance", type=float,
                         help="override the model's tag balance, 0..1 (default: the model's own)")
-    parser.add_argument("--write-model",
-                        help="also save a copy of the model with this remap and these metrics "
-                        "(default: none)")
-    parser.add_argument("--adopt-threshold", action="store_true",
-                        help="with --write-model, also store the recommended threshold "
-                        "(default: keep the model's)")
     parser.add_argument("--target-precision", type=float, default=0.85,
                         help="precision the recommended abstain threshold aims at (default: 0.85)")
     parser.add_argument("--save-probabilities",

@@ -49,7 +49,7 @@ class ModelSpec:
     # Scene target: each tag's summed probability is divided by (its number of scenes) ** tag_balance and the
     # tags renormalised; 0 keeps the plain sum, 1 makes every tag equally likely a priori (set on validation).
     tag_balance: float = 0.0
-    tta_strength: float = 1.0  # augmentation strength k of test-time copies 2.. (see ml.augment.tta_view)
+    tta_strength: float = 1.0  # augmentation strength k of test-time copies 2.. (ml.serving.augment.tta_view)
     train_command: str = ""
     data_fingerprint: str = ""
     metrics: dict[str, Any] = field(default_factory=dict)

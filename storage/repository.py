@@ -13,8 +13,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db.models import Chat, Flag, Suggestion
 from moderation.verdict import ModerationMode, ModerationSettings, Sensitivity
+from storage.models import Chat, Flag, Suggestion
 
 FEEDBACK_VALUES = ("up", "down")
 NOT_SPAM = "not_spam"

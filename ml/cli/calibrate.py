@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from ml import dataset as ds
-from ml.evaluate import add_machine_arguments
+from ml.cli.evaluate import add_machine_arguments
+from ml.training import data as ds
 
 logger = logging.getLogger(__name__)
 TAG_BALANCES = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -47,10 +47,10 @@ def scores(
     class_p: Any, matrix: Any, balance: float, temperature: float, truth: np.ndarray
 ) -> dict[str, float]:
     """Tag accuracy, weighted accuracy, NLL and expected calibration error at this balance and T."""
-    from ml.calibration import expected_calibration_error, tag_nll
-    from ml.inference import tag_probabilities, temper
-    from ml.metrics import accuracy, weighted_accuracy
+    from ml.serving.inference import tag_probabilities, temper
     from ml.tags import ALL_LABELS
+    from ml.training.calibration import expected_calibration_error, tag_nll
+    from ml.training.metrics import accuracy, weighted_accuracy
 
     tag_p = tag_probabilities(temper(class_p, temperature), matrix, balance).numpy()
     pred = tag_p.argmax(axis=1)
@@ -62,11 +62,11 @@ def scores(
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ml.calibration import fit_temperature, global_rule, out_of_fold, per_tag_rule
-    from ml.evaluate import load_classifier, predict_class_probabilities, true_labels
-    from ml.inference import label_matrix, tag_probabilities, temper
-    from ml.model import build_from_spec, read_model_file, save_model
+    from ml.cli.evaluate import load_classifier, predict_class_probabilities, true_labels
+    from ml.serving.inference import label_matrix, tag_probabilities, temper
+    from ml.serving.model import build_from_spec, read_model_file, save_model
     from ml.tags import ALL_LABELS, OTHER
+    from ml.training.calibration import fit_temperature, global_rule, out_of_fold, per_tag_rule
 
     torch.set_num_threads(args.threads)
     root, output = Path(args.data), Path(args.output)

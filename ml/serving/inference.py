@@ -15,8 +15,8 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from ml.augment import tta_view
-from ml.model import ModelSpec, file_version, load_model
+from ml.serving.augment import tta_view
+from ml.serving.model import ModelSpec, file_version, load_model
 from ml.tags import ALL_LABELS, OTHER
 
 logger = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ def tag_probabilities(class_p: torch.Tensor, matrix: torch.Tensor, balance: floa
 
 
 def temper(class_p: torch.Tensor, temperature: float) -> torch.Tensor:
-    """softmax(log p / T): the model file's calibration (see ml.calibration), identity for T = 1."""
+    """softmax(log p / T): the model file's calibration (see ml.training.calibration), identity for T = 1."""
     if temperature == 1.0:
         return class_p
     return (class_p.clamp_min(1e-12).log() / temperature).softmax(dim=1)
@@ -80,6 +80,13 @@ def suggestable_tags(spec: ModelSpec) -> list[str]:
     reachable = [spec.tag_thresholds.get(label, spec.threshold) < 1 for label in ALL_LABELS]
     return [label for i, label in enumerate(ALL_LABELS)
             if label != OTHER and matrix[:, i].sum() > 0 and reachable[i]]
+
+
+def remap_for(spec: ModelSpec, remap: dict[str, str]) -> dict[str, str]:
+    """`remap` as the model file stores it: for a scene model every one of its classes (unknown -> other)."""
+    if spec.target != "scenes":
+        return dict(remap)
+    return {scene: remap.get(scene, OTHER) for scene in spec.classes}
 
 
 def resolve_device(device: str) -> torch.device:
@@ -111,8 +118,16 @@ def use_bf16(device: torch.device) -> bool:
 class Classifier:
     """A loaded model: `predict(images, tta)` -> one `Prediction` per image, deterministic."""
 
-    def __init__(self, model: torch.nn.Module, spec: ModelSpec, version: str, device: torch.device) -> None:
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        spec: ModelSpec,
+        version: str,
+        device: torch.device,
+        backend: str = "torch",
+    ) -> None:
         self.spec = spec
+        self.backend = backend  # "torch", or "onnx" when `model` runs in ONNX Runtime
         self.name = f"{spec.backbone}-{spec.target}{len(spec.classes)}"
         self.version = version
         self.device = device
@@ -136,8 +151,7 @@ class Classifier:
 
     def set_remap(self, remap: dict[str, str]) -> None:
         """Sum scene probabilities into tags through another remap (no retraining for a scene model)."""
-        self.spec.remap = {scene: remap.get(scene, OTHER) for scene in self.spec.classes} \
-            if self.spec.target == "scenes" else dict(remap)
+        self.spec.remap = remap_for(self.spec, remap)
         self._labels = label_matrix(self.spec).to(self.device)
         self.tags = suggestable_tags(self.spec)
 

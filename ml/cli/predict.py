@@ -1,7 +1,7 @@
 """`ml predict PATH... [--json]`: suggest hashtags for image files or folders (searched recursively).
 
-Photos are decoded with the worker's `ml.images.load_image` (EXIF orientation, odd modes, bombs, truncation)
-and classified in batches; a file that cannot be decoded gets an error line and the rest continue.
+Photos are decoded with the worker's `ml.serving.images.load_image` (EXIF orientation, odd modes, bombs,
+truncation) and classified in batches; a file that cannot be decoded gets an error line and the rest continue.
 With `--json`, one object per line: path, hashtag, confidence, suggested, top, scene (or path, error).
 """
 
@@ -13,11 +13,11 @@ import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from ml.dataset import IMAGE_SUFFIXES
+from ml.training.data import IMAGE_SUFFIXES
 
 logger = logging.getLogger(__name__)
 TOP_TAGS = 3
-SHIPPED_MODEL = Path(__file__).resolve().parent / "models" / "default.pt"
+SHIPPED_MODEL = Path(__file__).resolve().parents[1] / "models" / "default.pt"
 
 
 def expand(paths: Sequence[str]) -> Iterator[Path]:
@@ -56,11 +56,11 @@ def human_line(line: dict) -> str:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ml.images import ImageError, load_image
-    from ml.inference import Classifier
+    from ml.serving.images import ImageError, load_image
+    from ml.serving.loading import load_classifier
 
     torch.set_num_threads(args.threads)
-    classifier = Classifier.load(args.model, args.device)
+    classifier = load_classifier(args.model, args.device)
     failures = 0
 
     def emit(line: dict) -> None:

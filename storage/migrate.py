@@ -9,7 +9,7 @@ from alembic.config import Config
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
+ALEMBIC_INI = Path(__file__).resolve().parents[1] / "alembic.ini"
 # Key of the PostgreSQL advisory lock that serialises migrations: replicas starting together on a fresh
 # database would otherwise both create Alembic's version table, and one would fail.
 MIGRATION_LOCK_KEY = 0x5CE7E7A6

@@ -12,7 +12,7 @@ import logging
 from collections import Counter
 from pathlib import Path
 
-from ml import dataset as ds
+from ml.training import data as ds
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 `.npy` memmaps, so training the remaining stages costs a fraction per epoch.
 
 Views (`views`): `plain` (the evaluation view), `flip` (its mirror) and `aug1`, `aug2`, ... (the training
-augmentations at strength k, `ml.augment.train_transform`, seeded per photo and view so a resumed or
+augmentations at strength k, `ml.serving.augment.train_transform`, seeded per photo and view so a resumed or
 rebuilt cache holds the same pixels). Training draws one view per batch, so several augmented views give
 the trainable stages photo-level augmentation without re-running the frozen part every epoch.
 
@@ -30,11 +30,11 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from ml.augment import train_transform
-from ml.dataset import Sample, fingerprint
-from ml.images import load_image
-from ml.model import SceneNet
-from ml.preprocess import eval_transform
+from ml.serving.augment import train_transform
+from ml.serving.images import load_image
+from ml.serving.model import SceneNet
+from ml.serving.preprocess import eval_transform
+from ml.training.data import Sample, fingerprint
 
 logger = logging.getLogger(__name__)
 _VIEW = re.compile(r"plain|flip|aug[1-9][0-9]?")
@@ -117,7 +117,7 @@ def _prefix_runner(
                 return model.prefix(images.to(device), stop).float().cpu().numpy()
 
         return run_torch
-    from ml.onnx_runtime import INPUT, cpu_session, export_module
+    from ml.serving.onnx_runtime import INPUT, cpu_session, export_module
 
     onnx_path = folder / f"prefix-{stop}.onnx"
     export_module(_Prefix(model, stop), input_size, onnx_path, output_name="maps")

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ml.inference import tag_probabilities, temper
-from ml.metrics import abstain_curve
+from ml.serving.inference import tag_probabilities, temper
+from ml.training.metrics import abstain_curve
 
 TEMPERATURES = tuple(round(0.5 + 0.05 * i, 2) for i in range(51))  # 0.5 .. 3.0
 # Tags predicted fewer times than this on validation keep the global threshold: their own curve is noise.
@@ -85,7 +85,7 @@ def global_rule(
     y_true: np.ndarray, pred: np.ndarray, confidence: np.ndarray, *, other: int, target: float
 ) -> AbstainRule:
     """The lowest threshold (steps of 0.01) whose suggestions reach `target` precision; 1.0 when none does.
-    One point of ml.metrics' abstain curve, the curve `ml evaluate` reports."""
+    One point of ml.training.metrics' abstain curve, the curve `ml evaluate` reports."""
     curve = abstain_curve(y_true, pred, confidence, other)
     point = next((p for p in curve if p.precision >= target and p.coverage > 0), curve[-1])
     return AbstainRule(point.threshold, {}, point.coverage, point.precision)

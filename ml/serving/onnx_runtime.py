@@ -4,9 +4,9 @@ the feature cache's frozen prefix.
 Measured on this project's 2-core CPU box, one thread, Lite0 at 224 px: 13 ms per crop with ONNX
 Runtime vs 42 ms with torch (fp32; channels_last was slower still). Only the network's forward pass
 moves to ONNX Runtime: decoding, TTA views, the scene->tag sum and the abstain decision stay in
-`ml.inference.Classifier`, so both backends share every other line. A model file's ONNX export is cached
-under the model's version (its content hash), so it cannot drift from the torch model; a test checks both
-give the same probabilities.
+`ml.serving.inference.Classifier`, so both backends share every other line. A model file's ONNX export is
+cached under the model's version (its content hash), so it cannot drift from the torch model; a test checks
+both give the same probabilities.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import onnxruntime
 import torch
 from torch import nn
 
-from ml.inference import Classifier
-from ml.model import file_version, load_model, read_model_file
+from ml.serving.inference import Classifier
+from ml.serving.model import file_version, load_model, read_model_file
 
 logger = logging.getLogger(__name__)
 
@@ -83,4 +83,5 @@ def load_onnx_classifier(model_path: Path, cache_dir: Path, threads: int) -> Cla
         logger.info("exporting %s to %s", model_path, onnx_path)
         export_onnx(model_path, onnx_path)
     spec, _ = read_model_file(model_path)
-    return Classifier(OnnxForward(cpu_session(onnx_path, threads)), spec, version, torch.device("cpu"))
+    forward = OnnxForward(cpu_session(onnx_path, threads))
+    return Classifier(forward, spec, version, torch.device("cpu"), "onnx")
