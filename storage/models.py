@@ -1,4 +1,5 @@
-"""Typed SQLAlchemy 2 models. Never a photo's bytes: only Telegram's file_unique_id.
+"""Typed SQLAlchemy 2 models. Never a photo's bytes: only Telegram's file_unique_id and, unless the chat
+opted out (`chats.keep_photo_ids`), its file_id, through which `ml feedback export` fetches labelled photos.
 
 The schema is owned by Alembic (`migrations/`); a test checks these models and the migrated schema agree.
 """
@@ -36,11 +37,14 @@ class Chat(Base):
     moderation_mode: Mapped[str] = mapped_column(String(16), default="flag")  # moderation.verdict
     moderation_sensitivity: Mapped[str] = mapped_column(String(16))  # moderation.verdict.Sensitivity
     moderation_min_hashtags: Mapped[int] = mapped_column(Integer)
+    # Keep the file_id of rated photos and flags, so they can become training data (/settings opts out).
+    keep_photo_ids: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class Suggestion(Base):
-    """One classified photo and what was suggested; `feedback` is the user's 👍/👎."""
+    """One classified photo and what was suggested; `feedback` is the user's 👍/👎 and, after 👎, the tag
+    they picked instead (`corrected_tag`)."""
 
     __tablename__ = "suggestions"
 
@@ -48,11 +52,17 @@ class Suggestion(Base):
     chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[int] = mapped_column(BigInteger)
     file_unique_id: Mapped[str] = mapped_column(String(64))
+    # Telegram's id to download the photo again; None when the chat opted out (and for old rows).
+    file_id: Mapped[str | None] = mapped_column(String(255))
     tag: Mapped[str | None] = mapped_column(String(32))  # None: the model abstained
     confidence: Mapped[float] = mapped_column(Float)  # probability of the argmax tag
     model_version: Mapped[str] = mapped_column(String(64))
     latency_ms: Mapped[float] = mapped_column(Float)  # photo received -> result in hand
     feedback: Mapped[str | None] = mapped_column(String(8))  # "up" / "down"
+    feedback_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # After 👎: the tag the user picked (an ml.tags label; `other` for "none of these").
+    corrected_tag: Mapped[str | None] = mapped_column(String(32))
+    corrected_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
@@ -65,12 +75,19 @@ class Flag(Base):
     chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"), index=True)
     message_id: Mapped[int] = mapped_column(BigInteger)
     user_id: Mapped[int | None] = mapped_column(BigInteger)  # None when sent on behalf of a chat
+    # The photo: file_id as for suggestions (None when the chat opted out, and for old rows).
+    file_unique_id: Mapped[str | None] = mapped_column(String(64))
+    file_id: Mapped[str | None] = mapped_column(String(255))
     caption_tags: Mapped[list[str]] = mapped_column(JSON)  # the caption's scene hashtags
+    # The scene tags those hashtags name together (None for old rows): what an admin's "not spam" confirms.
+    caption_scene_tags: Mapped[list[str] | None] = mapped_column(JSON)
     predicted_tag: Mapped[str] = mapped_column(String(32))
     confidence: Mapped[float] = mapped_column(Float)  # probability of predicted_tag
+    model_version: Mapped[str | None] = mapped_column(String(64))  # the model that made it (None: old rows)
     # The probability the model gave the caption's scenes (None for flags recorded before it was kept).
     compatible_probability: Mapped[float | None] = mapped_column(Float)
     action: Mapped[str] = mapped_column(String(16))  # moderation.verdict.Action taken: flag / delete / record
     admin_verdict: Mapped[str | None] = mapped_column(String(16))  # "not_spam" once an admin says so
     verdict_by: Mapped[int | None] = mapped_column(BigInteger)  # the admin's user id
+    verdict_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

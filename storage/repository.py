@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,6 +20,14 @@ from storage.models import Chat, Flag, Suggestion
 
 FEEDBACK_VALUES = ("up", "down")
 NOT_SPAM = "not_spam"
+
+
+class Rating(StrEnum):
+    """What became of a 👍/👎 or a correction."""
+
+    STORED = "stored"
+    ALREADY = "already"  # the suggestion was rated (or corrected) before: each is asked once
+    NOT_YOURS = "not_yours"  # someone else's suggestion, or none with that id
 
 
 @dataclass(frozen=True)
@@ -83,11 +93,14 @@ async def add_suggestion(
     confidence: float,
     model_version: str,
     latency_ms: float,
+    file_id: str | None = None,
 ) -> int:
+    """`file_id`: pass it only when the chat keeps photo ids (`Chat.keep_photo_ids`)."""
     suggestion = Suggestion(
         chat_id=chat_id,
         user_id=user_id,
         file_unique_id=file_unique_id,
+        file_id=file_id,
         tag=tag,
         confidence=confidence,
         model_version=model_version,
@@ -98,16 +111,44 @@ async def add_suggestion(
     return suggestion.id
 
 
-async def set_feedback(session: AsyncSession, suggestion_id: int, user_id: int, feedback: str) -> bool:
-    """Store 👍/👎 on the user's own suggestion; False when it is not theirs or does not exist."""
-    if feedback not in FEEDBACK_VALUES:
-        raise ValueError(f"feedback must be one of {FEEDBACK_VALUES}, got {feedback!r}")
+async def _rate(
+    session: AsyncSession, suggestion_id: int, user_id: int, still_open: ColumnElement[bool], **values: object
+) -> Rating:
     result = await session.execute(
         update(Suggestion)
-        .where(Suggestion.id == suggestion_id, Suggestion.user_id == user_id)
-        .values(feedback=feedback)
+        .where(Suggestion.id == suggestion_id, Suggestion.user_id == user_id, still_open)
+        .values(**values)
     )
-    return result.rowcount == 1
+    if result.rowcount == 1:
+        return Rating.STORED
+    owner = await session.scalar(select(Suggestion.user_id).where(Suggestion.id == suggestion_id))
+    return Rating.ALREADY if owner == user_id else Rating.NOT_YOURS
+
+
+async def set_feedback(session: AsyncSession, suggestion_id: int, user_id: int, feedback: str) -> Rating:
+    """Store 👍/👎 on the user's own suggestion, once."""
+    if feedback not in FEEDBACK_VALUES:
+        raise ValueError(f"feedback must be one of {FEEDBACK_VALUES}, got {feedback!r}")
+    return await _rate(
+        session,
+        suggestion_id,
+        user_id,
+        Suggestion.feedback.is_(None),
+        feedback=feedback,
+        feedback_at=datetime.now(UTC),
+    )
+
+
+async def set_correction(session: AsyncSession, suggestion_id: int, user_id: int, tag: str) -> Rating:
+    """Store the tag the user picked after their 👎 (`other`: none of these), once."""
+    return await _rate(
+        session,
+        suggestion_id,
+        user_id,
+        (Suggestion.feedback == "down") & Suggestion.corrected_tag.is_(None),
+        corrected_tag=tag,
+        corrected_at=datetime.now(UTC),
+    )
 
 
 async def add_flag(
@@ -121,16 +162,25 @@ async def add_flag(
     confidence: float,
     compatible_probability: float | None,
     action: str,
+    model_version: str,
+    caption_scene_tags: Sequence[str],
+    file_unique_id: str,
+    file_id: str | None,
 ) -> int:
+    """`file_id`: pass it only when the chat keeps photo ids (`Chat.keep_photo_ids`)."""
     flag = Flag(
         chat_id=chat_id,
         message_id=message_id,
         user_id=user_id,
         caption_tags=list(caption_tags),
+        caption_scene_tags=sorted(caption_scene_tags),
         predicted_tag=predicted_tag,
         confidence=confidence,
         compatible_probability=compatible_probability,
         action=action,
+        model_version=model_version,
+        file_unique_id=file_unique_id,
+        file_id=file_id,
     )
     session.add(flag)
     await session.flush()
@@ -142,9 +192,38 @@ async def mark_not_spam(session: AsyncSession, flag_id: int, chat_id: int, admin
     result = await session.execute(
         update(Flag)
         .where(Flag.id == flag_id, Flag.chat_id == chat_id)
-        .values(admin_verdict=NOT_SPAM, verdict_by=admin_id)
+        .values(admin_verdict=NOT_SPAM, verdict_by=admin_id, verdict_at=datetime.now(UTC))
     )
     return result.rowcount == 1
+
+
+async def set_keep_photo_ids(session: AsyncSession, chat_id: int, keep: bool) -> None:
+    """The chat's opt-in to keeping photo ids; opting out also forgets the ids it already kept."""
+    await session.execute(update(Chat).where(Chat.id == chat_id).values(keep_photo_ids=keep))
+    if not keep:
+        for table in (Suggestion, Flag):
+            await session.execute(update(table).where(table.chat_id == chat_id).values(file_id=None))
+
+
+async def training_feedback(session: AsyncSession) -> tuple[Sequence[Suggestion], Sequence[Flag]]:
+    """Rows that can become labelled photos (`ml feedback export`): suggestions with a 👍 or a correction
+    and flags an admin called "not spam", each with a kept file_id, in chats that still keep them."""
+    keeping = select(Chat.id).where(Chat.keep_photo_ids.is_(True))
+    suggestions = await session.scalars(
+        select(Suggestion)
+        .where(
+            Suggestion.file_id.is_not(None),
+            Suggestion.chat_id.in_(keeping),
+            (Suggestion.feedback == "up") | Suggestion.corrected_tag.is_not(None),
+        )
+        .order_by(Suggestion.id)
+    )
+    flags = await session.scalars(
+        select(Flag)
+        .where(Flag.file_id.is_not(None), Flag.chat_id.in_(keeping), Flag.admin_verdict == NOT_SPAM)
+        .order_by(Flag.id)
+    )
+    return suggestions.all(), flags.all()
 
 
 async def chat_stats(session: AsyncSession, chat_id: int) -> ChatStats:

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from moderation.verdict import ModerationMode, ModerationSettings, Sensitivity
 from storage import repository
 from storage.migrate import upgrade_to_head
-from storage.models import Flag, Suggestion
+from storage.models import Chat, Flag, Suggestion
 from storage.session import create_engine, create_sessionmaker
 
 DEFAULTS = ModerationSettings(sensitivity=Sensitivity.LENIENT, min_hashtags=3)
@@ -22,7 +22,7 @@ async def sessions(tmp_path):
     await engine.dispose()
 
 
-async def suggest(session, chat_id: int, user_id: int, tag: str | None) -> int:
+async def suggest(session, chat_id: int, user_id: int, tag: str | None, file_id: str | None = None) -> int:
     return await repository.add_suggestion(
         session,
         chat_id=chat_id,
@@ -32,6 +32,25 @@ async def suggest(session, chat_id: int, user_id: int, tag: str | None) -> int:
         confidence=0.8,
         model_version="abc123",
         latency_ms=812.5,
+        file_id=file_id,
+    )
+
+
+async def add_flag(session, chat_id: int, message_id: int = 1, file_id: str | None = None) -> int:
+    return await repository.add_flag(
+        session,
+        chat_id=chat_id,
+        message_id=message_id,
+        user_id=5,
+        caption_tags=("beach", "sport"),
+        predicted_tag="cafe",
+        confidence=0.9,
+        compatible_probability=0.004,
+        action="delete",
+        model_version="abc123",
+        caption_scene_tags={"water", "sport"},
+        file_unique_id="AQADflag",
+        file_id=file_id,
     )
 
 
@@ -53,9 +72,12 @@ async def test_feedback_is_stored_only_for_the_suggestions_own_user(sessions):
         await repository.ensure_chat(session, 10, "private", DEFAULTS)
         suggestion_id = await suggest(session, 10, user_id=10, tag="cafe")
     async with sessions.begin() as session:
-        assert not await repository.set_feedback(session, suggestion_id, user_id=11, feedback="down")
-        assert not await repository.set_feedback(session, suggestion_id + 1, user_id=10, feedback="down")
-        assert await repository.set_feedback(session, suggestion_id, user_id=10, feedback="up")
+        not_yours = repository.Rating.NOT_YOURS
+        assert await repository.set_feedback(session, suggestion_id, user_id=11, feedback="down") == not_yours
+        assert await repository.set_feedback(session, suggestion_id + 1, 10, feedback="down") == not_yours
+        assert await repository.set_feedback(session, suggestion_id, user_id=10, feedback="up") == "stored"
+        # Once: a second press (a stale button) changes nothing.
+        assert await repository.set_feedback(session, suggestion_id, user_id=10, feedback="down") == "already"
     async with sessions() as session:
         stored = await session.get(Suggestion, suggestion_id)
         assert (stored.feedback, stored.tag, stored.model_version, stored.latency_ms) == (
@@ -64,6 +86,7 @@ async def test_feedback_is_stored_only_for_the_suggestions_own_user(sessions):
             "abc123",
             812.5,
         )
+        assert stored.feedback_at is not None and stored.corrected_tag is None
     with pytest.raises(ValueError, match="feedback"):
         async with sessions.begin() as session:
             await repository.set_feedback(session, suggestion_id, user_id=10, feedback="meh")
@@ -73,17 +96,7 @@ async def test_not_spam_only_within_the_flags_chat(sessions):
     async with sessions.begin() as session:
         await repository.ensure_chat(session, -1, "group", DEFAULTS)
         await repository.ensure_chat(session, -2, "group", DEFAULTS)
-        flag_id = await repository.add_flag(
-            session,
-            chat_id=-1,
-            message_id=77,
-            user_id=5,
-            caption_tags=("beach", "sport"),
-            predicted_tag="cafe",
-            confidence=0.9,
-            compatible_probability=0.004,
-            action="delete",
-        )
+        flag_id = await add_flag(session, -1, message_id=77)
     async with sessions.begin() as session:
         assert not await repository.mark_not_spam(session, flag_id, chat_id=-2, admin_id=1)
         assert await repository.mark_not_spam(session, flag_id, chat_id=-1, admin_id=1)
@@ -91,6 +104,8 @@ async def test_not_spam_only_within_the_flags_chat(sessions):
         flag = (await session.scalars(select(Flag))).one()
         assert (flag.caption_tags, flag.admin_verdict, flag.verdict_by) == (["beach", "sport"], "not_spam", 1)
         assert flag.compatible_probability == pytest.approx(0.004)
+        assert (flag.model_version, flag.caption_scene_tags) == ("abc123", ["sport", "water"])
+        assert flag.verdict_at is not None
 
 
 async def test_stats_count_this_chat_only(sessions):
@@ -104,19 +119,61 @@ async def test_stats_count_this_chat_only(sessions):
         await suggest(session, -1, 5, None)  # abstained: not a suggestion
         await suggest(session, -2, 5, "bar")
         for chat_id, message_id in ((-1, 1), (-1, 2), (-2, 3)):
-            flag_id = await repository.add_flag(
-                session,
-                chat_id=chat_id,
-                message_id=message_id,
-                user_id=None,
-                caption_tags=["beach"],
-                predicted_tag="cafe",
-                confidence=0.9,
-                compatible_probability=0.01,
-                action="flag",
-            )
+            flag_id = await add_flag(session, chat_id, message_id)
         await repository.mark_not_spam(session, flag_id, chat_id=-2, admin_id=1)
     async with sessions() as session:
         assert await repository.chat_stats(session, -1) == repository.ChatStats(3, 1, 2, 0)
         assert await repository.chat_stats(session, -2) == repository.ChatStats(1, 1, 1, 1)
         assert await repository.chat_stats(session, -3) == repository.ChatStats(0, 0, 0, 0)
+
+
+async def test_a_correction_only_after_the_users_own_thumbs_down_and_only_once(sessions):
+    async with sessions.begin() as session:
+        await repository.ensure_chat(session, 10, "private", DEFAULTS)
+        suggestion_id = await suggest(session, 10, user_id=10, tag="cafe")
+    async with sessions.begin() as session:
+        # Before 👎 there is no question to answer.
+        assert await repository.set_correction(session, suggestion_id, 10, "bar") == "already"
+        assert await repository.set_feedback(session, suggestion_id, 10, "down") == "stored"
+        assert await repository.set_correction(session, suggestion_id, 11, "bar") == "not_yours"
+        assert await repository.set_correction(session, suggestion_id, 10, "bar") == "stored"
+        assert await repository.set_correction(session, suggestion_id, 10, "other") == "already"
+    async with sessions() as session:
+        stored = await session.get(Suggestion, suggestion_id)
+        assert (stored.feedback, stored.corrected_tag) == ("down", "bar")
+        assert stored.corrected_at is not None
+
+
+async def test_training_feedback_and_opting_out_clears_the_chats_photo_ids(sessions):
+    async with sessions.begin() as session:
+        for chat_id in (10, 20, -1):
+            chat = await repository.ensure_chat(session, chat_id, "private", DEFAULTS)
+            assert chat.keep_photo_ids
+        up = await suggest(session, 10, 10, "cafe", file_id="F-up")
+        corrected = await suggest(session, 10, 10, "cafe", file_id="F-corrected")
+        await suggest(session, 10, 10, "cafe", file_id="F-down")  # 👎 without a pick: no label
+        await suggest(session, 10, 10, "cafe", file_id="F-unrated")
+        await suggest(session, 10, 10, "cafe")  # no file id kept
+        leaving = await suggest(session, 20, 20, "bar", file_id="F-leaving")
+        not_spam = await add_flag(session, -1, 1, file_id="F-flag")
+        await add_flag(session, -1, 2, file_id="F-flag-unjudged")
+    async with sessions.begin() as session:
+        await repository.set_feedback(session, up, 10, "up")
+        await repository.set_feedback(session, corrected, 10, "down")
+        await repository.set_correction(session, corrected, 10, "other")
+        await repository.set_feedback(session, corrected + 1, 10, "down")
+        await repository.set_feedback(session, leaving, 20, "up")
+        await repository.mark_not_spam(session, not_spam, -1, admin_id=1)
+    async with sessions() as session:
+        suggestions, flags = await repository.training_feedback(session)
+        assert [s.file_id for s in suggestions] == ["F-up", "F-corrected", "F-leaving"]
+        assert [f.file_id for f in flags] == ["F-flag"]
+
+    async with sessions.begin() as session:
+        await repository.set_keep_photo_ids(session, 20, False)
+    async with sessions() as session:
+        suggestions, _ = await repository.training_feedback(session)
+        assert [s.file_id for s in suggestions] == ["F-up", "F-corrected"]
+        kept = await session.scalars(select(Suggestion.file_id).where(Suggestion.chat_id == 20))
+        assert kept.all() == [None]
+        assert not (await session.get(Chat, 20)).keep_photo_ids

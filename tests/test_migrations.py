@@ -120,3 +120,24 @@ def test_postgresql_upgrade_downgrade_and_schema_matches_models(postgres_url):
 
 def test_postgresql_chats_keep_their_moderation_intent_as_a_sensitivity_word(postgres_url):
     check_sensitivity_migration(postgres_url)
+
+
+def check_existing_chats_keep_photo_ids(url: str) -> None:
+    """Chats from before 0003 keep photo ids (the documented default) until they opt out."""
+    config = alembic_config(url)
+    command.upgrade(config, "0002")
+    execute(url, "INSERT INTO chats (id, type, photos_seen, moderation_enabled, moderation_mode,"
+                 " moderation_sensitivity, moderation_min_hashtags) VALUES (1, 'private', 0, false, 'flag',"
+                 " 'balanced', 2)")
+    command.upgrade(config, "0003")
+    assert execute(url, "SELECT keep_photo_ids FROM chats") == [(True,)]
+    command.downgrade(config, "0002")
+    assert execute(url, "SELECT id FROM chats") == [(1,)]
+
+
+def test_sqlite_existing_chats_keep_photo_ids(tmp_path):
+    check_existing_chats_keep_photo_ids(f"sqlite+aiosqlite:///{tmp_path / 'keep.sqlite3'}")
+
+
+def test_postgresql_existing_chats_keep_photo_ids(postgres_url):
+    check_existing_chats_keep_photo_ids(postgres_url)
