@@ -33,7 +33,7 @@ from telegram.ext import (
 
 from bot.admins import AdminCache
 from bot.answers import AnswerLoop
-from bot.callbacks import FEEDBACK_PATTERN, NOT_SPAM_PATTERN, SETTINGS_PATTERN
+from bot.callbacks import CORRECTION_PATTERN, FEEDBACK_PATTERN, NOT_SPAM_PATTERN, SETTINGS_PATTERN
 from bot.classify import Classifier
 from bot.handlers import answers, chat_admin, commands, errors, feedback, members, moderation, photos
 from bot.health import schedule_heartbeat
@@ -66,12 +66,13 @@ HANDLERS: list[BaseHandler] = [  # type: ignore[type-arg]
     MessageHandler(_PRIVATE & filters.TEXT & ~filters.COMMAND, commands.help_command),
     MessageHandler(_GROUPS & PHOTO, moderation.group_photo),
     CallbackQueryHandler(feedback.feedback, pattern=FEEDBACK_PATTERN),
+    CallbackQueryHandler(feedback.correction, pattern=CORRECTION_PATTERN),
     CallbackQueryHandler(moderation.not_spam, pattern=NOT_SPAM_PATTERN),
     CallbackQueryHandler(chat_admin.settings_button, pattern=SETTINGS_PATTERN),
     ChatMemberHandler(members.membership_changed, ChatMemberHandler.ANY_CHAT_MEMBER),
 ]
 
-USER_COMMANDS = ("start", "help")
+USER_COMMANDS = ("start", "help", "settings")
 ADMIN_COMMANDS = ("start", "help", "moderation", "settings", "stats")
 
 

@@ -1,24 +1,30 @@
 """Inline keyboards and their callback data: encoding, parsing, and the settings choices they make.
 
 Callback data is a short string (Telegram allows 64 bytes): `fb:<suggestion>:<up|down>`,
-`ns:<flag>`, `set:<field>:<value>`. Parsing never raises; unknown data parses to None.
+`fx:<suggestion>:<tag>` (the tag that fits, after 👎), `ns:<flag>`, `set:<field>:<value>`. Parsing never
+raises; unknown data parses to None.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.i18n import Language, text
+from ml.tags import ALL_LABELS, OTHER, TAGS
 from moderation.verdict import ModerationMode, ModerationSettings, Sensitivity
 
 FEEDBACK_PATTERN = r"^fb:"
+CORRECTION_PATTERN = r"^fx:"
 NOT_SPAM_PATTERN = r"^ns:"
 SETTINGS_PATTERN = r"^set:"
 
 MIN_HASHTAGS_RANGE = (1, 10)
+KEEP_PHOTO_IDS = "keep"  # the /settings field of the chat's opt-in to keeping photo ids
+CORRECTION_ROW = 3  # tag buttons per row
 
 
 @dataclass(frozen=True)
@@ -28,8 +34,14 @@ class FeedbackChoice:
 
 
 @dataclass(frozen=True)
+class CorrectionChoice:
+    suggestion_id: int
+    tag: str  # an ml.tags label; `other` for "none of these"
+
+
+@dataclass(frozen=True)
 class SettingsChoice:
-    field: str  # "enabled" / "mode" / "sensitivity" / "min"
+    field: str  # "enabled" / "mode" / "sensitivity" / "min" / "keep"
     value: str  # "on"/"off", a ModerationMode, a Sensitivity, "+"/"-"
 
 
@@ -51,6 +63,26 @@ def parse_feedback(data: str | None) -> FeedbackChoice | None:
     return FeedbackChoice(int(parts[1]), parts[2])
 
 
+def correction_keyboard(
+    suggestion_id: int, tags: Sequence[str] | None, language: Language
+) -> InlineKeyboardMarkup:
+    """"Which tag fits?": `tags` (what the serving model can suggest; None: every tag), "none of these"."""
+
+    def button(label: str, tag: str) -> InlineKeyboardButton:
+        return InlineKeyboardButton(label, callback_data=f"fx:{suggestion_id}:{tag}")
+
+    buttons = [button(f"#{tag}", tag) for tag in (TAGS if tags is None else tags) if tag != OTHER]
+    rows = [buttons[start : start + CORRECTION_ROW] for start in range(0, len(buttons), CORRECTION_ROW)]
+    return InlineKeyboardMarkup([*rows, [button(text("correction_none", language), OTHER)]])
+
+
+def parse_correction(data: str | None) -> CorrectionChoice | None:
+    parts = (data or "").split(":")
+    if len(parts) != 3 or parts[0] != "fx" or not parts[1].isdigit() or parts[2] not in ALL_LABELS:
+        return None
+    return CorrectionChoice(int(parts[1]), parts[2])
+
+
 def not_spam_keyboard(flag_id: int, language: Language) -> InlineKeyboardMarkup:
     button = InlineKeyboardButton(text("not_spam_button", language), callback_data=f"ns:{flag_id}")
     return InlineKeyboardMarkup([[button]])
@@ -61,7 +93,20 @@ def parse_not_spam(data: str | None) -> int | None:
     return int(flag_id) if prefix == "ns" and flag_id.isdigit() else None
 
 
-def settings_keyboard(settings: ModerationSettings, language: Language) -> InlineKeyboardMarkup:
+def keep_photo_ids_row(keep: bool, language: Language) -> list[InlineKeyboardButton]:
+    """The opt-in's toggle, saying in words what pressing it does."""
+    toggle = "off" if keep else "on"
+    label = text(f"keep_photo_ids_turn_{toggle}", language)
+    return [InlineKeyboardButton(label, callback_data=f"set:{KEEP_PHOTO_IDS}:{toggle}")]
+
+
+def private_settings_keyboard(keep_photo_ids: bool, language: Language) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([keep_photo_ids_row(keep_photo_ids, language)])
+
+
+def settings_keyboard(
+    settings: ModerationSettings, keep_photo_ids: bool, language: Language
+) -> InlineKeyboardMarkup:
     def mark(label: str, chosen: bool) -> str:
         return f"✅ {label}" if chosen else label
 
@@ -88,6 +133,7 @@ def settings_keyboard(settings: ModerationSettings, language: Language) -> Inlin
                 InlineKeyboardButton(f"#×{settings.min_hashtags}", callback_data="set:min:="),
                 InlineKeyboardButton("+", callback_data="set:min:+"),
             ],
+            keep_photo_ids_row(keep_photo_ids, language),
         ]
     )
 
@@ -97,6 +143,13 @@ def parse_settings(data: str | None) -> SettingsChoice | None:
     if len(parts) != 3 or parts[0] != "set":
         return None
     return SettingsChoice(parts[1], parts[2])
+
+
+def keep_photo_ids_choice(choice: SettingsChoice) -> bool | None:
+    """The opt-in a `keep` button sets; None for any other button."""
+    if choice.field != KEEP_PHOTO_IDS or choice.value not in ("on", "off"):
+        return None
+    return choice.value == "on"
 
 
 def apply_settings_choice(settings: ModerationSettings, choice: SettingsChoice) -> ModerationSettings:

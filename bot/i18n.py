@@ -15,9 +15,10 @@ TEXTS: dict[str, dict[Language, str]] = {
             "If no popular tag fits, I say so instead of guessing.\n\n"
             "Tags I can suggest: {tags}\n\n"
             "In groups, admins can turn on hashtag-spam flagging: /moderation on, then /settings.\n\n"
-            "Privacy: I never keep your photos. I keep Telegram's id of the photo, the tag I suggested, "
-            "its confidence, your 👍/👎, and, in groups with moderation on, the flagged message's id "
-            "and hashtags."
+            "Privacy: I never keep your photos. I keep Telegram's ids of the photo, the tag I suggested, "
+            "its confidence, your 👍/👎 and the tag you picked, and, in groups with moderation on, the "
+            "flagged message's id and hashtags. The operators may fetch rated photos again through those "
+            "ids to train the model; /settings stops that and forgets the ids kept so far."
         ),
         "ru": (
             "Пришлите фото (или изображение файлом), и я предложу популярный хештег для его сцены.\n"
@@ -25,8 +26,11 @@ TEXTS: dict[str, dict[Language, str]] = {
             "Теги, которые я могу предложить: {tags}\n\n"
             "В группах администраторы могут включить пометку хештег-спама: "
             "/moderation on, затем /settings.\n\n"
-            "Приватность: я не храню ваши фото. Я храню идентификатор фото в Telegram, предложенный тег, "
-            "уверенность, ваш 👍/👎, а в группах с модерацией — id помеченного сообщения и его хештеги."
+            "Приватность: я не храню ваши фото. Я храню идентификаторы фото в Telegram, предложенный тег, "
+            "уверенность, ваш 👍/👎 и выбранный вами тег, а в группах с модерацией — id помеченного "
+            "сообщения и его хештеги. По этим идентификаторам операторы могут снова загрузить "
+            "оценённые фото, чтобы обучать модель; /settings отключает это и стирает уже сохранённые "
+            "идентификаторы."
         ),
     },
     "confidence": {"en": "Confidence: {percent}", "ru": "Уверенность: {percent}"},
@@ -73,6 +77,28 @@ TEXTS: dict[str, dict[Language, str]] = {
         "ru": "Что-то пошло не так с моей стороны. Попробуйте позже.",
     },
     "feedback_thanks": {"en": "Thanks for the feedback!", "ru": "Спасибо за отзыв!"},
+    "feedback_already": {"en": "Already rated. Thanks!", "ru": "Уже оценено. Спасибо!"},
+    "which_tag": {"en": "Which tag fits?", "ru": "Какой тег подходит?"},
+    "correction_none": {"en": "None of these", "ru": "Ни один из них"},
+    "correction_noted": {
+        "en": "You picked {tag}. Thanks, noted!",
+        "ru": "Вы выбрали {tag}. Спасибо, записал!",
+    },
+    "keep_photo_ids_on": {
+        "en": "Photo ids for training: kept. I keep Telegram's id of each rated or flagged photo (never the "
+        "photo itself), so the operators can fetch it again to improve the model.",
+        "ru": "Id фото для обучения: сохраняются. Я храню идентификатор каждого оценённого или помеченного "
+        "фото в Telegram (не само фото), чтобы операторы могли загрузить его снова и улучшить модель.",
+    },
+    "keep_photo_ids_off": {
+        "en": "Photo ids for training: not kept. Photos from this chat never become training data.",
+        "ru": "Id фото для обучения: не сохраняются. Фото из этого чата не попадут в обучающие данные.",
+    },
+    "keep_photo_ids_turn_off": {
+        "en": "Stop keeping photo ids for training",
+        "ru": "Не хранить id фото для обучения",
+    },
+    "keep_photo_ids_turn_on": {"en": "Keep photo ids for training", "ru": "Хранить id фото для обучения"},
     "feedback_not_yours": {
         "en": "Only the person who sent the photo can rate this.",
         "ru": "Оценить может только тот, кто прислал фото.",
@@ -154,7 +180,10 @@ TEXTS: dict[str, dict[Language, str]] = {
         "en": "Admins: hashtag-spam flagging on|off",
         "ru": "Админам: пометка хештег-спама on|off",
     },
-    "cmd_settings": {"en": "Admins: moderation settings", "ru": "Админам: настройки модерации"},
+    "cmd_settings": {
+        "en": "Settings: keeping photo ids; in groups, admins: moderation",
+        "ru": "Настройки: хранение id фото; в группах админам: модерация",
+    },
     "cmd_stats": {"en": "Admins: this chat's numbers", "ru": "Админам: статистика чата"},
 }
 

@@ -49,6 +49,25 @@ def suggestion_text(result: ClassifyResult, language: Language, margin: float) -
     return "\n".join(lines)
 
 
+def _question(language: Language) -> str:
+    return f"\n\n{text('which_tag', language)}"
+
+
+def with_question(reply: str, language: Language) -> str:
+    """The suggestion after 👎, asking which tag fits (the keyboard holds the answers)."""
+    return reply + _question(language)
+
+
+def with_correction(reply: str, tag: str, language: Language) -> str:
+    """The question replaced by the user's answer; `other` ("none of these") is said in words."""
+    picked = text("correction_none", language) if tag == OTHER else f"#{tag}"
+    return f"{reply.removesuffix(_question(language))}\n\n{text('correction_noted', language, tag=picked)}"
+
+
+def keep_photo_ids_text(keep: bool, language: Language) -> str:
+    return text("keep_photo_ids_on" if keep else "keep_photo_ids_off", language)
+
+
 _ERROR_KEYS = {
     ErrorCode.EMPTY: "error_empty",
     ErrorCode.NOT_AN_IMAGE: "error_not_an_image",

@@ -164,7 +164,7 @@ async def add_flag(
     action: str,
     model_version: str,
     caption_scene_tags: Sequence[str],
-    file_unique_id: str,
+    file_unique_id: str | None,
     file_id: str | None,
 ) -> int:
     """`file_id`: pass it only when the chat keeps photo ids (`Chat.keep_photo_ids`)."""
@@ -197,12 +197,12 @@ async def mark_not_spam(session: AsyncSession, flag_id: int, chat_id: int, admin
     return result.rowcount == 1
 
 
-async def set_keep_photo_ids(session: AsyncSession, chat_id: int, keep: bool) -> None:
+async def set_keep_photo_ids(session: AsyncSession, chat: Chat, keep: bool) -> None:
     """The chat's opt-in to keeping photo ids; opting out also forgets the ids it already kept."""
-    await session.execute(update(Chat).where(Chat.id == chat_id).values(keep_photo_ids=keep))
+    chat.keep_photo_ids = keep
     if not keep:
         for table in (Suggestion, Flag):
-            await session.execute(update(table).where(table.chat_id == chat_id).values(file_id=None))
+            await session.execute(update(table).where(table.chat_id == chat.id).values(file_id=None))
 
 
 async def training_feedback(session: AsyncSession) -> tuple[Sequence[Suggestion], Sequence[Flag]]:

@@ -5,16 +5,22 @@ from __future__ import annotations
 import pytest
 
 from bot.callbacks import (
+    CorrectionChoice,
     FeedbackChoice,
     SettingsChoice,
     apply_settings_choice,
+    correction_keyboard,
     feedback_keyboard,
+    keep_photo_ids_choice,
     not_spam_keyboard,
+    parse_correction,
     parse_feedback,
     parse_not_spam,
     parse_settings,
+    private_settings_keyboard,
     settings_keyboard,
 )
+from ml.tags import ALL_LABELS, TAGS
 from moderation.verdict import ModerationMode, ModerationSettings, Sensitivity
 
 
@@ -35,6 +41,37 @@ def test_malformed_feedback_parses_to_none(data):
     assert parse_feedback(data) is None
 
 
+def test_correction_offers_the_serving_models_tags_and_none_of_these_within_64_bytes():
+    offered = buttons(correction_keyboard(2**62, ["cafe", "entertainment", "bar", "other"], "en"))
+    assert [b.text for b in offered] == ["#cafe", "#entertainment", "#bar", "None of these"]
+    assert [parse_correction(b.callback_data) for b in offered] == [
+        CorrectionChoice(2**62, tag) for tag in ("cafe", "entertainment", "bar", "other")
+    ]
+    assert all(len(b.callback_data.encode()) <= 64 for b in offered)
+    # Before any worker published its tags: every tag, three to a row.
+    every = correction_keyboard(1, None, "ru")
+    assert [b.text for b in buttons(every)][:-1] == [f"#{tag}" for tag in TAGS]
+    assert buttons(every)[-1].text == "Ни один из них"
+    assert max(len(row) for row in every.inline_keyboard) == 3
+
+
+@pytest.mark.parametrize("data", [None, "", "fx:1", "fx:x:cafe", "fx:1:pizza", "fx:1:cafe:extra", "fb:1:up"])
+def test_malformed_correction_parses_to_none(data):
+    assert parse_correction(data) is None
+    assert {parse_correction(f"fx:3:{tag}").tag for tag in ALL_LABELS} == set(ALL_LABELS)
+
+
+def test_the_keep_photo_ids_button_says_what_it_does_and_toggles():
+    (stop,) = buttons(private_settings_keyboard(True, "en"))
+    assert stop.text == "Stop keeping photo ids for training"
+    assert keep_photo_ids_choice(parse_settings(stop.callback_data)) is False
+    keep = buttons(settings_keyboard(ModerationSettings(), False, "en"))[-1]
+    assert keep.text == "Keep photo ids for training"
+    assert keep_photo_ids_choice(parse_settings(keep.callback_data)) is True
+    assert keep_photo_ids_choice(SettingsChoice("mode", "flag")) is None
+    assert keep_photo_ids_choice(SettingsChoice("keep", "maybe")) is None
+
+
 def test_not_spam_round_trip():
     (button,) = buttons(not_spam_keyboard(7, "ru"))
     assert button.text == "Не спам"
@@ -44,7 +81,8 @@ def test_not_spam_round_trip():
 
 
 def test_every_settings_button_parses_and_stays_under_telegrams_64_bytes():
-    keyboard = buttons(settings_keyboard(ModerationSettings(), "en"))
+    keyboard = buttons(settings_keyboard(ModerationSettings(), True, "en"))
+    keyboard += buttons(private_settings_keyboard(False, "ru"))
     assert len(keyboard) >= 3  # a loop over no buttons would check nothing
     for button in keyboard:
         assert len(button.callback_data.encode()) <= 64
@@ -52,14 +90,15 @@ def test_every_settings_button_parses_and_stays_under_telegrams_64_bytes():
 
 
 def test_settings_keyboard_marks_the_current_mode():
-    texts = [b.text for b in buttons(settings_keyboard(ModerationSettings(mode=ModerationMode.DELETE), "en"))]
+    keyboard = settings_keyboard(ModerationSettings(mode=ModerationMode.DELETE), True, "en")
+    texts = [b.text for b in buttons(keyboard)]
     assert "✅ delete" in texts
     assert "flag" in texts
 
 
 def test_settings_keyboard_offers_each_sensitivity_in_words_and_marks_the_current_one():
     settings = ModerationSettings(sensitivity=Sensitivity.LENIENT)
-    offered = {b.callback_data: b.text for b in buttons(settings_keyboard(settings, "ru"))}
+    offered = {b.callback_data: b.text for b in buttons(settings_keyboard(settings, False, "ru"))}
     assert offered["set:sensitivity:lenient"] == "✅ мягкая"
     assert offered["set:sensitivity:strict"] == "строгая"
     assert {f"set:sensitivity:{s.value}" for s in Sensitivity} <= offered.keys()

@@ -12,9 +12,12 @@ from bot.replies import (
     error_text,
     flag_text,
     help_text,
+    keep_photo_ids_text,
     moderation_text,
     runner_ups,
     suggestion_text,
+    with_correction,
+    with_question,
 )
 from ml.tags import ALL_LABELS, TAGS
 from moderation.verdict import ModerationMode, ModerationSettings, Sensitivity
@@ -129,3 +132,18 @@ def test_moderation_text_in_both_languages():
     assert "Чувствительность: мягкая — помечает" in moderation_text(settings, "ru")
     assert "сбалансированная" in moderation_text(ModerationSettings(), "ru")
     assert "выключена" in moderation_text(ModerationSettings(), "ru")
+
+
+def test_the_question_after_thumbs_down_is_replaced_by_the_answer():
+    for language in LANGUAGES:
+        asked = with_question("#cafe\n\nConfidence: 91%", language)
+        assert asked.startswith("#cafe\n\nConfidence: 91%\n\n") and asked != "#cafe\n\nConfidence: 91%"
+        answered = with_correction(asked, "bar", language)
+        assert answered.startswith("#cafe\n\nConfidence: 91%\n\n") and "#bar" in answered
+        assert with_question("", language).strip() not in answered
+    assert "None of these" in with_correction(with_question("#cafe", "en"), "other", "en")
+
+
+def test_keep_photo_ids_text_says_never_the_photo_itself():
+    assert "never the photo itself" in keep_photo_ids_text(True, "en")
+    assert "not kept" in keep_photo_ids_text(False, "en")

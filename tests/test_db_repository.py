@@ -170,7 +170,8 @@ async def test_training_feedback_and_opting_out_clears_the_chats_photo_ids(sessi
         assert [f.file_id for f in flags] == ["F-flag"]
 
     async with sessions.begin() as session:
-        await repository.set_keep_photo_ids(session, 20, False)
+        chat = await repository.ensure_chat(session, 20, "private", DEFAULTS)
+        await repository.set_keep_photo_ids(session, chat, False)
     async with sessions() as session:
         suggestions, _ = await repository.training_feedback(session)
         assert [s.file_id for s in suggestions] == ["F-up", "F-corrected"]

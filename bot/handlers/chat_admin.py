@@ -1,21 +1,30 @@
-"""Admin commands in groups: /moderation on|off, /settings (inline keyboard) and /stats."""
+"""Admin commands in groups: /moderation on|off, /settings (inline keyboard) and /stats; in a private chat
+/settings holds the user's opt-in to keeping photo ids."""
 
 from __future__ import annotations
 
 import logging
 
-from telegram import Message, Update
+from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatType
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
 from bot.admins import chat_admin_ids, is_admin_message
-from bot.callbacks import SettingsChoice, apply_settings_choice, parse_settings, settings_keyboard
+from bot.callbacks import (
+    SettingsChoice,
+    apply_settings_choice,
+    keep_photo_ids_choice,
+    parse_settings,
+    private_settings_keyboard,
+    settings_keyboard,
+)
 from bot.i18n import Language, text
-from bot.replies import moderation_text
+from bot.replies import keep_photo_ids_text, moderation_text
 from bot.services import Services, services
 from moderation.verdict import ModerationSettings
 from storage import repository
+from storage.models import Chat
 
 logger = logging.getLogger(__name__)
 
@@ -36,22 +45,42 @@ def _language(svc: Services, message: Message) -> Language:
     return svc.language(message.from_user.language_code if message.from_user else None)
 
 
-async def _change(svc: Services, message: Message, choice: SettingsChoice | None) -> ModerationSettings:
-    """The chat's settings after applying `choice` (None: just read them), in one transaction."""
+async def _change(svc: Services, message: Message, choice: SettingsChoice | None) -> Chat:
+    """The chat's row after applying `choice` (None: just read it), in one transaction."""
     async with svc.sessions.begin() as session:
         chat = await svc.chat_row(session, message.chat)
-        current = repository.moderation_settings(chat)
         if choice is None:
-            return current
-        changed = apply_settings_choice(current, choice)
-        repository.apply_moderation_settings(chat, changed)
-        return changed
+            return chat
+        keep = keep_photo_ids_choice(choice)
+        if keep is None:
+            changed = apply_settings_choice(repository.moderation_settings(chat), choice)
+            repository.apply_moderation_settings(chat, changed)
+        elif keep != chat.keep_photo_ids:
+            await repository.set_keep_photo_ids(session, chat, keep)
+        return chat
 
 
-async def _show(message: Message, shown: ModerationSettings, language: Language) -> None:
-    await message.reply_text(
-        moderation_text(shown, language), reply_markup=settings_keyboard(shown, language)
+def _state(chat: Chat) -> tuple[ModerationSettings | None, bool]:
+    """What /settings shows: moderation (groups only) and the opt-in to keeping photo ids."""
+    group = chat.type != ChatType.PRIVATE
+    return (repository.moderation_settings(chat) if group else None), chat.keep_photo_ids
+
+
+def _panel(chat: Chat, language: Language) -> tuple[str, InlineKeyboardMarkup]:
+    """/settings' text and keyboard: a private chat has only the photo-ids opt-in."""
+    moderation_settings, keep = _state(chat)
+    keep_text = keep_photo_ids_text(keep, language)
+    if moderation_settings is None:
+        return keep_text, private_settings_keyboard(keep, language)
+    return (
+        f"{moderation_text(moderation_settings, language)}\n\n{keep_text}",
+        settings_keyboard(moderation_settings, keep, language),
     )
+
+
+async def _show(message: Message, chat: Chat, language: Language) -> None:
+    panel, keyboard = _panel(chat, language)
+    await message.reply_text(panel, reply_markup=keyboard)
 
 
 async def moderation(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -64,24 +93,36 @@ async def moderation(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     args = [arg.lower() for arg in context.args or []]
     if args not in (["on"], ["off"]):
         usage = text("moderation_usage", language)
-        current = await _change(svc, message, None)
+        current = repository.moderation_settings(await _change(svc, message, None))
         await message.reply_text(f"{usage}\n\n{moderation_text(current, language)}")
         return
     await _show(message, await _change(svc, message, SettingsChoice("enabled", args[0])), language)
 
 
 async def settings(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/settings: this group's moderation settings with buttons to change them (admins only)."""
+    """/settings: in a group, its moderation settings and the photo-ids opt-in with buttons to change them
+    (admins only); in a private chat, the user's photo-ids opt-in."""
     message = update.effective_message
     svc = services(context)
-    if message is None or not await _admin_in_group(svc, context, message):
+    if message is None:
         return
-    language = _language(svc, message)
-    await _show(message, await _change(svc, message, None), language)
+    if message.chat.type != ChatType.PRIVATE and not await _admin_in_group(svc, context, message):
+        return
+    await _show(message, await _change(svc, message, None), _language(svc, message))
+
+
+async def _may_change(
+    context: ContextTypes.DEFAULT_TYPE, svc: Services, user_id: int, message: Message
+) -> bool:
+    """The user of a private chat, or an admin of the group."""
+    if message.chat.type == ChatType.PRIVATE:
+        return user_id == message.chat_id
+    return user_id in await chat_admin_ids(context.bot, svc.admins, message.chat_id)
 
 
 async def settings_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A press on the /settings keyboard: admins change the setting, others get an alert."""
+    """A press on the /settings keyboard: admins (or the private chat's user) change the setting, others get
+    an alert."""
     query = update.callback_query
     choice = parse_settings(query.data if query else None)
     if query is None or choice is None or not isinstance(query.message, Message):
@@ -89,19 +130,18 @@ async def settings_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     svc = services(context)
     language = svc.language(query.from_user.language_code)
     message = query.message
-    if query.from_user.id not in await chat_admin_ids(context.bot, svc.admins, message.chat_id):
+    if not await _may_change(context, svc, query.from_user.id, message):
         await query.answer(text("admin_only", language), show_alert=True)
         return
-    before = await _change(svc, message, None)
+    before = _state(await _change(svc, message, None))
     saved = await _change(svc, message, choice)
-    if saved == before:  # a value label, or a bound already reached
+    if _state(saved) == before:  # a value label, or a bound already reached
         await query.answer()
         return
     await query.answer(text("settings_saved", language))
+    panel, keyboard = _panel(saved, language)
     try:
-        await query.edit_message_text(
-            moderation_text(saved, language), reply_markup=settings_keyboard(saved, language)
-        )
+        await query.edit_message_text(panel, reply_markup=keyboard)
     except BadRequest as error:  # "message is not modified" after a double press
         logger.debug("settings message not edited: %s", error)
 

@@ -18,12 +18,12 @@ from telegram.ext import ContextTypes
 from bot.admins import chat_admin_ids, is_admin_message
 from bot.callbacks import not_spam_keyboard, parse_not_spam
 from bot.classify import Busy, Classified, Outcome
-from bot.handlers.photos import attachment_of, download, pending_answer
+from bot.handlers.photos import attachment_of, download, kept_file_id, pending_answer
 from bot.i18n import Language, text
 from bot.replies import delete_text, flag_text
 from bot.services import Services, services
 from moderation.hashtags import extract_hashtags
-from moderation.verdict import Action, Verdict, judge, precheck
+from moderation.verdict import Action, Verdict, caption_scenes, judge, precheck
 from storage import repository
 from worker.contract import ClassifyResult
 
@@ -86,7 +86,9 @@ async def act(svc: Services, message: Message, verdict: Verdict, result: Classif
                 "cannot delete %s, flagging instead: %s", message.link or message.message_id, error
             )
             action = Action.FLAG
+    attachment = attachment_of(message)
     async with svc.sessions.begin() as session:
+        chat = await svc.chat_row(session, message.chat)
         flag_id = await repository.add_flag(
             session,
             chat_id=message.chat_id,
@@ -97,6 +99,10 @@ async def act(svc: Services, message: Message, verdict: Verdict, result: Classif
             confidence=result.confidence,
             compatible_probability=compatible,
             action=action.value,
+            model_version=result.model_version,
+            caption_scene_tags=caption_scenes(verdict.scene_hashtags, svc.vocabulary.scene_tags)[1],
+            file_unique_id=attachment.file_unique_id if attachment else None,
+            file_id=kept_file_id(chat, message),
         )
     keyboard = not_spam_keyboard(flag_id, language)
     shown = (predicted, result.confidence, verdict.scene_hashtags)

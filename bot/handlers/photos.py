@@ -24,6 +24,7 @@ from bot.pending import PendingAnswer, PhotoKind
 from bot.replies import error_text, suggestion_text
 from bot.services import Services, services
 from storage import repository
+from storage.models import Chat
 from worker.contract import ClassifyResult, ErrorCode
 
 logger = logging.getLogger(__name__)
@@ -34,6 +35,12 @@ def attachment_of(message: Message) -> PhotoSize | Document | None:
     if message.photo:
         return message.photo[-1]
     return message.document
+
+
+def kept_file_id(chat: Chat, message: Message) -> str | None:
+    """The photo's file_id when its chat keeps photo ids (the opt-in in /settings), else None."""
+    attachment = attachment_of(message)
+    return attachment.file_id if chat.keep_photo_ids and attachment is not None else None
 
 
 async def download(attachment: PhotoSize | Document) -> bytes:
@@ -154,6 +161,7 @@ async def reply_suggestion(
     suggestion_id: int | None = None
     try:
         async with svc.sessions.begin() as session:
+            chat = await svc.chat_row(session, message.chat)
             suggestion_id = await repository.add_suggestion(
                 session,
                 chat_id=message.chat_id,
@@ -163,6 +171,7 @@ async def reply_suggestion(
                 confidence=result.confidence,
                 model_version=result.model_version,
                 latency_ms=latency_ms,
+                file_id=kept_file_id(chat, message),
             )
     except SQLAlchemyError:
         logger.exception("could not store a suggestion in chat %s", message.chat_id)
