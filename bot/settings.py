@@ -7,16 +7,13 @@ from typing import Literal
 from pydantic import Field
 
 from moderation.verdict import Sensitivity
-from storage.settings import DatabaseSettings
+from storage.settings import BotApiSettings, DatabaseSettings
 from worker.settings import ServiceSettings
 
 
-class BotSettings(ServiceSettings, DatabaseSettings):
+class BotSettings(ServiceSettings, DatabaseSettings, BotApiSettings):
     """Settings of `scenetag-bot`. BOT_TOKEN is required; the rest have working defaults."""
 
-    bot_token: str = Field(min_length=1, pattern=r"^\d+:[A-Za-z0-9_-]+$")
-    telegram_base_url: str = "https://api.telegram.org/bot"
-    telegram_base_file_url: str = "https://api.telegram.org/file/bot"
     # Apply Alembic migrations at start (idempotent); turn off when operators migrate separately.
     migrate_on_start: bool = True
 

@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
               "model file",
     "predict": "suggest hashtags for image files or folders",
     "ensemble": "combine trained models into one file that averages their probabilities",
+    "feedback": "users' feedback as training data: `export` downloads rated photos into a labelled folder",
 }
 
 
