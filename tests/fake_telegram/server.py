@@ -174,6 +174,11 @@ class FakeTelegram:
         stored = self.state.files.add(data)
         return stored.file_id, stored.file_unique_id
 
+    def forget_file(self, file_id: str) -> None:
+        """Telegram no longer serves the file (deleted, or expired): getFile answers 400, its URL 404."""
+        stored = self.state.files.by_id.pop(file_id)
+        self.state.files.by_path.pop(stored.file_path, None)
+
     def block_bot(self, user: User) -> None:
         """The user blocks the bot: sending to them now fails with 403."""
         self.state.blocked_by.add(user.id)

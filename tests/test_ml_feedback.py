@@ -1,0 +1,237 @@
+"""`ml feedback export`: the label rules, the manifest, and the export against the fake Bot API server."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+from datetime import UTC, date, datetime
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from ml.cli import main as ml_main
+from ml.feedback import (
+    MANIFEST,
+    ManifestRow,
+    Summary,
+    export,
+    label_of_flag,
+    label_of_suggestion,
+    labelled_records,
+    read_manifest,
+    write_manifest,
+)
+from moderation.verdict import ModerationSettings
+from storage import repository
+from storage.migrate import upgrade_to_head
+from storage.models import Chat
+from storage.session import create_engine, create_sessionmaker
+from storage.settings import BotApiSettings, DatabaseSettings
+from tests.fake_telegram import FakeTelegram
+
+SAMPLES = Path(__file__).resolve().parents[1] / "ml" / "samples"
+JAN = datetime(2026, 1, 10, 12, tzinfo=UTC)
+MAR = datetime(2026, 3, 1, 8, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("tag", "feedback", "corrected", "expected"),
+    [
+        ("cafe", "up", None, ("cafe", "up")),
+        ("cafe", "down", "bar", ("bar", "corrected")),
+        ("cafe", "down", "other", ("other", "corrected")),
+        ("cafe", "down", None, None),  # 👎 without a pick teaches nothing
+        ("cafe", None, None, None),
+        (None, "up", None, None),  # an abstention has no tag to confirm
+    ],
+)
+def test_label_of_suggestion(tag, feedback, corrected, expected):
+    assert label_of_suggestion(tag, feedback, corrected) == expected
+
+
+@pytest.mark.parametrize(
+    ("verdict", "scenes", "expected"),
+    [
+        ("not_spam", ["water"], "water"),
+        ("not_spam", ["water", "water"], "water"),
+        ("not_spam", ["water", "sport"], None),  # ambiguous: which scene does the photo show?
+        ("not_spam", [], None),
+        ("not_spam", None, None),  # a flag from before scene tags were kept
+        (None, ["water"], None),  # no admin verdict: the flag may be right
+    ],
+)
+def test_label_of_flag(verdict, scenes, expected):
+    assert label_of_flag(verdict, scenes) == expected
+
+
+def suggestion_row(id_: int, **fields) -> SimpleNamespace:
+    defaults = dict(
+        id=id_, tag="cafe", feedback="up", corrected_tag=None, file_id=f"F{id_}", file_unique_id=f"U{id_}",
+        model_version="v1", feedback_at=JAN, corrected_at=None, created_at=JAN,
+    )
+    return SimpleNamespace(**(defaults | fields))
+
+
+def flag_row(id_: int, **fields) -> SimpleNamespace:
+    defaults = dict(
+        id=id_, admin_verdict="not_spam", caption_scene_tags=["water"], file_id=f"G{id_}",
+        file_unique_id=f"V{id_}", model_version="v2", verdict_at=MAR, created_at=JAN,
+    )
+    return SimpleNamespace(**(defaults | fields))
+
+
+def test_labelled_records_take_the_rating_time_and_count_ambiguous_verdicts():
+    suggestions = [
+        suggestion_row(1),
+        suggestion_row(2, feedback="down", corrected_tag="bar", corrected_at=MAR),
+        suggestion_row(3, feedback="down"),
+        suggestion_row(4, file_id=None),  # opted out
+        suggestion_row(5, file_unique_id="../../etc"),  # never a path outside the folder
+        suggestion_row(6, feedback_at=None, created_at=MAR.replace(tzinfo=None)),  # SQLite: naive UTC
+    ]
+    flags = [flag_row(1), flag_row(2, caption_scene_tags=["water", "sport"]), flag_row(3, file_id=None)]
+    records, ambiguous = labelled_records(suggestions, flags)
+    assert [(r.kind, r.record_id, r.path, r.source) for r in records] == [
+        ("suggestion", 1, "cafe/U1.jpg", "up"),
+        ("suggestion", 2, "bar/U2.jpg", "corrected"),
+        ("suggestion", 6, "cafe/U6.jpg", "up"),
+        ("flag", 1, "water/V1.jpg", "admin"),
+    ]
+    assert ambiguous == 1
+    assert [r.rated_at for r in records] == [JAN, MAR, MAR, MAR]
+    recent, _ = labelled_records(suggestions, flags, since=date(2026, 2, 1))
+    assert [(r.kind, r.record_id) for r in recent] == [("suggestion", 2), ("suggestion", 6), ("flag", 1)]
+
+
+def test_the_manifest_round_trips_sorted_by_record(tmp_path):
+    rows = [
+        ManifestRow("water/V1.jpg", "water", "admin", "flag", 1, "v2", MAR.isoformat()),
+        ManifestRow("cafe/U10.jpg", "cafe", "up", "suggestion", 10, "", JAN.isoformat()),
+        ManifestRow("cafe/U9.jpg", "cafe", "up", "suggestion", 9, "v1", JAN.isoformat()),
+    ]
+    write_manifest(tmp_path / MANIFEST, rows)
+    assert list(read_manifest(tmp_path / MANIFEST)) == [("flag", 1), ("suggestion", 9), ("suggestion", 10)]
+    assert read_manifest(tmp_path / MANIFEST)[("flag", 1)] == rows[0]
+    assert read_manifest(tmp_path / "missing.csv") == {}
+
+
+async def feedback_database(url: str, telegram: FakeTelegram) -> dict[str, str]:
+    """A migrated database holding each kind of feedback on photos the fake Bot API serves; returns the
+    file_id of each photo by a short name."""
+    photos = {path.stem: path.read_bytes() for path in sorted(SAMPLES.glob("*.jpg"))}
+    photos["flagged"] = photos["coast"] + b"\0"  # other bytes: another photo for Telegram
+    photos["gone"] = photos["ski_slope"] + b"\0"
+    ids = {name: await telegram.add_file(data) for name, data in photos.items()}
+    engine = create_engine(url)
+    await upgrade_to_head(engine)
+    sessions = create_sessionmaker(engine)
+
+    async def suggest(session, name: str, chat_id: int) -> int:
+        return await repository.add_suggestion(
+            session, chat_id=chat_id, user_id=chat_id, file_unique_id=ids[name][1], tag="cafe",
+            confidence=0.9, model_version="v1", latency_ms=10.0, file_id=ids[name][0],
+        )
+
+    async with sessions.begin() as session:
+        for chat_id in (1, 2, -5):
+            await repository.ensure_chat(session, chat_id, "private", ModerationSettings())
+        liked = await suggest(session, "coffee_shop", 1)
+        corrected = await suggest(session, "coast", 1)
+        gone = await suggest(session, "gone", 1)
+        opted_out = await suggest(session, "ski_slope", 2)
+        flag_id = await repository.add_flag(
+            session, chat_id=-5, message_id=3, user_id=7, caption_tags=["beach", "sea"], predicted_tag="cafe",
+            confidence=0.8, compatible_probability=0.01, action="flag", model_version="v1",
+            caption_scene_tags={"water"}, file_unique_id=ids["flagged"][1], file_id=ids["flagged"][0],
+        )
+    async with sessions.begin() as session:
+        for suggestion_id, user_id in ((liked, 1), (gone, 1), (opted_out, 2)):
+            await repository.set_feedback(session, suggestion_id, user_id, "up")
+        await repository.set_feedback(session, corrected, 1, "down")
+        await repository.set_correction(session, corrected, 1, "water")
+        await repository.mark_not_spam(session, flag_id, -5, admin_id=9)
+        await repository.set_keep_photo_ids(session, await session.get(Chat, 2), False)
+    await engine.dispose()
+    return {name: file_id for name, (file_id, _) in ids.items()}
+
+
+def export_in_thread(out: Path, url: str, telegram: FakeTelegram, since: date | None = None):
+    """The export blocks on HTTP: off the event loop that serves the fake Bot API."""
+    api = BotApiSettings(**{key.lower(): value for key, value in telegram.env().items()})
+    return asyncio.to_thread(export, out, since=since, database=DatabaseSettings(database_url=url), api=api)
+
+
+def manifest_rows(out: Path) -> list[dict[str, str]]:
+    with (out / MANIFEST).open(encoding="utf-8", newline="") as file:
+        return list(csv.DictReader(file))
+
+
+async def test_export_fetches_labelled_photos_counts_gone_ones_and_reruns_without_downloading(tmp_path):
+    url = f"sqlite+aiosqlite:///{tmp_path / 'bot.sqlite3'}"
+    out = tmp_path / "feedback"
+    async with FakeTelegram() as telegram:
+        file_ids = await feedback_database(url, telegram)
+        telegram.forget_file(file_ids["gone"])
+
+        summary = await export_in_thread(out, url, telegram)
+        assert summary.counts() == dict(exported=3, already_there=0, gone=1, ambiguous=0, failed=0)
+        photos = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.jpg"))
+        assert [p.split("/")[0] for p in photos] == ["cafe", "water", "water"]
+        assert (out / photos[0]).read_bytes() == (SAMPLES / "coffee_shop.jpg").read_bytes()
+        rows = manifest_rows(out)
+        assert [(r["kind"], r["tag"], r["source"], r["model_version"]) for r in rows] == [
+            ("flag", "water", "admin", "v1"),
+            ("suggestion", "cafe", "up", "v1"),
+            ("suggestion", "water", "corrected", "v1"),
+        ]
+        assert sorted(r["path"] for r in rows) == photos
+        assert all(datetime.fromisoformat(r["rated_at"]).tzinfo is not None for r in rows)
+
+        calls = len(telegram.calls)
+        again = await export_in_thread(out, url, telegram)
+        assert again.counts() == dict(exported=0, already_there=3, gone=1, ambiguous=0, failed=0)
+        assert [name for name, _ in telegram.calls[calls:]] == ["getFile"]  # only the gone photo is asked for
+        assert manifest_rows(out) == rows
+
+        # A later --since exports nothing new and keeps the earlier rows.
+        later = await export_in_thread(out, url, telegram, since=date(2999, 1, 1))
+        assert later.counts() == dict(exported=0, already_there=0, gone=0, ambiguous=0, failed=0)
+        assert manifest_rows(out) == rows
+
+
+async def test_a_network_failure_is_counted_and_retried_by_the_next_run(tmp_path):
+    url = f"sqlite+aiosqlite:///{tmp_path / 'bot.sqlite3'}"
+    out = tmp_path / "feedback"
+    async with FakeTelegram() as telegram:
+        await feedback_database(url, telegram)
+        telegram.fail_next("getFile", 502, "Bad Gateway")
+        summary = await export_in_thread(out, url, telegram)
+        assert (summary.exported, summary.failed) == (3, 1)
+        assert len(summary.failures) == 1 and "502" in summary.failures[0]
+        assert len(manifest_rows(out)) == 3
+        retried = await export_in_thread(out, url, telegram)
+        assert (retried.exported, retried.already_there, retried.failed) == (1, 3, 0)
+        assert len(manifest_rows(out)) == 4
+
+
+async def test_the_cli_prints_a_json_summary_and_names_a_bad_variable(tmp_path, monkeypatch, capsys, caplog):
+    url = f"sqlite+aiosqlite:///{tmp_path / 'bot.sqlite3'}"
+    monkeypatch.chdir(tmp_path)  # no developer .env
+    async with FakeTelegram() as telegram:
+        await feedback_database(url, telegram)
+        for name, value in telegram.env().items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("DATABASE_URL", url)
+        code = await asyncio.to_thread(ml_main, ["feedback", "export", "--out", str(tmp_path / "out")])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary == dict(exported=4, already_there=0, gone=0, ambiguous=0, failed=0)
+    monkeypatch.setenv("BOT_TOKEN", "not a token")
+    assert ml_main(["feedback", "export", "--out", str(tmp_path / "out")]) == 2
+    assert "configuration error: BOT_TOKEN" in caplog.text and "not a token" not in caplog.text
+
+
+def test_summary_counts_leave_out_the_failure_lines():
+    assert "failures" not in Summary(failures=["x"]).counts()
