@@ -58,6 +58,91 @@ async def test_private_photo_gets_a_hashtag_and_feedback_is_stored(telegram, bot
     assert (suggestion.user_id, suggestion.chat_id, suggestion.tag) == (alice.id, alice.id, sample.tag)
     assert suggestion.feedback == "up"
     assert suggestion.file_unique_id and suggestion.model_version and suggestion.latency_ms > 0
+    assert suggestion.file_id == sent["photo"][-1]["file_id"]  # kept by default, for training
+
+
+async def answers_to(telegram, query_ids: list[str]) -> list[str]:
+    """The text the bot answered each callback query with."""
+    answers = []
+    for query_id in query_ids:
+        answer = await telegram.wait_for_call(
+            "answerCallbackQuery", lambda p, q=query_id: p["callback_query_id"] == q
+        )
+        answers.append(answer["text"])
+    return answers
+
+
+async def test_thumbs_down_asks_once_which_tag_fits_and_stores_the_pick(telegram, bot, sample):
+    erin = telegram.new_user("Erin")
+    sent = await telegram.send_private_photo(erin, sample.photo)
+    reply = await telegram.wait_for_message(
+        erin.id, lambda m: "text" in m, after_message_id=sent["message_id"], timeout=CLASSIFY_TIMEOUT_S
+    )
+    _, down = buttons(reply)
+    suggestion_id = int(down["callback_data"].split(":")[1])
+    calls_before = len(telegram.calls)
+
+    # A double press reaches the bot before it edits the message: one press asks, the other is told it's done.
+    presses = [await telegram.press_button(reply, down["callback_data"], erin) for _ in range(2)]
+    assert sorted(await answers_to(telegram, presses)) == sorted(
+        [text("which_tag", "en"), text("feedback_already", "en")]
+    )
+    question = await telegram.wait_for_message(
+        erin.id, lambda m: m["message_id"] == reply["message_id"] and "Which tag fits?" in m["text"]
+    )
+    assert question["text"].startswith(reply["text"])
+    offered = {button["text"]: button["callback_data"] for button in buttons(question)}
+    assert "None of these" in offered and f"#{sample.tag}" in offered
+    assert "#sky" not in offered  # the serving model's tags only
+    edits = [p for m, p in telegram.calls[calls_before:] if m == "editMessageText"]
+    assert len(edits) == 1  # asked once
+
+    other_tag = next(label for label in offered if label.startswith("#") and label != f"#{sample.tag}")
+    picks = {offered[other_tag]: other_tag.removeprefix("#"), offered["None of these"]: "other"}
+    presses = [await telegram.press_button(question, data, erin) for data in picks]
+    assert sorted(await answers_to(telegram, presses)) == sorted(
+        [text("feedback_thanks", "en"), text("feedback_already", "en")]
+    )
+    noted = await telegram.wait_for_message(
+        erin.id, lambda m: m["message_id"] == reply["message_id"] and "noted" in m["text"]
+    )
+    assert buttons(noted) == [] and "Which tag fits?" not in noted["text"]
+    async with bot.services.sessions() as session:
+        suggestion = await session.get(Suggestion, suggestion_id)
+    assert (suggestion.feedback, suggestion.tag) == ("down", sample.tag)
+    assert suggestion.corrected_tag in picks.values() and suggestion.corrected_at is not None
+    shown = "None of these" if suggestion.corrected_tag == "other" else f"#{suggestion.corrected_tag}"
+    assert shown in noted["text"]
+    assert suggestion.file_id == sent["photo"][-1]["file_id"]
+
+
+async def test_opting_out_in_settings_forgets_the_photo_ids_and_keeps_no_more(telegram, bot, sample):
+    fay = telegram.new_user("Fay")
+
+    async def suggestion_of(sent: dict) -> Suggestion:
+        reply = await telegram.wait_for_message(
+            fay.id, lambda m: "text" in m, after_message_id=sent["message_id"], timeout=CLASSIFY_TIMEOUT_S
+        )
+        async with bot.services.sessions() as session:
+            return await session.get(Suggestion, int(buttons(reply)[0]["callback_data"].split(":")[1]))
+
+    kept = await suggestion_of(await telegram.send_private_photo(fay, sample.photo))
+    assert kept.file_id is not None
+
+    sent = await telegram.send_command(fay.private_chat, fay, "/settings")
+    panel = await telegram.wait_for_message(fay.id, after_message_id=sent["message_id"])
+    assert panel["text"] == text("keep_photo_ids_on", "en")
+    (stop,) = buttons(panel)
+    assert stop["text"] == "Stop keeping photo ids for training"
+    query_id = await telegram.press_button(panel, stop["callback_data"], fay)
+    assert await answers_to(telegram, [query_id]) == [text("settings_saved", "en")]
+    await telegram.wait_for_message(fay.id, lambda m: m["text"] == text("keep_photo_ids_off", "en"))
+    async with bot.services.sessions() as session:
+        assert (await session.get(Suggestion, kept.id)).file_id is None  # forgotten
+        assert (await session.get(Suggestion, kept.id)).file_unique_id == kept.file_unique_id
+
+    later = await suggestion_of(await telegram.send_private_photo(fay, sample.photo))
+    assert later.id != kept.id and later.file_id is None
 
 
 async def test_image_file_bad_file_and_help_in_russian(telegram, bot, sample):
@@ -146,6 +231,8 @@ async def test_group_moderation_only_when_on_and_only_by_admins(telegram, bot, s
         "not_spam",
         olga.id,
     )
+    assert flag.file_id == flagged["photo"][-1]["file_id"] and flag.model_version
+    assert flag.caption_scene_tags and sample.tag not in flag.caption_scene_tags
 
     # Delete mode, set by the admin through /settings.
     sent = await telegram.send_command(group, olga, "/settings")
