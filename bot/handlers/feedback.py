@@ -7,36 +7,44 @@ answer. Only the user who sent the photo can rate it (the repository checks the 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import CallbackQuery, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
-from bot.callbacks import correction_keyboard, parse_correction, parse_feedback
+from bot.callbacks import (
+    CorrectionChoice,
+    FeedbackChoice,
+    correction_keyboard,
+    parse_correction,
+    parse_feedback,
+)
 from bot.i18n import Language, text
 from bot.replies import with_correction, with_question
-from bot.services import services
+from bot.services import Services, services
 from storage import repository
 from storage.repository import Rating
 
 logger = logging.getLogger(__name__)
+Choice = TypeVar("Choice", FeedbackChoice, CorrectionChoice)
 
 
 async def feedback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Store the user's 👍/👎 on their own suggestion; after 👎 ask which tag fits, else drop the buttons."""
-    query = update.callback_query
-    choice = parse_feedback(query.data if query else None)
-    if query is None or choice is None:
+    pressed = await _store_press(
+        update,
+        context,
+        parse_feedback,
+        lambda session, user_id, choice: repository.set_feedback(
+            session, choice.suggestion_id, user_id, choice.feedback
+        ),
+    )
+    if pressed is None:
         return
-    svc = services(context)
-    language = svc.language(query.from_user.language_code)
-    async with svc.sessions.begin() as session:
-        rating = await repository.set_feedback(
-            session, choice.suggestion_id, user_id=query.from_user.id, feedback=choice.feedback
-        )
-    if await _refused(query, rating, language):
-        return
+    query, choice, svc, language = pressed
     if choice.feedback == "up":
         await query.answer(text("feedback_thanks", language))
         await _edit(query, None, None)
@@ -48,29 +56,42 @@ async def feedback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def correction(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Store the tag the user picked after their 👎 (`other`: none of these) and say it was noted."""
-    query = update.callback_query
-    choice = parse_correction(query.data if query else None)
-    if query is None or choice is None:
+    pressed = await _store_press(
+        update,
+        context,
+        parse_correction,
+        lambda session, user_id, choice: repository.set_correction(
+            session, choice.suggestion_id, user_id, choice.tag
+        ),
+    )
+    if pressed is None:
         return
-    svc = services(context)
-    language = svc.language(query.from_user.language_code)
-    async with svc.sessions.begin() as session:
-        rating = await repository.set_correction(
-            session, choice.suggestion_id, user_id=query.from_user.id, tag=choice.tag
-        )
-    if await _refused(query, rating, language):
-        return
+    query, choice, _, language = pressed
     await query.answer(text("feedback_thanks", language))
     await _edit(query, None, lambda reply: with_correction(reply, choice.tag, language))
 
 
-async def _refused(query: CallbackQuery, rating: Rating, language: Language) -> bool:
-    """Answers a press that stored nothing (someone else's photo, or rated already); True when refused."""
+async def _store_press(
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    parse: Callable[[str | None], Choice | None],
+    store: Callable[[AsyncSession, int, Choice], Awaitable[Rating]],
+) -> tuple[CallbackQuery, Choice, Services, Language] | None:
+    """Store a press for the user who pressed; None when there was nothing to store (a refused press is
+    answered here: someone else's photo, or rated already)."""
+    query = update.callback_query
+    choice = parse(query.data if query else None)
+    if query is None or choice is None:
+        return None
+    svc = services(context)
+    language = svc.language(query.from_user.language_code)
+    async with svc.sessions.begin() as session:
+        rating = await store(session, query.from_user.id, choice)
     if rating is Rating.NOT_YOURS:
         await query.answer(text("feedback_not_yours", language), show_alert=True)
     elif rating is Rating.ALREADY:
         await query.answer(text("feedback_already", language))
-    return rating is not Rating.STORED
+    return (query, choice, svc, language) if rating is Rating.STORED else None
 
 
 async def _edit(
