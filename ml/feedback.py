@@ -211,6 +211,10 @@ class PhotoGone(Exception):
     """Telegram no longer serves this file (getFile refused it, or the download is not found)."""
 
 
+class TokenRefused(Exception):
+    """The Bot API refused BOT_TOKEN: no photo can be fetched, so the export stops."""
+
+
 class BotApiFiles:
     """Downloads files by file_id through the Bot API (the same endpoints the bot uses)."""
 
@@ -220,8 +224,11 @@ class BotApiFiles:
         self._file_url = f"{settings.telegram_base_file_url}{settings.bot_token}/"
 
     def download(self, file_id: str) -> bytes:
-        """The file's bytes; PhotoGone when Telegram no longer has it, httpx.HTTPError on other failures."""
+        """The file's bytes; PhotoGone when Telegram no longer has it, TokenRefused for a bad BOT_TOKEN,
+        httpx.HTTPError on other failures."""
         response = self._client.post(self._method_url, json={"file_id": file_id})
+        if response.status_code in (401, 403):
+            raise TokenRefused(f"the Bot API refused BOT_TOKEN ({response.status_code})")
         if response.status_code in (400, 404):  # "Bad Request: invalid file_id" / "file not found"
             raise PhotoGone(response.json().get("description", response.reason_phrase))
         response.raise_for_status()

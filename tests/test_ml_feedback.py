@@ -235,3 +235,21 @@ async def test_the_cli_prints_a_json_summary_and_names_a_bad_variable(tmp_path, 
 
 def test_summary_counts_leave_out_the_failure_lines():
     assert "failures" not in Summary(failures=["x"]).counts()
+
+
+async def test_a_refused_token_or_an_unmigrated_database_stops_with_one_line(tmp_path, monkeypatch, caplog):
+    url = f"sqlite+aiosqlite:///{tmp_path / 'bot.sqlite3'}"
+    monkeypatch.chdir(tmp_path)
+    async with FakeTelegram() as telegram:
+        await feedback_database(url, telegram)
+        for name, value in telegram.env().items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("BOT_TOKEN", "123:wrong")
+        monkeypatch.setenv("DATABASE_URL", url)
+        command = ["feedback", "export", "--out", str(tmp_path / "out")]
+        assert await asyncio.to_thread(ml_main, command) == 2
+        assert "the Bot API refused BOT_TOKEN (401)" in caplog.text
+        assert not list((tmp_path / "out").rglob("*.jpg"))
+        monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'empty.sqlite3'}")
+        assert await asyncio.to_thread(ml_main, command) == 2
+    assert "cannot read the feedback from the database" in caplog.text

@@ -41,7 +41,9 @@ def configuration_error(error: ValidationError) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ml.feedback import export
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from ml.feedback import TokenRefused, export
     from storage.settings import BotApiSettings, DatabaseSettings
 
     try:
@@ -49,7 +51,14 @@ def run(args: argparse.Namespace) -> int:
     except ValidationError as error:
         logger.error(configuration_error(error))
         return 2
-    summary = export(args.out, since=args.since, database=database, api=api)
+    try:
+        summary = export(args.out, since=args.since, database=database, api=api)
+    except SQLAlchemyError as error:  # its text names the statement, never the URL's password
+        logger.error("cannot read the feedback from the database: %s", str(error).splitlines()[0])
+        return 2
+    except (TokenRefused, OSError) as error:  # the photos saved so far are in the manifest
+        logger.error("export stopped: %s", error)
+        return 2
     for failure in summary.failures:
         logger.warning("not downloaded (the next run tries again): %s", failure)
     print(json.dumps(summary.counts()))
