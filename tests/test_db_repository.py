@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, timedelta
+
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text, update
 
 from moderation.verdict import ModerationMode, ModerationSettings, Sensitivity
 from storage import repository
@@ -32,6 +34,20 @@ async def suggest(session, chat_id: int, user_id: int, tag: str | None) -> int:
         confidence=0.8,
         model_version="abc123",
         latency_ms=812.5,
+    )
+
+
+async def flag(session, chat_id: int, message_id: int = 1) -> int:
+    return await repository.add_flag(
+        session,
+        chat_id=chat_id,
+        message_id=message_id,
+        user_id=None,
+        caption_tags=["beach"],
+        predicted_tag="cafe",
+        confidence=0.9,
+        compatible_probability=0.01,
+        action="flag",
     )
 
 
@@ -104,19 +120,74 @@ async def test_stats_count_this_chat_only(sessions):
         await suggest(session, -1, 5, None)  # abstained: not a suggestion
         await suggest(session, -2, 5, "bar")
         for chat_id, message_id in ((-1, 1), (-1, 2), (-2, 3)):
-            flag_id = await repository.add_flag(
-                session,
-                chat_id=chat_id,
-                message_id=message_id,
-                user_id=None,
-                caption_tags=["beach"],
-                predicted_tag="cafe",
-                confidence=0.9,
-                compatible_probability=0.01,
-                action="flag",
-            )
+            flag_id = await flag(session, chat_id, message_id)
         await repository.mark_not_spam(session, flag_id, chat_id=-2, admin_id=1)
     async with sessions() as session:
         assert await repository.chat_stats(session, -1) == repository.ChatStats(3, 1, 2, 0)
         assert await repository.chat_stats(session, -2) == repository.ChatStats(1, 1, 1, 1)
         assert await repository.chat_stats(session, -3) == repository.ChatStats(0, 0, 0, 0)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path) -> str:
+    """Both backends (PostgreSQL skips where no server answers); sync, as `postgres_url` is."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'bot.sqlite3'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+async def any_sessions(database_url):
+    engine = create_engine(database_url)
+    await upgrade_to_head(engine)
+    yield create_sessionmaker(engine)
+    await engine.dispose()
+
+
+TODAY = date(2026, 3, 14)
+
+
+def utc(day: date, hour: int, minute: int = 0) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=UTC)
+
+
+async def flag_at(session, chat_id: int, when: datetime) -> None:
+    flag_id = await flag(session, chat_id)
+    await session.execute(update(Flag).where(Flag.id == flag_id).values(created_at=when))
+
+
+async def suggest_at(session, chat_id: int, tag: str | None, when: datetime) -> None:
+    suggestion_id = await suggest(session, chat_id, 5, tag)
+    await session.execute(update(Suggestion).where(Suggestion.id == suggestion_id).values(created_at=when))
+
+
+async def test_daily_stats_are_zero_filled_utc_days_of_this_chat(any_sessions):
+    yesterday, first = TODAY - timedelta(days=1), TODAY - timedelta(days=13)
+    async with any_sessions.begin() as session:
+        for chat_id in (-1, -2):
+            await repository.ensure_chat(session, chat_id, "group", DEFAULTS)
+        await suggest_at(session, -1, "cafe", utc(TODAY, 9))
+        await suggest_at(session, -1, None, utc(TODAY, 23, 59))  # abstained: a photo, not a suggestion
+        await flag_at(session, -1, utc(TODAY, 0, 0))
+        await flag_at(session, -1, utc(yesterday, 23, 59))
+        await flag_at(session, -1, utc(first, 0, 0))
+        await flag_at(session, -1, utc(first - timedelta(days=1), 23, 59))  # before the window
+        await flag_at(session, -1, utc(TODAY + timedelta(days=1), 0, 0))  # after it
+        await flag_at(session, -2, utc(TODAY, 12))  # another chat
+    async with any_sessions() as session:
+        if session.bind.dialect.name == "postgresql":  # days stay UTC days whatever the connection's zone
+            await session.execute(text("SET TIME ZONE 'Asia/Tokyo'"))
+        daily = await repository.chat_daily_stats(session, -1, today=TODAY)
+    assert [d.day for d in daily] == [first + timedelta(days=n) for n in range(14)]
+    counts = {
+        d.day: (d.photos, d.suggestions, d.flags)
+        for d in daily
+        if (d.photos, d.suggestions, d.flags) != (0, 0, 0)
+    }
+    assert counts == {first: (1, 0, 1), yesterday: (1, 0, 1), TODAY: (3, 1, 1)}
+
+
+async def test_daily_stats_of_a_chat_without_records(any_sessions):
+    async with any_sessions() as session:
+        daily = await repository.chat_daily_stats(session, -3, today=TODAY, days=3)
+    assert daily == [repository.DayStats(TODAY - timedelta(days=n), 0, 0, 0) for n in (2, 1, 0)]
