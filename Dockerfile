@@ -34,6 +34,10 @@ COPY storage /app/storage
 COPY migrations /app/migrations
 
 FROM runtime AS bot
+# DejaVu Sans: the /stats chart's Latin and Cyrillic text (bot/charts.py).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends fonts-dejavu-core \
+    && rm -rf /var/lib/apt/lists/*
 COPY --from=source /app /app
 RUN pip install -e '.[bot]'
 USER scenetag

@@ -173,6 +173,12 @@ TEXTS: dict[str, dict[Language, str]] = {
         "ru": "В этом чате: фото {photos}, предложений {suggestions}, пометок {flags}, "
         "ложных срабатываний {false_positives}.",
     },
+    # The /stats chart. Photos per day are those with a stored record (storage.repository.DayStats).
+    "chart_title": {"en": "Last {days} days (UTC)", "ru": "Последние {days} дней (UTC)"},
+    "chart_photos": {"en": "photos answered or flagged", "ru": "фото с ответом или пометкой"},
+    "chart_suggestions": {"en": "suggestions", "ru": "предложения"},
+    "chart_flags": {"en": "flags", "ru": "пометки"},
+    "chart_empty": {"en": "No photos yet", "ru": "Пока нет фото"},
     "settings_saved": {"en": "Saved.", "ru": "Сохранено."},
     "cmd_start": {"en": "What I do", "ru": "Что я умею"},
     "cmd_help": {"en": "Help, tags and privacy", "ru": "Помощь, теги и приватность"},

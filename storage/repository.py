@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, String, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from moderation.verdict import ModerationMode, ModerationSettings, Sensitivity
 from storage.models import Chat, Flag, Suggestion
@@ -163,9 +167,9 @@ async def add_flag(
     compatible_probability: float | None,
     action: str,
     model_version: str,
-    caption_scene_tags: Sequence[str],
-    file_unique_id: str | None,
-    file_id: str | None,
+    caption_scene_tags: Sequence[str] | None = None,
+    file_unique_id: str | None = None,
+    file_id: str | None = None,
 ) -> int:
     """`file_id`: pass it only when the chat keeps photo ids (`Chat.keep_photo_ids`)."""
     flag = Flag(
@@ -173,7 +177,7 @@ async def add_flag(
         message_id=message_id,
         user_id=user_id,
         caption_tags=list(caption_tags),
-        caption_scene_tags=sorted(caption_scene_tags),
+        caption_scene_tags=None if caption_scene_tags is None else sorted(caption_scene_tags),
         predicted_tag=predicted_tag,
         confidence=confidence,
         compatible_probability=compatible_probability,
@@ -238,3 +242,61 @@ async def chat_stats(session: AsyncSession, chat_id: int) -> ChatStats:
         select(func.count()).select_from(Flag).where(Flag.chat_id == chat_id, Flag.admin_verdict == NOT_SPAM)
     )
     return ChatStats(photos or 0, suggestions or 0, flags or 0, false_positives or 0)
+
+
+class utc_day(FunctionElement[str]):
+    """The UTC calendar day of a timestamp column as `YYYY-MM-DD` text (PostgreSQL and SQLite)."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(utc_day, "postgresql")
+def _utc_day_postgresql(element: utc_day, compiler: SQLCompiler, **kw: Any) -> str:
+    # Explicitly UTC: date(timestamptz) would follow the connection's TimeZone setting.
+    return f"to_char({compiler.process(element.clauses, **kw)} AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+
+
+@compiles(utc_day, "sqlite")
+def _utc_day_sqlite(element: utc_day, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"date({compiler.process(element.clauses, **kw)})"  # SQLite stores CURRENT_TIMESTAMP in UTC
+
+
+@dataclass(frozen=True)
+class DayStats:
+    day: date  # a UTC calendar day
+    # Photos with a stored record that day: suggestions (abstentions included) and flags. The schema keeps
+    # no per-day photo count (`Chat.photos_seen` is a running total), and a group photo that is not
+    # flagged leaves no row, so in a group this counts the flagged photos only.
+    photos: int
+    suggestions: int
+    flags: int
+
+
+async def chat_daily_stats(
+    session: AsyncSession, chat_id: int, today: date, days: int = 14
+) -> list[DayStats]:
+    """The chat's `days` UTC days up to `today`, oldest first, with zeros for days without records."""
+    first = today - timedelta(days=days - 1)
+    window = (first.isoformat(), today.isoformat())
+    suggestion_day = utc_day(Suggestion.created_at)
+    answered = await session.execute(
+        select(suggestion_day, func.count(), func.count(Suggestion.tag))
+        .where(Suggestion.chat_id == chat_id, suggestion_day.between(*window))
+        .group_by(suggestion_day)
+    )
+    by_day = {day: (records, suggested) for day, records, suggested in answered}
+    flag_day = utc_day(Flag.created_at)
+    flagged = await session.execute(
+        select(flag_day, func.count())
+        .where(Flag.chat_id == chat_id, flag_day.between(*window))
+        .group_by(flag_day)
+    )
+    flags_by_day: dict[str, int] = {day: count for day, count in flagged}
+    series = []
+    for offset in range(days):
+        day = first + timedelta(days=offset)
+        records, suggested = by_day.get(day.isoformat(), (0, 0))
+        flags = flags_by_day.get(day.isoformat(), 0)
+        series.append(DayStats(day, photos=records + flags, suggestions=suggested, flags=flags))
+    return series

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, timedelta
+
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text, update
 
 from moderation.verdict import ModerationMode, ModerationSettings, Sensitivity
 from storage import repository
@@ -178,3 +180,68 @@ async def test_training_feedback_and_opting_out_clears_the_chats_photo_ids(sessi
         kept = await session.scalars(select(Suggestion.file_id).where(Suggestion.chat_id == 20))
         assert kept.all() == [None]
         assert not (await session.get(Chat, 20)).keep_photo_ids
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path) -> str:
+    """Both backends (PostgreSQL skips where no server answers); sync, as `postgres_url` is."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'bot.sqlite3'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+async def any_sessions(database_url):
+    engine = create_engine(database_url)
+    await upgrade_to_head(engine)
+    yield create_sessionmaker(engine)
+    await engine.dispose()
+
+
+TODAY = date(2026, 3, 14)
+
+
+def utc(day: date, hour: int, minute: int = 0) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=UTC)
+
+
+async def flag_at(session, chat_id: int, when: datetime) -> None:
+    flag_id = await add_flag(session, chat_id)
+    await session.execute(update(Flag).where(Flag.id == flag_id).values(created_at=when))
+
+
+async def suggest_at(session, chat_id: int, tag: str | None, when: datetime) -> None:
+    suggestion_id = await suggest(session, chat_id, 5, tag)
+    await session.execute(update(Suggestion).where(Suggestion.id == suggestion_id).values(created_at=when))
+
+
+async def test_daily_stats_are_zero_filled_utc_days_of_this_chat(any_sessions):
+    yesterday, first = TODAY - timedelta(days=1), TODAY - timedelta(days=13)
+    async with any_sessions.begin() as session:
+        for chat_id in (-1, -2):
+            await repository.ensure_chat(session, chat_id, "group", DEFAULTS)
+        await suggest_at(session, -1, "cafe", utc(TODAY, 9))
+        await suggest_at(session, -1, None, utc(TODAY, 23, 59))  # abstained: a photo, not a suggestion
+        await flag_at(session, -1, utc(TODAY, 0, 0))
+        await flag_at(session, -1, utc(yesterday, 23, 59))
+        await flag_at(session, -1, utc(first, 0, 0))
+        await flag_at(session, -1, utc(first - timedelta(days=1), 23, 59))  # before the window
+        await flag_at(session, -1, utc(TODAY + timedelta(days=1), 0, 0))  # after it
+        await flag_at(session, -2, utc(TODAY, 12))  # another chat
+    async with any_sessions() as session:
+        if session.bind.dialect.name == "postgresql":  # days stay UTC days whatever the connection's zone
+            await session.execute(text("SET TIME ZONE 'Asia/Tokyo'"))
+        daily = await repository.chat_daily_stats(session, -1, today=TODAY)
+    assert [d.day for d in daily] == [first + timedelta(days=n) for n in range(14)]
+    counts = {
+        d.day: (d.photos, d.suggestions, d.flags)
+        for d in daily
+        if (d.photos, d.suggestions, d.flags) != (0, 0, 0)
+    }
+    assert counts == {first: (1, 0, 1), yesterday: (1, 0, 1), TODAY: (3, 1, 1)}
+
+
+async def test_daily_stats_of_a_chat_without_records(any_sessions):
+    async with any_sessions() as session:
+        daily = await repository.chat_daily_stats(session, -3, today=TODAY, days=3)
+    assert daily == [repository.DayStats(TODAY - timedelta(days=n), 0, 0, 0) for n in (2, 1, 0)]

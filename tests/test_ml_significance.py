@@ -9,8 +9,10 @@ from ml.training.significance import (
     NO_DIFFERENCE,
     WORSE,
     PairedCounts,
+    fisher_exact_p,
     format_p,
     judge,
+    judge_rates,
     mcnemar_exact_p,
     paired_counts,
 )
@@ -82,3 +84,22 @@ def test_shown_p_value_never_contradicts_the_comparison_with_alpha() -> None:
     assert format_p(0.04996, 0.05) == "0.04996"
     assert format_p(0.41, 0.05) == "0.41"
     assert format_p(0.0500001, 0.05) == "0.05"
+
+
+def test_fisher_exact_matches_known_tables() -> None:
+    # Margins 4 / 4 with 4 yes: the tables with x = 0..4 yes in A have weights C(4, x) C(4, 4 - x) =
+    # 1, 16, 36, 16, 1 out of C(8, 4) = 70. Fisher's tea tasting (3 of 4 right): 1 + 16 + 16 + 1 = 34 / 70.
+    assert fisher_exact_p(3, 1, 1, 3) == 34 / 70
+    assert fisher_exact_p(4, 0, 0, 4) == 2 / 70
+    assert fisher_exact_p(2, 2, 2, 2) == 1.0
+    assert fisher_exact_p(5, 5, 5, 5) == 1.0
+    assert fisher_exact_p(0, 0, 0, 0) == 1.0
+
+
+def test_judge_rates_says_higher_lower_or_no_difference() -> None:
+    assert judge_rates(10, 2, 3, 15).decision == WORSE
+    assert judge_rates(3, 15, 10, 2).decision == BETTER
+    assert judge_rates(3, 1, 1, 3).decision == NO_DIFFERENCE
+    assert judge_rates(0, 0, 40, 0).decision == NO_DIFFERENCE  # nothing rated for A: no evidence
+    with pytest.raises(ValueError):
+        fisher_exact_p(-1, 0, 0, 0)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,14 @@ from ml.cli import main as ml_main
 from ml.serving.images import load_image
 from ml.serving.inference import Classifier
 from ml.serving.model import read_model_file
-from ml.training.loop import SceneTagLoss, cached_batches, frozen_stages, shift_and_mirror
+from ml.training.loop import (
+    CachedPart,
+    FeedbackMixLoss,
+    SceneTagLoss,
+    cached_batches,
+    frozen_stages,
+    shift_and_mirror,
+)
 from tests.ml_support import TINY_SIZE, make_tiny_data
 
 COMMON = ["--input-size", str(TINY_SIZE), "--val-per-class", "1", "--holdout", "0.34", "--batch-size", "4",
@@ -78,7 +86,7 @@ def test_cached_batches_draw_one_view_per_batch_and_cover_every_row() -> None:
     views = {name: np.full((40, 1, 2, 2), value, dtype=np.float16) for name, value in
              (("plain", 0), ("flip", 1), ("aug1", 2))}
     labels = np.arange(40)
-    batches = list(cached_batches(views, rows, labels, batch_size=5, max_shift=0,
+    batches = list(cached_batches([CachedPart(views, rows, labels)], batch_size=5, max_shift=0,
                                   generator=torch.Generator().manual_seed(0)))
     assert sorted(torch.cat([targets for _, targets in batches]).tolist()) == rows.tolist()
     drawn = set()
@@ -132,3 +140,88 @@ def test_weights_digest_names_the_weights_not_the_module() -> None:
     b.load_state_dict(a.state_dict())
     b[1].running_mean += 1  # a buffer counts too: the cached maps depend on it
     assert weights_digest([a]) != weights_digest([b])
+
+
+def test_feedback_mix_loss_weighs_tag_labelled_photos() -> None:
+    matrix = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])  # scenes 0 and 1 share tag 0
+    logits = torch.zeros(2, 3)
+    base = SceneTagLoss(matrix, 0.0, 0.0)
+    # row 0: a training photo of scene 2 (loss log 3); row 1: an extra photo tagged 0 (target 3 + 0), whose
+    # tag holds 2/3 of the probability
+    for weight in (1.0, 3.0):
+        loss = FeedbackMixLoss(base, matrix, 3, weight)(logits, torch.tensor([2, 3]))
+        assert float(loss) == pytest.approx((math.log(3) - weight * math.log(2 / 3)) / (1 + weight))
+    only_extra = FeedbackMixLoss(base, matrix, 3, 2.0)(logits[:1], torch.tensor([4]))  # tag 1: one scene of 3
+    assert float(only_extra) == pytest.approx(math.log(3))
+    no_extra = FeedbackMixLoss(base, matrix, 3, 2.0)(logits[:1], torch.tensor([2]))
+    assert float(no_extra) == pytest.approx(math.log(3))
+
+
+def test_cached_batches_mix_every_row_of_every_part() -> None:
+    main = CachedPart({"plain": np.zeros((10, 1, 2, 2), dtype=np.float16)}, np.arange(3, 10), np.arange(10))
+    extra = CachedPart({"plain": np.ones((4, 1, 2, 2), dtype=np.float16)}, np.arange(4),
+                       np.arange(100, 104))
+    batches = list(cached_batches([main, extra], batch_size=3, max_shift=0,
+                                  generator=torch.Generator().manual_seed(0)))
+    pairs = sorted((int(label), float(maps[i].mean())) for maps, labels in batches
+                   for i, label in enumerate(labels))
+    assert pairs == [(label, 0.0) for label in range(3, 10)] + [(label, 1.0) for label in range(100, 104)]
+
+
+def make_feedback_folder(folder: Path, photos: Path) -> Path:
+    """What `ml feedback export` writes: abbey photos a user said are #cafe, one said to be #sky (a tag no
+    tiny class maps to), and the manifest."""
+    abbeys = sorted((photos / "a" / "abbey").glob("*.jpg"))
+    (folder / "cafe").mkdir(parents=True)
+    (folder / "sky").mkdir()
+    for photo in abbeys[:4]:
+        shutil.copy(photo, folder / "cafe" / photo.name)
+    shutil.copy(abbeys[4], folder / "sky" / abbeys[4].name)
+    (folder / "manifest.csv").write_text("path,tag,source\n")
+    return folder
+
+
+def test_scan_tagged_reads_the_feedback_layout(tiny_data: Path, tmp_path: Path) -> None:
+    from ml.training.data import scan_tagged
+
+    samples, tags = scan_tagged(make_feedback_folder(tmp_path / "fb", tiny_data))
+    assert tags == ["cafe"] * 4 + ["sky"] and all(
+        s.path.startswith(f"{t}/") for s, t in zip(samples, tags, strict=True))
+    (tmp_path / "fb" / "beach").mkdir()
+    shutil.copy(tiny_data / samples[0].path.replace("cafe", "a/abbey"), tmp_path / "fb" / "beach" / "x.jpg")
+    with pytest.raises(ValueError, match="not tags"):
+        scan_tagged(tmp_path / "fb")
+
+
+@pytest.mark.parametrize("cache", [False, True], ids=["photos", "feature-cache"])
+def test_extra_feedback_photos_pull_the_model_towards_their_tags(
+    tiny_data: Path, tmp_path: Path, cache: bool
+) -> None:
+    from ml.training.data import scan_tagged
+
+    feedback = make_feedback_folder(tmp_path / "fb", tiny_data)
+    start = tmp_path / "start"
+    assert ml_main(["train", "--data", str(tiny_data), "--output", str(start), "--epochs", "1",
+                    "--freeze-blocks", "14", *COMMON]) == 0
+    common = ["--data", str(tiny_data), "--init", str(start / "model.pt"),
+              "--split", str(start / "split.json"),
+              "--epochs", "2", "--freeze-blocks", "14", "--lr", "0.05", "--augment-strength", "0",
+              *COMMON[:-2]]
+    if cache:
+        common += ["--cache-features", str(tmp_path / "cache")]
+    assert ml_main(["train", "--output", str(tmp_path / "plain"), *common]) == 0
+    assert ml_main(["train", "--output", str(tmp_path / "mixed"), *common, "--extra", str(feedback),
+                    "--extra-weight", "20"]) == 0
+    spec, _ = read_model_file(tmp_path / "mixed" / "model.pt")
+    assert spec.metrics["extra"]["photos"] == 4  # the #sky photo cannot be learned by these classes
+    assert spec.metrics["extra"]["weight"] == 20
+    if cache:
+        assert len(list((tmp_path / "cache").glob("extra-*/plain.npy"))) == 1
+    samples, _ = scan_tagged(feedback)
+    photos = [load_image(feedback / s.path) for s in samples[:4]]
+
+    def cafe(run: str) -> float:
+        predictions = Classifier.load(tmp_path / run / "model.pt", "cpu").predict(photos)
+        return float(np.mean([p.probabilities["cafe"] for p in predictions]))
+
+    assert cafe("mixed") > cafe("plain") + 0.05

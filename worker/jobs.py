@@ -43,7 +43,7 @@ def load_engine(settings: WorkerSettings) -> Engine:
                                      settings.torch_threads, settings.onnx_cache_dir)
     except ValueError as exc:
         raise SystemExit(
-            f"configuration error: DEVICE/BACKEND: {exc}; set DEVICE=cpu or BACKEND=torch"
+            f"configuration error: BACKEND: {exc}; set DEVICE=cpu or BACKEND=torch"
         ) from None
     classifier.warmup()
     tta = settings.tta or classifier.spec.recommended_tta

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatType
@@ -19,6 +20,7 @@ from bot.callbacks import (
     private_settings_keyboard,
     settings_keyboard,
 )
+from bot.charts import stats_chart
 from bot.i18n import Language, text
 from bot.replies import keep_photo_ids_text, moderation_text
 from bot.services import Services, services
@@ -147,20 +149,36 @@ async def settings_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 
 
 async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/stats: photos seen, suggestions, flags and false positives in this chat (admins only)."""
+    """/stats: a chart of the last days with the chat's numbers as its caption (admins only)."""
     message = update.effective_message
     svc = services(context)
     if message is None or not await _admin_in_group(svc, context, message):
         return
+    language = _language(svc, message)
     async with svc.sessions.begin() as session:
         numbers = await repository.chat_stats(session, message.chat_id)
-    await message.reply_text(
-        text(
-            "stats",
-            _language(svc, message),
-            photos=numbers.photos,
-            suggestions=numbers.suggestions,
-            flags=numbers.flags,
-            false_positives=numbers.false_positives,
-        )
+        daily = await repository.chat_daily_stats(session, message.chat_id, today=datetime.now(UTC).date())
+    caption = text(
+        "stats",
+        language,
+        photos=numbers.photos,
+        suggestions=numbers.suggestions,
+        flags=numbers.flags,
+        false_positives=numbers.false_positives,
     )
+    chart = _drawn_chart(daily, language)
+    if chart is not None:
+        try:
+            await message.reply_photo(chart, caption=caption)
+            return
+        except BadRequest as error:  # Telegram refused the picture: the numbers still go out
+            logger.warning("stats chart not sent in chat %s: %s", message.chat_id, error)
+    await message.reply_text(caption)
+
+
+def _drawn_chart(daily: list[repository.DayStats], language: Language) -> bytes | None:
+    try:
+        return stats_chart(daily, language)
+    except Exception:  # the chart only pictures the caption's numbers: failing to draw it must not cost them
+        logger.exception("could not draw the stats chart")
+        return None

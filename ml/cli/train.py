@@ -19,6 +19,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split",
                         help="a split file from `ml split` (train / validation / held-out photos) instead "
                         "of a new random split (default: none)")
+    parser.add_argument("--extra",
+                        help="a folder of photos labelled with tags, DIR/<tag>/<name>.jpg (what `ml feedback "
+                        "export` writes), mixed into the training photos; never used for validation "
+                        "(default: none)")
+    parser.add_argument("--extra-weight", type=float, default=1.0,
+                        help="each --extra photo's weight in the loss relative to a training photo "
+                        "(default: 1)")
     parser.add_argument("--holdout", type=float, default=0.2, help="held-out share per class (default: 0.2)")
     parser.add_argument("--split-lists", nargs=2, metavar=("TRAIN_TXT", "TEST_TXT"),
                         help="SUN397's Training_NN.txt / Testing_NN.txt instead of a random split "
@@ -96,6 +103,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.cache_features and args.freeze_blocks <= 0:
         raise SystemExit("--cache-features needs --freeze-blocks N (N > 0): only frozen stages can be cached")
+    if args.extra_weight <= 0:
+        raise SystemExit("--extra-weight must be positive")
     from ml.serving.model import native_input_size
     from ml.training.loop import main
 

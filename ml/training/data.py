@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ml.serving.images import load_image
+from ml.tags import ALL_LABELS
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp"})
 
@@ -45,6 +46,23 @@ def scan(root: str | Path) -> list[Sample]:
     if not samples:
         raise ValueError(f"no images in SUN397 layout (DIR/a/abbey/x.jpg) under {root}")
     return samples
+
+
+def scan_tagged(root: str | Path) -> tuple[list[Sample], list[str]]:
+    """Photos labelled with a hashtag instead of a scene, in `DIR/<tag>/<name>.jpg` (what `ml feedback export`
+    writes; other files, such as its manifest, are ignored): the photos sorted by path and their tags."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"photo folder {root} does not exist")
+    paths = sorted(p.relative_to(root).as_posix() for p in root.glob("*/*")
+                   if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    tags = [path.split("/")[0] for path in paths]
+    unknown = sorted(set(tags) - set(ALL_LABELS))
+    if unknown:
+        raise ValueError(f"{root}: folders {unknown} are not tags ({', '.join(ALL_LABELS)})")
+    if not paths:
+        raise ValueError(f"no photos in DIR/<tag>/<name>.jpg layout under {root}")
+    return [Sample(path, scene_of(path)) for path in paths], tags
 
 
 def fingerprint(samples: Sequence[Sample]) -> str:

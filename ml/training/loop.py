@@ -24,7 +24,8 @@ import math
 import shlex
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -65,20 +66,35 @@ def shift_and_mirror(
     return maps
 
 
+@dataclass(frozen=True)
+class CachedPart:
+    """One photo folder's cached frozen-prefix maps (per view), the rows to train on and every row's label."""
+
+    views: dict[str, np.ndarray]
+    rows: np.ndarray
+    labels: np.ndarray
+
+
 def cached_batches(
-    views: dict[str, np.ndarray], rows: np.ndarray, labels: np.ndarray, *, batch_size: int, max_shift: int,
-    generator: torch.Generator,
+    parts: Sequence[CachedPart], *, batch_size: int, max_shift: int, generator: torch.Generator
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Shuffled training batches from the cache, each from one cached view drawn uniformly; the maps are
-    mirrored at random only when the cache holds the plain view alone."""
-    names = sorted(views)
-    order = rows[torch.randperm(len(rows), generator=generator).numpy()]
+    """Shuffled training batches over the rows of every part (the training photos, and --extra's), each batch
+    from one cached view drawn uniformly; the maps are mirrored at random only when the cache holds the plain
+    view alone."""
+    names = sorted(parts[0].views)
+    order = np.concatenate([np.stack([np.full(len(p.rows), i), p.rows], axis=1) for i, p in enumerate(parts)])
+    order = order[torch.randperm(len(order), generator=generator).numpy()]
     for start in range(0, len(order), batch_size):
-        chunk = np.sort(order[start:start + batch_size])  # sorted rows read the memmap sequentially
+        chunk = order[start:start + batch_size]
         view = names[int(torch.randint(len(names), (1,), generator=generator))]
-        maps = torch.from_numpy(views[view][chunk].astype(np.float32))
-        maps = shift_and_mirror(maps, max_shift, generator, mirror=names == ["plain"])
-        yield maps, torch.from_numpy(labels[chunk])
+        maps, labels = [], []
+        for i, part in enumerate(parts):
+            rows = np.sort(chunk[chunk[:, 0] == i, 1])  # sorted rows read the memmap sequentially
+            if len(rows):
+                maps.append(torch.from_numpy(part.views[view][rows].astype(np.float32)))
+                labels.append(torch.from_numpy(part.labels[rows]))
+        maps_batch = shift_and_mirror(torch.cat(maps), max_shift, generator, mirror=names == ["plain"])
+        yield maps_batch, torch.cat(labels)
 
 
 class SceneTagLoss(nn.Module):
@@ -99,6 +115,32 @@ class SceneTagLoss(nn.Module):
             tag_targets = self.tag_of_class[targets]
             loss = loss + self.tag_weight * nn.functional.nll_loss(tag_p.clamp_min(1e-8).log(), tag_targets)
         return loss
+
+
+class FeedbackMixLoss(nn.Module):
+    """`base` on the training photos; on --extra photos, labelled with a tag rather than a class (their
+    targets are `classes` + the tag's index in ALL_LABELS), the negative log of the tag's summed probability.
+    Each extra photo weighs `weight` training photos in the batch mean."""
+
+    def __init__(self, base: nn.Module, matrix: torch.Tensor, classes: int, weight: float) -> None:
+        super().__init__()
+        self.base = base
+        self.register_buffer("matrix", matrix.float())  # [classes, tags]
+        self.classes = classes
+        self.weight = weight
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        extra = targets >= self.classes
+        n_extra = int(extra.sum())
+        n_main = len(targets) - n_extra
+        total = logits.new_zeros(())
+        if n_main:
+            total = total + n_main * self.base(logits[~extra], targets[~extra])
+        if n_extra:
+            tag_p = logits[extra].softmax(dim=1) @ self.matrix
+            total = total + self.weight * nn.functional.nll_loss(
+                tag_p.clamp_min(1e-8).log(), targets[extra] - self.classes, reduction="sum")
+        return total / (n_main + self.weight * n_extra)
 
 
 def train_one_epoch(
@@ -201,6 +243,26 @@ def initial_weights(path: str, backbone: str, classes: list[str]) -> tuple[dict[
     return state, f"{file_version(path)}:{backbone}"
 
 
+def extra_photos(
+    folder: str | None, matrix: torch.Tensor, classes: int
+) -> tuple[list[ds.Sample], np.ndarray]:
+    """--extra's photos and their targets (`classes` + the tag's index, see FeedbackMixLoss). Photos of a tag
+    that none of the model's classes sums into are left out: their loss could not move the network."""
+    from ml.tags import ALL_LABELS
+
+    if not folder:
+        return [], np.zeros(0, dtype=np.int64)
+    samples, tags = ds.scan_tagged(folder)
+    reachable = matrix.sum(dim=0) > 0
+    keep = [i for i, tag in enumerate(tags) if reachable[ALL_LABELS.index(tag)]]
+    if len(keep) < len(samples):
+        left_out = sorted({tags[i] for i in range(len(tags)) if i not in set(keep)})
+        logger.warning("--extra: %d photos of tags no class of this model maps to are left out: %s",
+                       len(samples) - len(keep), ", ".join(left_out))
+    return [samples[i] for i in keep], np.array([classes + ALL_LABELS.index(tags[i]) for i in keep],
+                                                dtype=np.int64)
+
+
 def weights_digest(modules: Any) -> str:
     """sha256 (12 hex) of the modules' parameters and buffers, in state_dict order."""
     import hashlib
@@ -222,7 +284,7 @@ def main(args: argparse.Namespace) -> int:
     from torch.utils.tensorboard import SummaryWriter
 
     from ml.serving.augment import train_transform
-    from ml.serving.inference import resolve_device
+    from ml.serving.inference import label_matrix, resolve_device
     from ml.serving.preprocess import eval_transform
     from ml.tags import ALL_LABELS, OTHER
     from ml.training.feature_cache import build_cache, cache_key, cached_rows, open_cache
@@ -279,32 +341,53 @@ def main(args: argparse.Namespace) -> int:
         train_command="ml " + shlex.join(getattr(args, "argv", sys.argv[1:])),
         data_fingerprint=ds.fingerprint(sorted([*train_part, *held], key=lambda s: s.path)),
     )
+    extra, extra_labels = extra_photos(args.extra, label_matrix(spec), len(classes))
+    if extra:
+        logger.info("%d --extra photos from %s, weight %s each", len(extra), args.extra, args.extra_weight)
 
     # Batches: cached frozen-prefix maps, or photos through the whole network.
     generator = torch.Generator().manual_seed(args.seed)
     if args.cache_features:
         cache_dir = Path(args.cache_features)
-        key = cache_key(args.backbone, args.input_size, frozen, ordered, args.cache_views.split(","),
-                        augment_strength=args.augment_strength, prefix_weights=prefix_weights)
-        if cached_rows(cache_dir, key) < last_row:
-            build_cache(cache_dir, root, ordered, model.cpu(), key, mean=mean, std=std, workers=args.workers)
-            model.to(device)
-        views = open_cache(cache_dir, key, last_row)
+
+        def cached(
+            folder: Path, photos_root: Path, samples: list[ds.Sample], rows: int
+        ) -> dict[str, np.ndarray]:
+            key = cache_key(args.backbone, args.input_size, frozen, samples, args.cache_views.split(","),
+                            augment_strength=args.augment_strength, prefix_weights=prefix_weights)
+            if cached_rows(folder, key) < rows:
+                build_cache(folder, photos_root, samples, model.cpu(), key, mean=mean, std=std,
+                            workers=args.workers)
+                model.to(device)
+            return open_cache(folder, key, rows)
+
+        views = cached(cache_dir, root, ordered, last_row)
+        parts = [CachedPart(views, train_rows, labels)]
+        if extra:  # their own cache beside the training photos', keyed by their paths
+            extra_dir = cache_dir / f"extra-{ds.fingerprint(extra)}"
+            extra_views = cached(extra_dir, Path(args.extra), extra, len(extra))
+            parts.append(CachedPart(extra_views, np.arange(len(extra)), extra_labels))
         start = frozen  # batches are the frozen stages' cached output
 
         def train_batches() -> Iterator:
-            return cached_batches(views, train_rows, labels, batch_size=args.batch_size,
-                                  max_shift=args.feature_shift, generator=generator)
+            return cached_batches(parts, batch_size=args.batch_size, max_shift=args.feature_shift,
+                                  generator=generator)
 
         def val_batches() -> Iterator:
             for lo in range(0, n_val, args.batch_size):
                 rows = val_rows[lo:lo + args.batch_size]
                 yield torch.from_numpy(views["plain"][rows].astype(np.float32)), None
 
-        steps = math.ceil(len(train_rows) / args.batch_size)
+        steps = math.ceil((len(train_rows) + len(extra)) / args.batch_size)
     else:
-        train_set = ds.PhotoDataset(root, [ordered[i] for i in train_rows], labels[train_rows].tolist(),
-                                    train_transform(args.input_size, mean, std, args.augment_strength))
+        from torch.utils.data import ConcatDataset
+
+        augment = train_transform(args.input_size, mean, std, args.augment_strength)
+        train_set: Any = ds.PhotoDataset(root, [ordered[i] for i in train_rows], labels[train_rows].tolist(),
+                                         augment)
+        if extra:
+            train_set = ConcatDataset([train_set, ds.PhotoDataset(args.extra, extra, extra_labels.tolist(),
+                                                                  augment)])
         val_set = ds.PhotoDataset(root, ordered[:n_val], labels[:n_val].tolist(),
                                   eval_transform(args.input_size, mean, std))
         train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True,
@@ -323,12 +406,12 @@ def main(args: argparse.Namespace) -> int:
 
     # Loss, optimiser, schedule.
     if args.target == "scenes":
-        from ml.serving.inference import label_matrix
-
         criterion: nn.Module = SceneTagLoss(label_matrix(spec), args.tag_loss, args.label_smoothing)
-        criterion.to(device)
     else:
         criterion = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
+    if extra:
+        criterion = FeedbackMixLoss(criterion, label_matrix(spec), len(classes), args.extra_weight)
+    criterion.to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     if args.optimizer == "sgd":
         optimizer: torch.optim.Optimizer = torch.optim.SGD(
@@ -384,6 +467,9 @@ def main(args: argparse.Namespace) -> int:
             spec.tag_balance = report["tag_balance"]
             spec.metrics = {"validation": {k: report[k] for k in ("photos", "accuracy", "weighted_accuracy")},
                             "epoch": epoch, "train_photos": len(train_rows)}
+            if extra:
+                spec.metrics["extra"] = {"photos": len(extra), "weight": args.extra_weight,
+                                         "fingerprint": ds.fingerprint(extra)}
             save_model(output / "model.pt", model, spec)
         torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                     "lr_scheduler": scheduler.state_dict(), "epoch": epoch,

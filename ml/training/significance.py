@@ -1,5 +1,6 @@
-"""Is a candidate model better than the incumbent on the same photos? McNemar's exact test on the paired
-correctness of their top tags, and the verdict `ml compare` prints.
+"""Is a candidate model better than the incumbent? On the same photos (`ml compare`): McNemar's exact test on
+the paired correctness of their top tags. On different photos, as in a canary (`ml canary report`): Fisher's
+exact test of two rates, such as the share of 👍 among rated suggestions.
 
 Only the discordant photos carry evidence: b = A right & B wrong, c = A wrong & B right. Under "no
 difference" each of the b + c is equally likely to fall either way, so min(b, c) follows Binomial(b + c, 1/2);
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from math import comb
 
 import numpy as np
 
@@ -72,3 +74,29 @@ def judge(only_a_right: int, only_b_right: int, alpha: float = 0.05) -> Verdict:
     if only_b_right > only_a_right:
         return Verdict(BETTER, p, f"B is better (p = {shown} < {alpha:g})")
     return Verdict(WORSE, p, f"B is worse (p = {shown} < {alpha:g}): keep A")
+
+
+def fisher_exact_p(a_yes: int, a_no: int, b_yes: int, b_no: int) -> float:
+    """Two-sided Fisher's exact test of whether A's and B's yes-rates differ: the probability, with the
+    table's margins fixed, of every table no more likely than the observed one. Exact integers, as above."""
+    if min(a_yes, a_no, b_yes, b_no) < 0:
+        raise ValueError("counts cannot be negative")
+    n_a, n_b, yes = a_yes + a_no, b_yes + b_no, a_yes + b_yes
+    low, high = max(0, yes - n_b), min(yes, n_a)
+    weights = [comb(n_a, x) * comb(n_b, yes - x) for x in range(low, high + 1)]
+    observed = weights[a_yes - low]
+    return min(1.0, sum(w for w in weights if w <= observed) / comb(n_a + n_b, yes))
+
+
+def judge_rates(a_yes: int, a_no: int, b_yes: int, b_no: int, alpha: float = 0.05) -> Verdict:
+    """B's yes-rate against A's: BETTER or WORSE only when Fisher's test finds the difference significant."""
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
+    p = fisher_exact_p(a_yes, a_no, b_yes, b_no)
+    shown = format_p(p, alpha)
+    if p >= alpha:
+        return Verdict(NO_DIFFERENCE, p, f"no significant difference (p = {shown} >= {alpha:g})")
+    # Cross-multiplied: B's rate b_yes / (b_yes + b_no) above A's, without division by an empty count.
+    if b_yes * (a_yes + a_no) > a_yes * (b_yes + b_no):
+        return Verdict(BETTER, p, f"B is higher (p = {shown} < {alpha:g})")
+    return Verdict(WORSE, p, f"B is lower (p = {shown} < {alpha:g})")

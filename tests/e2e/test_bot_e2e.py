@@ -258,7 +258,8 @@ async def test_group_moderation_only_when_on_and_only_by_admins(telegram, bot, s
 
     sent = await telegram.send_command(group, olga, "/stats")
     reply = await telegram.wait_for_message(group.id, after_message_id=sent["message_id"])
-    assert reply["text"] == text("stats", "en", photos=5, suggestions=0, flags=3, false_positives=1)
+    assert reply["caption"] == text("stats", "en", photos=5, suggestions=0, flags=3, false_positives=1)
+    assert reply["photo"]  # the chart (tests/e2e/test_bot_e2e_stats.py)
     async with bot.services.sessions() as session:
         actions = (await session.scalars(select(Flag.action).where(Flag.chat_id == group.id))).all()
     assert sorted(actions) == ["delete", "flag", "record"]
