@@ -23,6 +23,7 @@ from ml.feedback import (
     read_manifest,
     write_manifest,
 )
+from ml.training.data import scan_tagged
 from moderation.verdict import ModerationSettings
 from storage import repository
 from storage.migrate import upgrade_to_head
@@ -188,6 +189,7 @@ async def test_export_fetches_labelled_photos_counts_gone_ones_and_reruns_withou
         ]
         assert sorted(r["path"] for r in rows) == photos
         assert all(datetime.fromisoformat(r["rated_at"]).tzinfo is not None for r in rows)
+        assert scan_tagged(out)[1] == ["cafe", "water", "water"]  # what `ml train --extra` reads
 
         calls = len(telegram.calls)
         again = await export_in_thread(out, url, telegram)
