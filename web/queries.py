@@ -26,7 +26,7 @@ async def latency_samples(session: AsyncSession, since: datetime) -> list[tuple[
     rows = await session.execute(
         select(Suggestion.created_at, Suggestion.latency_ms).where(Suggestion.created_at >= since)
     )
-    return [(at, latency) for at, latency in rows.tuples()]
+    return [(at, latency) for at, latency in rows]
 
 
 @dataclass(frozen=True)
@@ -58,9 +58,7 @@ async def tag_feedback(session: AsyncSession) -> list[TagFeedback]:
             func.max(Suggestion.created_at),
         ).group_by(Suggestion.model_version, Suggestion.tag)
     )
-    found = [
-        TagFeedback(v, tag, n, rated, int(ups or 0), last) for v, tag, n, rated, ups, last in rows.tuples()
-    ]
+    found = [TagFeedback(v, tag, n, rated, int(ups or 0), last) for v, tag, n, rated, ups, last in rows]
     version_last = {}
     for row in found:
         version_last[row.model_version] = max(version_last.get(row.model_version, row.last_at), row.last_at)
@@ -110,7 +108,7 @@ async def chat_summaries(session: AsyncSession, chat_ids: Collection[int] | None
         ChatSummary(
             chat.id, chat.type, chat.photos_seen, moderation_settings(chat), n or 0, int(fp or 0), last
         )
-        for chat, n, fp, last in rows.tuples()
+        for chat, n, fp, last in rows
     ]
 
 
