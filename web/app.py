@@ -18,7 +18,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from prometheus_client import make_asgi_app
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
@@ -91,8 +91,8 @@ def build_app(settings: WebSettings) -> FastAPI:
     app.add_exception_handler(TelegramUnavailable, telegram_unavailable)
     app.include_router(router)
     app.add_api_route("/healthz", healthz, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/metrics", metrics, methods=["GET"], include_in_schema=False)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    app.mount("/metrics", make_asgi_app())
     return app
 
 
@@ -127,6 +127,11 @@ async def telegram_unavailable(request: Request, exc: Exception) -> Response:
         "Telegram's Bot API did not answer, so who administers which group is unknown. Try again shortly."
     )
     return render(request, "error.html", status=503, message=message)
+
+
+async def metrics(request: Request) -> Response:
+    # A route, not prometheus_client's make_asgi_app() mounted: a mount answers /metrics with a redirect.
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 
 async def healthz(request: Request) -> Response:
