@@ -67,10 +67,19 @@ def test_chart_draws_bars_and_lines_from_the_numbers() -> None:
     assert svg.startswith("<svg") and svg.endswith("</svg>")
     heights = [float(h) for h in re.findall(r'class="volume"[^>]*height="([\d.]+)"', svg)]
     assert heights[0] * 2 == heights[2] and heights[1] == 0  # bars in proportion to the photos
-    p95 = re.search(r'class="line-p95" fill="none" points="([^"]+)"', svg)
-    assert p95 is not None and len(p95.group(1).split()) == 2  # the empty slice has no point
+    # The empty middle slice breaks each line: a dot either side, no line drawn across the gap.
+    assert "<polyline" not in svg
+    assert len(re.findall(r'<circle class="line-p95"', svg)) == 2
     assert "1000 ms" in svg  # the left axis is rounded up from 900 ms
     assert "12:00" in svg
+
+
+def test_chart_joins_consecutive_slices() -> None:
+    buckets = [Bucket(NOW + timedelta(minutes=30 * i), 1, 100.0 * (i + 1), 200.0) for i in range(3)]
+    p50 = re.search(r'<polyline class="line-p50" fill="none" points="([^"]+)"', latency_chart(buckets))
+    assert p50 is not None
+    heights = [float(point.split(",")[1]) for point in p50.group(1).split()]
+    assert heights == sorted(heights, reverse=True)  # rising latency: the line climbs (y grows downwards)
 
 
 def test_chart_of_nothing_still_renders() -> None:

@@ -23,11 +23,22 @@ def _nice_ceiling(value: float) -> float:
     return next(step * scale for step in (1, 2, 5, 10) if step * scale >= value)
 
 
-def _polyline(points: Sequence[tuple[float, float]], css_class: str) -> str:
-    if not points:
-        return ""
-    coordinates = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
-    return f'<polyline class="{css_class}" fill="none" points="{coordinates}"/>'
+def _lines(points: Sequence[tuple[float, float] | None], css_class: str) -> str:
+    """One polyline per run of slices with data: a gap (no photo answered) is not drawn over."""
+    runs: list[list[tuple[float, float]]] = [[]]
+    for point in points:
+        if point is None:
+            runs.append([])
+        else:
+            runs[-1].append(point)
+    parts = []
+    for run in runs:
+        if len(run) == 1:  # a lone slice: a dot, a line needs two
+            parts.append(f'<circle class="{css_class}" cx="{run[0][0]:.1f}" cy="{run[0][1]:.1f}" r="2.5"/>')
+        elif run:
+            coordinates = " ".join(f"{x:.1f},{y:.1f}" for x, y in run)
+            parts.append(f'<polyline class="{css_class}" fill="none" points="{coordinates}"/>')
+    return "".join(parts)
 
 
 def latency_chart(buckets: Sequence[Bucket]) -> str:
@@ -69,8 +80,8 @@ def latency_chart(buckets: Sequence[Bucket]) -> str:
             f"{bucket.photos} photos</title></rect>"
         )
     for name, values in (("p50", [b.p50_ms for b in buckets]), ("p95", [b.p95_ms for b in buckets])):
-        points = [(x(i), y(v, top_ms)) for i, v in enumerate(values) if v is not None]
-        parts.append(_polyline(points, f"line-{name}"))
+        points = [None if v is None else (x(i), y(v, top_ms)) for i, v in enumerate(values)]
+        parts.append(_lines(points, f"line-{name}"))
     step = max(1, len(buckets) // TIME_LABELS)
     for index in range(0, len(buckets), step):
         parts.append(
