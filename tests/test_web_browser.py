@@ -186,7 +186,7 @@ def test_operator_reads_the_dashboard_and_changes_a_setting(
     text = page_text(browser)
     assert "Photo club" in text
     assert "#beach" in text and "#forest" in text and "#snow" in text
-    assert "not spam — admin 5001" in text
+    assert "not spam — by user 5001" in text
     assert_rendered(browser, tmp_path / "chat.png")
 
     browser.find_element(By.CSS_SELECTOR, 'input[name="mode"][value="delete"]').click()

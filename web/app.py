@@ -39,12 +39,6 @@ HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = "scenetag_session"
 SESSION_MAX_AGE_S = 7 * 24 * 3600
 TELEGRAM_TIMEOUT_S = 10.0
-# Our pages load nothing from elsewhere except the login page's Telegram widget (a script and its frame).
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; img-src 'self' data: https://t.me https://telegram.org; "
-    "script-src 'self' https://telegram.org; frame-src https://oauth.telegram.org; "
-    "style-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
-)
 
 
 @asynccontextmanager
@@ -99,14 +93,13 @@ def build_app(settings: WebSettings) -> FastAPI:
 async def count_and_protect(
     request: Request, call_next: Callable[[Request], Awaitable[Response]]
 ) -> Response:
-    """Count each request by route template, and send the security headers with every answer."""
+    """Count each request by route template; two headers safe for every answer (pages add their CSP)."""
     response = await call_next(request)
     route = request.scope.get("route")
     path = getattr(route, "path", None) or (
         "/metrics" if request.url.path.startswith("/metrics") else "other"
     )
     REQUESTS.labels(request.method, path, str(response.status_code)).inc()
-    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
     return response

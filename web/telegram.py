@@ -1,11 +1,14 @@
 """The two Bot API questions the dashboard asks, with answers cached briefly in Redis (shared by replicas):
-is this user an administrator of that chat (getChatMember), and what is the chat called (getChat)."""
+who is this user in that chat (getChatMember: an administrator? their name), and what is the chat called
+(getChat)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import httpx
@@ -40,6 +43,21 @@ def title_key(chat_id: int) -> str:
     return f"scenetag:web:title:{chat_id}"
 
 
+@dataclass(frozen=True)
+class Member:
+    status: str  # "creator", "administrator", "member", "left", ...
+    name: str | None  # as the page shows them; None when Telegram does not know them in this chat
+
+    @property
+    def is_admin(self) -> bool:
+        return is_admin_status(self.status)
+
+
+def shown_name(user: dict[str, Any]) -> str:
+    name = " ".join(part for part in (user.get("first_name"), user.get("last_name")) if part)
+    return f"{name} (@{user['username']})" if user.get("username") else name
+
+
 class BotApi:
     """getChatMember and getChat over one shared HTTP client, cached in Redis."""
 
@@ -64,23 +82,35 @@ class BotApi:
             raise TelegramError(code, description)
         raise TelegramUnavailable(f"{method}: {code} {description}")  # 401 bad token, 429, 5xx
 
-    async def member_status(self, chat_id: int, user_id: int) -> str:
-        """The user's status in the chat ("creator", "administrator", "member", "left", ...)."""
+    async def member(self, chat_id: int, user_id: int) -> Member:
         key = member_key(chat_id, user_id)
         cached = await self._redis.get(key)
         if cached is not None:
-            return cached.decode()
+            return Member(**json.loads(cached))
         try:
-            status = (await self.call("getChatMember", chat_id=chat_id, user_id=user_id))["status"]
+            found = await self.call("getChatMember", chat_id=chat_id, user_id=user_id)
+            member = Member(found["status"], shown_name(found["user"]))
         except TelegramError as error:  # the bot left the chat, or the user is unknown to Telegram
             logger.info("getChatMember(%s, %s): %s", chat_id, user_id, error)
-            status = "left"
+            member = Member("left", None)
         if self._member_ttl_s > 0:
-            await self._redis.set(key, status, ex=self._member_ttl_s)
-        return status
+            await self._redis.set(key, json.dumps(asdict(member)), ex=self._member_ttl_s)
+        return member
 
     async def is_admin(self, chat_id: int, user_id: int) -> bool:
-        return is_admin_status(await self.member_status(chat_id, user_id))
+        return (await self.member(chat_id, user_id)).is_admin
+
+    async def member_names(self, chat_id: int, user_ids: Sequence[int]) -> dict[int, str]:
+        """Names of those of `user_ids` Telegram knows in the chat (the admins behind verdicts)."""
+        found = {}
+        for user_id in dict.fromkeys(user_ids):  # a handful: the admins who gave verdicts
+            try:
+                member = await self.member(chat_id, user_id)
+            except TelegramUnavailable:
+                return found  # names are a nicety: the page shows ids instead
+            if member.name:
+                found[user_id] = member.name
+        return found
 
     async def administered(self, chat_ids: Sequence[int], user_id: int) -> list[int]:
         """Those of `chat_ids` the user administers (a few lookups at a time)."""

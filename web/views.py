@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 
 from moderation.verdict import THRESHOLDS, ModerationMode, Sensitivity
+from storage.repository import mark_not_spam
 from web import queries
 from web.audit import SettingsChange, describe_changes, recent_changes, record_change
 from web.auth import LoginError, Role, TelegramUser, csrf_ok, new_csrf_token, role_for, verify_login
@@ -31,6 +32,13 @@ router = APIRouter(include_in_schema=False)  # pages; the OpenAPI docs are for t
 CHART_SPAN = timedelta(hours=24)
 CHART_BUCKETS = 48  # half an hour each
 RECENT_FLAGS = 50
+# The pages load nothing from elsewhere except the login page's Telegram widget (a script and its frame), and
+# may not be framed (the settings form). Set on the pages only: the HTTP API's docs are another matter.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data: https://t.me https://telegram.org; "
+    "script-src 'self' https://telegram.org; frame-src https://oauth.telegram.org; "
+    "style-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+)
 
 
 class LoginRequired(Exception):
@@ -94,12 +102,14 @@ def render(request: Request, name: str, status: int = 200, **context: object) ->
     viewer = None
     with contextlib.suppress(LoginRequired):  # the login and error pages render without one
         viewer = current_viewer(request)
-    return request.app.state.templates.TemplateResponse(
+    response = request.app.state.templates.TemplateResponse(
         request,
         name,
         {"viewer": viewer, "flash": request.session.pop("flash", None), **context},
         status_code=status,
     )
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    return response
 
 
 async def accessible_chat(request: Request, viewer: Viewer, chat_id: int) -> queries.ChatSummary:
@@ -213,12 +223,15 @@ async def chat_page(request: Request, viewer: CurrentViewer, chat_id: int) -> Re
     summary = await accessible_chat(request, viewer, chat_id)
     async with request.app.state.sessionmaker() as session:
         flags = await queries.recent_flags(session, chat_id, RECENT_FLAGS)
+    telegram = telegram_of(request)
+    judges = [flag.verdict_by for flag in flags if flag.verdict_by is not None]
     return render(
         request,
         "chat.html",
         chat=summary,
-        title=await telegram_of(request).chat_title(chat_id),
+        title=await telegram.chat_title(chat_id),
         flags=flags,
+        names=await telegram.member_names(chat_id, judges),
         changes=await recent_changes(request.app.state.redis_async, chat_id),
         modes=list(ModerationMode),
         sensitivities=list(Sensitivity),
@@ -245,3 +258,18 @@ async def save_settings(request: Request, viewer: CurrentViewer, form: CheckedFo
         logger.info("chat %s settings changed by %s: %s", chat_id, viewer.user.id, "; ".join(changes))
     request.session["flash"] = "Settings saved." if changes else "Nothing changed."
     return RedirectResponse(f"/chats/{chat_id}", status_code=303)
+
+
+@router.post("/chats/{chat_id}/flags/{flag_id}/not-spam")
+async def not_spam(
+    request: Request, viewer: CurrentViewer, form: CheckedForm, chat_id: int, flag_id: int
+) -> Response:
+    """The verdict the flag's "Not spam" button in Telegram records, given from the dashboard."""
+    await accessible_chat(request, viewer, chat_id)
+    async with request.app.state.sessionmaker.begin() as session:
+        recorded = await mark_not_spam(session, flag_id, chat_id, viewer.user.id)
+    if not recorded:
+        raise PageError(404, "There is no such flag in this group.")
+    logger.info("flag %s in chat %s marked not spam by %s", flag_id, chat_id, viewer.user.id)
+    request.session["flash"] = "Marked as not spam."
+    return RedirectResponse(f"/chats/{chat_id}#flag-{flag_id}", status_code=303)
