@@ -19,6 +19,7 @@ from storage.models import Chat
 from storage.session import create_engine, create_sessionmaker
 from tests.fake_telegram import Chat as FakeChat
 from tests.fake_telegram import FakeTelegram, User
+from tests.services import free_port
 from tests.web_support import SESSION_SECRET, Seeded, login_query, migrated, seed
 from web.app import build_app
 from web.settings import WebSettings
@@ -267,3 +268,14 @@ async def test_health_metrics_and_headers(dashboard: Dashboard) -> None:
     page = await dashboard.client.get("/login")
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
     assert page.headers["x-content-type-options"] == "nosniff"
+
+
+async def test_health_names_what_does_not_answer(tmp_path: Path) -> None:
+    async with FakeTelegram() as telegram:
+        closed = f"redis://127.0.0.1:{free_port()}/0"
+        app = build_app(settings_for(telegram, closed, f"sqlite+aiosqlite:///{tmp_path / 'web.sqlite3'}"))
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+                health = await client.get("/healthz")
+    assert (health.status_code, health.json()) == (503, {"ok": False, "failed": ["redis"]})

@@ -96,9 +96,7 @@ async def count_and_protect(
     """Count each request by route template; two headers safe for every answer (pages add their CSP)."""
     response = await call_next(request)
     route = request.scope.get("route")
-    path = getattr(route, "path", None) or (
-        "/metrics" if request.url.path.startswith("/metrics") else "other"
-    )
+    path = getattr(route, "path", None) or "other"  # unmatched paths share one label value
     REQUESTS.labels(request.method, path, str(response.status_code)).inc()
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
