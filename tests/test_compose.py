@@ -21,8 +21,10 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from pydantic_settings import BaseSettings
 
 from bot.settings import BotSettings
+from web.api.settings import ApiSettings
 from worker.settings import ServiceSettings, WorkerSettings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,7 +38,7 @@ REDIS_PORT = 6379
 POSTGRES_PORT = 5432
 
 
-def variable_names(settings_class: type[ServiceSettings]) -> set[str]:
+def variable_names(settings_class: type[BaseSettings]) -> set[str]:
     prefix = settings_class.model_config.get("env_prefix", "")
     return {(prefix + name).upper() for name in settings_class.model_fields}
 
@@ -175,7 +177,7 @@ def test_webhook_port_mapping_follows_the_setting(raw_compose: dict[str, Any]) -
 
 def test_env_example_documents_every_variable() -> None:
     documented = env_example()
-    settings_variables = variable_names(WorkerSettings) | variable_names(BotSettings)
+    settings_variables = set().union(*map(variable_names, (WorkerSettings, BotSettings, ApiSettings)))
     assert settings_variables <= set(documented), "settings missing from .env.example"
     assert referenced_variables() <= set(documented), "docker-compose.yml variables missing from .env.example"
     assert set(documented) <= settings_variables | referenced_variables(), "stale names in .env.example"
