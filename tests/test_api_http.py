@@ -245,6 +245,14 @@ async def test_a_missing_field_is_422_in_the_error_shape(redis_url, sessions, ke
     assert error_of(response) == {"code": "invalid_request", "message": "caption: Field required"}
 
 
+async def test_a_body_that_does_not_parse_is_400_in_the_error_shape(redis_url, sessions, key) -> None:
+    headers = {**auth(key), "Content-Type": "multipart/form-data; boundary=nothing-follows"}
+    async with client(redis_url, sessions) as api:
+        response = await api.post("/v1/classify", content=b"--elsewhere\r\ngarbage", headers=headers)
+    assert response.status_code == 400
+    assert error_of(response)["code"] == "invalid_request"
+
+
 async def test_openapi_documents_both_endpoints_their_errors_and_the_keys(redis_url, sessions) -> None:
     async with client(redis_url, sessions) as api:
         schema = (await api.get("/openapi.json")).json()
@@ -259,6 +267,6 @@ async def test_openapi_documents_both_endpoints_their_errors_and_the_keys(redis_
         }
         assert {"HTTPBearer", "APIKeyHeader"} == {name for item in operation["security"] for name in item}
     components = schema["components"]["schemas"]
-    assert all("description" in field for name, field in components["Classification"]["properties"].items()
-               if name not in ("model_name",))
-    assert "spam" in components["Check"]["properties"]
+    for model in ("Classification", "Check", "TagScore", "ErrorBody"):
+        properties = components[model]["properties"]
+        assert [name for name, field in properties.items() if "description" not in field] == [], model

@@ -12,11 +12,12 @@ from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from typing import Any
 
-from fastapi import HTTPException, Request, Response
+from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException
 
 from web.api.state import api_settings
 from worker.contract import ErrorCode
@@ -85,7 +86,7 @@ class ApiError(Exception):
 def image_error(code: ErrorCode | None) -> ApiError:
     """The answer for a photo the worker could not classify: the bot's text, or a 500 for our own faults
     (INTERNAL, and BAD_REQUEST: a request the API built violates the contract)."""
-    if code in IMAGE_STATUS:
+    if code is not None and code in IMAGE_STATUS:
         return ApiError(IMAGE_STATUS[code], code, IMAGE_MESSAGES[code])
     return ApiError(500, ErrorCode.INTERNAL, INTERNAL_MESSAGE)
 
@@ -132,9 +133,10 @@ class ApiRoute(APIRoute):
                 return error.response()
             except RequestValidationError as error:
                 return invalid_request(list(error.errors())).response()
-            except HTTPException as error:  # e.g. a multipart body that does not parse
-                code = ErrorCode.TOO_LARGE if error.status_code == 413 else ApiErrorCode.INVALID_REQUEST
-                return ApiError(error.status_code, code, str(error.detail)).response()
+            except HTTPException as error:  # a body that does not parse, or over a server-wide size limit
+                if error.status_code == 413:
+                    return image_error(ErrorCode.TOO_LARGE).response()
+                return ApiError(error.status_code, ApiErrorCode.INVALID_REQUEST, str(error.detail)).response()
 
         return guarded
 

@@ -16,7 +16,7 @@ MAX_RUNNER_UPS = 3
 
 class TagScore(BaseModel):
     tag: str = Field(description="A scene hashtag, without '#'.")
-    probability: float
+    probability: float = Field(description="The model's probability of that tag.")
 
 
 class Classification(BaseModel):
@@ -36,7 +36,7 @@ class Classification(BaseModel):
     )
     probabilities: dict[str, float] = Field(description="Every label's probability (they sum to 1).")
     scenes: list[SceneScore] = Field(description="The most probable fine scene classes, best first.")
-    model_name: str
+    model_name: str = Field(description="The served model's architecture and label set.")
     model_version: str = Field(description="Content hash of the served model file.")
     tta: int = Field(description="Test-time copies averaged.")
     timings: Timings | None = Field(description="Where the worker's time went, in milliseconds.")
@@ -58,7 +58,7 @@ class Check(BaseModel):
         description="The probability the model gives those scenes together; null when not judged."
     )
     threshold: float = Field(description="Below this compatible probability a caption is spam.")
-    sensitivity: Sensitivity
+    sensitivity: Sensitivity = Field(description="The sensitivity the threshold belongs to.")
     predicted_tag: str | None = Field(description="The photo's most probable label (null: not classified).")
     confidence: float | None = Field(description="Probability of `predicted_tag`.")
     model_version: str | None = Field(description="Content hash of the model that judged (null: none did).")
