@@ -9,9 +9,7 @@ Statically (`ast`, every import anywhere in a module, lazy ones included):
 - `moderation/` (the spam detector) imports no Telegram, queue, database or model module and nothing from
   `bot`/`worker`; of `ml` only the pure `ml.tags`; `ml.training.metrics` stays as pure;
 - `worker/` imports nothing from `bot`; neither `bot/` nor `worker/` imports nltk (only `ml remap` needs it);
-- `bot/` never imports torch/torchvision (the worker owns the model);
-- `web/api/` (the HTTP API) imports nothing of the bot or the model stack: of `worker` only the job contract
-  and the queue, of `ml` only `ml.tags`.
+- `bot/` never imports torch/torchvision (the worker owns the model).
 At run time (a fresh interpreter in which every package that the service's extra in pyproject.toml does not
 install is made unimportable): the bot's entry points import, build the application and run the database
 migrations without torch or anything else of the worker's, as in the `bot` image; the worker's load and warm
@@ -156,16 +154,6 @@ def test_services_never_import_nltk(package: str) -> None:
 
 def test_bot_never_imports_the_model_stack() -> None:
     assert offending(python_files("bot"), MODEL_LIBRARIES) == {}
-
-
-def test_the_http_api_uses_only_the_job_contract_of_the_worker() -> None:
-    # web/api runs in the web service, which installs no model stack: of the worker it takes the contract and
-    # the queue, of ml the tag names; nothing of the bot.
-    files = python_files("web/api")
-    assert offending(files, {"bot", "telegram", "PIL", "numpy", "onnxruntime"} | MODEL_LIBRARIES) == {}
-    ours = {name for path in files for name in file_imports(path) if name.split(".")[0] in ("worker", "ml")}
-    allowed = ("worker.contract", "worker.queue", "ml.tags")
-    assert {name for name in ours if not name.startswith(allowed)} == set()
 
 
 def not_installed_by(service: str) -> set[str]:
