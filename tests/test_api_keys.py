@@ -16,10 +16,9 @@ from alembic import command
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage.migrate import alembic_config
+from storage.migrate import alembic_config, upgrade_to_head
 from storage.models import ApiKey
 from storage.session import create_engine, create_sessionmaker
-from tests.api_support import migrated_database
 from web.api import keys
 from web.api.keys import create_key, find_key, generate_key, hash_key, key_matches, key_prefix, revoke_key
 
@@ -40,9 +39,17 @@ def test_a_key_is_stored_as_its_sha256() -> None:
     assert not key_matches(hash_key(key), key[:-1] + ("A" if key[-1] != "A" else "B"))
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return sqlite_url(tmp_path / "keys.sqlite3")
+    return request.getfixturevalue("postgres_url")
+
+
 @pytest.fixture
-async def sessions(tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = await migrated_database(tmp_path)
+async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = create_engine(database_url)
+    await upgrade_to_head(engine)
     yield create_sessionmaker(engine)
     await engine.dispose()
 
