@@ -11,7 +11,6 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 
 from moderation.hashtags import MAX_TEXT_CHARS, extract_hashtags, load_vocabulary
 from moderation.verdict import ModerationSettings, Sensitivity, judge, precheck
-from storage.models import ApiKey
 from web.api import jobs
 from web.api.auth import limited_key
 from web.api.errors import ApiRoute, error_responses, image_error
@@ -26,13 +25,13 @@ router = APIRouter(
     prefix="/v1",
     tags=["API"],
     route_class=ApiRoute,
+    dependencies=[Depends(limited_key)],  # every endpoint: a valid key within its rate limit
     responses=error_responses(401, 413, 415, 422, 429, 500, 503, 504),
 )
 
 Image = Annotated[
     UploadFile, File(description="The photo (JPEG, PNG, WebP or GIF), at most API_MAX_UPLOAD_BYTES.")
 ]
-Caller = Annotated[ApiKey, Depends(limited_key)]
 
 
 async def read_image(request: Request, image: UploadFile) -> bytes:
@@ -56,7 +55,7 @@ async def classified(request: Request, data: bytes) -> ClassifyResult:
 
 
 @router.post("/classify", summary="Suggest the scene hashtag for a photo")
-async def classify_photo(request: Request, image: Image, caller: Caller) -> Classification:
+async def classify_photo(request: Request, image: Image) -> Classification:
     """Classify the photo with the serving model, through the same queue and worker as the bot.
     `suggested` is null when no popular hashtag fits (the model abstains rather than guess)."""
     return classification(await classified(request, await read_image(request, image)))
@@ -68,7 +67,6 @@ async def check_photo(
     *,
     image: Image,
     caption: Annotated[str, Form(max_length=MAX_TEXT_CHARS, description="The caption, with its hashtags.")],
-    caller: Caller,
     sensitivity: Annotated[Sensitivity, Form(description="How readily to call it spam.")] = (
         DEFAULT_MODERATION.sensitivity
     ),
