@@ -3,7 +3,8 @@ a migrated SQLite database of API keys."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 
 import httpx
@@ -98,6 +99,24 @@ async def test_classify_returns_the_workers_result(module_redis_url, module_work
     assert body["model_version"] and body["model_name"] and body["tta"] == 1 and body["scenes"]
     assert response.headers["X-RateLimit-Limit"] == str(SETTINGS.api_rate_limit_per_minute)
     assert response.headers["X-RateLimit-Remaining"] == str(SETTINGS.api_rate_limit_per_minute - 1)
+
+
+async def test_concurrent_requests_each_get_their_own_photos_result(
+    module_redis_url, module_worker, sessions, key
+) -> None:
+    names = ["coast", "coffee_shop", "ski_slope"] * 2
+    async with client(module_redis_url, sessions) as api:
+
+        def classify(name: str) -> Awaitable[httpx.Response]:
+            image = (SAMPLES / f"{name}.jpg").read_bytes()
+            return api.post("/v1/classify", files=photo(image), headers=auth(key))
+
+        alone = {name: (await classify(name)).json()["probabilities"] for name in set(names)}
+        together = await asyncio.gather(*map(classify, names))
+    assert [response.status_code for response in together] == [200] * len(names)
+    assert len({response.json()["request_id"] for response in together}) == len(names)
+    for name, response in zip(names, together, strict=True):  # batched by the worker, answered in order
+        assert response.json()["probabilities"] == pytest.approx(alone[name], abs=1e-4)
 
 
 async def test_check_flags_a_caption_that_contradicts_the_photo(
