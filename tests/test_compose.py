@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from pydantic_settings import BaseSettings
 
 from bot.settings import BotSettings
 from web.settings import WebSettings
@@ -43,7 +44,7 @@ REDIS_PORT = 6379
 POSTGRES_PORT = 5432
 
 
-def variable_names(settings_class: type[ServiceSettings]) -> set[str]:
+def variable_names(settings_class: type[BaseSettings]) -> set[str]:
     prefix = settings_class.model_config.get("env_prefix", "")
     return {(prefix + name).upper() for name in settings_class.model_fields}
 

@@ -27,6 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.middleware.sessions import SessionMiddleware
 
 from storage.session import create_engine, create_sessionmaker
+from web import api
 from web.formatting import FILTERS, GLOBALS
 from web.metrics import REQUESTS
 from web.settings import WebSettings
@@ -46,7 +47,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: WebSettings = app.state.settings
     app.state.engine = create_engine(settings.effective_database_url)
     app.state.sessionmaker = create_sessionmaker(app.state.engine)
-    app.state.redis = Redis.from_url(settings.redis_url)
+    # Timeouts as the bot's: an unreachable Redis answers 503 instead of hanging a request.
+    app.state.redis = Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
     app.state.redis_async = AsyncRedis.from_url(settings.redis_url)
     app.state.http = httpx.AsyncClient(timeout=TELEGRAM_TIMEOUT_S)
     app.state.telegram = BotApi(
@@ -68,6 +70,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 def build_app(settings: WebSettings) -> FastAPI:
     app = FastAPI(title="scenetag", lifespan=lifespan)
     app.state.settings = settings
+    app.state.api_settings = settings  # the HTTP API's limits (web.api reads them here)
     app.state.templates = Jinja2Templates(directory=HERE / "templates")
     app.state.templates.env.filters.update(FILTERS)
     app.state.templates.env.globals.update(GLOBALS)
@@ -84,6 +87,7 @@ def build_app(settings: WebSettings) -> FastAPI:
     app.add_exception_handler(PageError, page_error)
     app.add_exception_handler(TelegramUnavailable, telegram_unavailable)
     app.include_router(router)
+    app.include_router(api.router)
     app.add_api_route("/healthz", healthz, methods=["GET"], include_in_schema=False)
     app.add_api_route("/metrics", metrics, methods=["GET"], include_in_schema=False)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

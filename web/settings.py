@@ -8,10 +8,11 @@ from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
 
 from storage.settings import DatabaseSettings
+from web.api.settings import ApiSettings
 from worker.settings import ServiceSettings
 
 
-class WebSettings(ServiceSettings, DatabaseSettings):
+class WebSettings(ServiceSettings, DatabaseSettings, ApiSettings):
     """BOT_TOKEN (checks Telegram's login signature, asks who administers a chat) and WEB_SESSION_SECRET are
     required; the rest have working defaults."""
 
