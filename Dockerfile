@@ -1,6 +1,7 @@
-# Two images from one file (docker-compose.yml builds each with its `target`):
+# Three images from one file (docker-compose.yml builds each with its `target`):
 #   bot     scenetag-bot, and the Alembic migrations (`docker compose run --rm bot alembic upgrade head`);
 #           `pip install .[bot]`: no torch, no CUDA, no model stack
+#   web     scenetag-web, the dashboard: `pip install .[web]`, no torch and no Telegram library either
 #   worker  scenetag-worker: torch + the serving extra (the last stage, so a plain `docker build .` builds it)
 #
 # torch: scripts/requirements-torch.txt pins the same torch/torchvision as `make setup`. On x86_64 the
@@ -31,6 +32,7 @@ COPY worker /app/worker
 COPY ml /app/ml
 COPY moderation /app/moderation
 COPY storage /app/storage
+COPY web /app/web
 COPY migrations /app/migrations
 
 FROM runtime AS bot
@@ -42,6 +44,12 @@ COPY --from=source /app /app
 RUN pip install -e '.[bot]'
 USER scenetag
 CMD ["scenetag-bot"]
+
+FROM runtime AS web
+COPY --from=source /app /app
+RUN pip install -e '.[web]'
+USER scenetag
+CMD ["scenetag-web"]
 
 FROM runtime AS worker
 ARG TORCH_INDEX_URL=

@@ -15,7 +15,7 @@ source scripts/lib/system.sh
 
 VENV=${VENV:-.venv}
 STAMP="$VENV/.scenetag-installed"
-EXTRAS=".[bot,worker,ml,dev]"
+EXTRAS=".[bot,worker,ml,web,dev]"
 
 # The first interpreter that is Python >= 3.11: $PYTHON if given, else the newest of the usual names.
 find_python() {

@@ -7,7 +7,8 @@
 #
 # Needs: a redis-server binary (tests start their own servers on free ports), PostgreSQL answering on
 # 127.0.0.1:5432 or $TEST_POSTGRES_URL (started or installed from Debian's packages when missing), and a
-# compose validator (`docker compose` or Debian's `docker-compose`, best effort) for tests/test_compose.py.
+# compose validator (`docker compose` or Debian's `docker-compose`, best effort) for tests/test_compose.py, and
+# Debian's chromium + chromium-driver for the dashboard's browser test (tests/test_web_browser.py).
 # Exits non-zero when lint fails, any test fails, or no test passed (pytest's exit 5 included).
 # TEST_TIMEOUT_SECONDS (default 1800) fails a hung run; VENV picks the venv (default .venv).
 set -euo pipefail
@@ -94,6 +95,14 @@ ensure_compose_validator() {
         echo "warning: no compose validator: tests/test_compose.py skips 'docker compose config'" >&2
 }
 
+ensure_chromium() {
+    command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 && return 0
+    apt_install chromium chromium-driver && return 0
+    # CI must run the browser test; on a developer's machine it skips (with its reason).
+    [ -n "${CI:-}" ] && die "chromium and chromium-driver could not be installed (the web browser test needs them)"
+    echo "warning: no chromium/chromedriver: tests/test_web_browser.py will be skipped" >&2
+}
+
 # "<passed> passed, <failed> failed, <skipped> skipped" from pytest's JUnit XML.
 count_results() {
     "$VENV"/bin/python - "$1" <<'PY'
@@ -116,6 +125,7 @@ main() {
     ensure_redis_server
     ensure_postgres
     ensure_compose_validator
+    ensure_chromium
 
     echo "==> ruff check ."
     local lint=ok

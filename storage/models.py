@@ -91,3 +91,17 @@ class Flag(Base):
     verdict_by: Mapped[int | None] = mapped_column(BigInteger)  # the admin's user id
     verdict_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ApiKey(Base):
+    """A key of the HTTP API (`web.api`). Only its SHA-256 is stored: the key itself is shown once."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))  # who or what it is for
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)  # the key's first characters: list, revoke
+    key_hash: Mapped[str] = mapped_column(String(64))  # hex SHA-256 of the whole key
+    per_minute: Mapped[int | None] = mapped_column(Integer)  # its rate limit; None: API_RATE_LIMIT_PER_MINUTE
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # set: refused from then on

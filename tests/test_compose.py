@@ -21,22 +21,30 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from pydantic_settings import BaseSettings
 
 from bot.settings import BotSettings
+from web.settings import WebSettings
 from worker.settings import ServiceSettings, WorkerSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
 # The values a deployment must provide; the rest fall back to defaults.
-REQUIRED = {"BOT_TOKEN": "123456:ABC-def", "POSTGRES_PASSWORD": "secret"}
+REQUIRED = {
+    "BOT_TOKEN": "123456:ABC-def",
+    "POSTGRES_PASSWORD": "secret",
+    "WEB_SESSION_SECRET": "a-session-secret-of-32-characters-or-more",
+}
+# Each service built from the Dockerfile, with the settings class of the process it runs.
+OUR_SERVICES = {"worker": WorkerSettings, "bot": BotSettings, "web": WebSettings}
 # ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?error}, ${NAME?error}; `$$` is a literal dollar.
 INTERPOLATION = re.compile(r"\$\$|\$\{(?P<name>\w+)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
 REDIS_PORT = 6379
 POSTGRES_PORT = 5432
 
 
-def variable_names(settings_class: type[ServiceSettings]) -> set[str]:
+def variable_names(settings_class: type[BaseSettings]) -> set[str]:
     prefix = settings_class.model_config.get("env_prefix", "")
     return {(prefix + name).upper() for name in settings_class.model_fields}
 
@@ -84,17 +92,17 @@ def referenced_variables() -> set[str]:
 
 
 def test_services(compose: dict[str, Any]) -> None:
-    assert set(compose["services"]) == {"redis", "postgres", "worker", "bot", "rq-dashboard"}
+    assert set(compose["services"]) == {"redis", "postgres", "worker", "bot", "web", "rq-dashboard"}
 
 
-@pytest.mark.parametrize(("service", "settings_class"), [("worker", WorkerSettings), ("bot", BotSettings)])
+@pytest.mark.parametrize(("service", "settings_class"), OUR_SERVICES.items())
 def test_service_environment_is_exactly_its_settings(
     compose: dict[str, Any], service: str, settings_class: type[ServiceSettings]
 ) -> None:
     assert set(environment(compose["services"][service])) == variable_names(settings_class)
 
 
-@pytest.mark.parametrize(("service", "settings_class"), [("worker", WorkerSettings), ("bot", BotSettings)])
+@pytest.mark.parametrize(("service", "settings_class"), OUR_SERVICES.items())
 def test_service_environment_builds_valid_settings(
     compose: dict[str, Any],
     service: str,
@@ -113,13 +121,12 @@ def test_service_environment_builds_valid_settings(
 def test_queue_and_database_urls_point_at_the_compose_services(compose: dict[str, Any]) -> None:
     services = compose["services"]
     dashboard_redis = environment(services["rq-dashboard"])["RQ_DASHBOARD_REDIS_URL"]
-    for redis_url in (
-        environment(services["worker"])["REDIS_URL"],
-        environment(services["bot"])["REDIS_URL"],
-    ):
+    for redis_url in (environment(services[name])["REDIS_URL"] for name in OUR_SERVICES):
         url = urlsplit(redis_url)
         assert (url.hostname, url.port or REDIS_PORT) == ("redis", REDIS_PORT)
         assert redis_url == dashboard_redis  # the dashboard watches the queue the bot and worker use
+    # The dashboard reads the database the bot writes.
+    assert environment(services["web"])["DATABASE_URL"] == environment(services["bot"])["DATABASE_URL"]
     database = urlsplit(environment(services["bot"])["DATABASE_URL"])
     postgres = environment(services["postgres"])
     assert database.scheme == "postgresql+asyncpg"
@@ -136,6 +143,7 @@ def test_services_wait_for_what_they_need(compose: dict[str, Any]) -> None:
     assert services["worker"]["depends_on"]["redis"]["condition"] == "service_healthy"
     assert services["bot"]["depends_on"]["redis"]["condition"] == "service_healthy"
     assert services["bot"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert services["web"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     for name, service in services.items():
         for dependency, how in service.get("depends_on", {}).items():
             assert dependency in services, name
@@ -163,6 +171,8 @@ def test_published_ports(compose: dict[str, Any]) -> None:
     assert services["rq-dashboard"]["ports"] == ["127.0.0.1:9181:9181"]
     webhook_port = BotSettings.model_fields["webhook_port"].default
     assert services["bot"]["ports"] == [f"{webhook_port}:{webhook_port}"]
+    web_port = WebSettings.model_fields["web_port"].default
+    assert services["web"]["ports"] == [f"127.0.0.1:{web_port}:{web_port}"]  # a login-protected UI, yet local
 
 
 def test_webhook_port_mapping_follows_the_setting(raw_compose: dict[str, Any]) -> None:
@@ -175,7 +185,7 @@ def test_webhook_port_mapping_follows_the_setting(raw_compose: dict[str, Any]) -
 
 def test_env_example_documents_every_variable() -> None:
     documented = env_example()
-    settings_variables = variable_names(WorkerSettings) | variable_names(BotSettings)
+    settings_variables = set().union(*(variable_names(cls) for cls in OUR_SERVICES.values()))
     assert settings_variables <= set(documented), "settings missing from .env.example"
     assert referenced_variables() <= set(documented), "docker-compose.yml variables missing from .env.example"
     assert set(documented) <= settings_variables | referenced_variables(), "stale names in .env.example"
@@ -252,12 +262,14 @@ def test_compose_validates_and_renders_what_we_parsed(
     assert result.returncode == 0, result.stderr
     rendered = yaml.safe_load(result.stdout)
     assert set(rendered["services"]) == set(compose["services"])
-    for name in ("worker", "bot"):
+    for name in OUR_SERVICES:
         assert environment(rendered["services"][name]) == environment(compose["services"][name])
 
 
 def test_compose_refuses_to_start_without_bot_token(compose_cli: list[str], tmp_path: Path) -> None:
-    result = run_compose_config(compose_cli, tmp_path, POSTGRES_PASSWORD="secret")
+    result = run_compose_config(
+        compose_cli, tmp_path, **{k: v for k, v in REQUIRED.items() if k != "BOT_TOKEN"}
+    )
     assert result.returncode != 0
     assert "BOT_TOKEN" in result.stderr
 
@@ -282,7 +294,7 @@ def test_dockerfile_copies_paths_that_exist_and_are_not_ignored() -> None:
 
 def test_service_commands_are_the_project_console_scripts(compose: dict[str, Any]) -> None:
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    for service in ("worker", "bot"):
+    for service in OUR_SERVICES:
         command = compose["services"][service]["command"]
         assert command[0] in scripts, f"{service} runs {command[0]!r}, not a console script of the project"
 
@@ -302,21 +314,22 @@ def dockerfile_stages() -> dict[str, list[str]]:
 def test_bot_and_worker_build_their_own_dockerfile_targets(compose: dict[str, Any]) -> None:
     stages = dockerfile_stages()
     services = compose["services"]
-    for service in ("bot", "worker"):
+    for service in OUR_SERVICES:
         build = services[service]["build"]
         assert build["target"] == service, f"{service} builds target {build.get('target')!r}"
         assert build["target"] in stages, f"the Dockerfile has no stage {build['target']!r}"
-    assert services["bot"]["image"] != services["worker"]["image"]
+    assert len({services[service]["image"] for service in OUR_SERVICES}) == len(OUR_SERVICES)
 
 
 def test_only_the_worker_image_installs_torch() -> None:
     stages = dockerfile_stages()
-    bot, worker = "\n".join(stages["bot"]), "\n".join(stages["worker"])
-    assert "requirements-torch" not in bot
+    bot, worker, web = ("\n".join(stages[name]) for name in ("bot", "worker", "web"))
+    assert "requirements-torch" not in bot and "requirements-torch" not in web
     assert "pip install -e '.[bot]'" in bot
+    assert "pip install -e '.[web]'" in web
     # torch first, then the project: pip then keeps that build (see scripts/requirements-torch.txt).
     assert worker.index("-r /tmp/requirements-torch.txt") < worker.index("pip install -e '.[worker]'")
-    for name in ("bot", "worker"):
+    for name in OUR_SERVICES:
         assert stages[name][-2:] == ["USER scenetag", f'CMD ["scenetag-{name}"]'], name
 
 

@@ -16,7 +16,7 @@ from storage.migrate import alembic_config
 from storage.models import Base
 from storage.session import create_engine
 
-TABLES = {"chats", "suggestions", "flags", "alembic_version"}
+TABLES = {"chats", "suggestions", "flags", "api_keys", "alembic_version"}
 
 
 def schema_diff(url: str) -> list:
@@ -123,15 +123,15 @@ def test_postgresql_chats_keep_their_moderation_intent_as_a_sensitivity_word(pos
 
 
 def check_existing_chats_keep_photo_ids(url: str) -> None:
-    """Chats from before 0003 keep photo ids (the documented default) until they opt out."""
+    """Chats from before 0005 keep photo ids (the documented default) until they opt out."""
     config = alembic_config(url)
-    command.upgrade(config, "0002")
+    command.upgrade(config, "0004")
     execute(url, "INSERT INTO chats (id, type, photos_seen, moderation_enabled, moderation_mode,"
                  " moderation_sensitivity, moderation_min_hashtags) VALUES (1, 'private', 0, false, 'flag',"
                  " 'balanced', 2)")
-    command.upgrade(config, "0003")
+    command.upgrade(config, "0005")
     assert execute(url, "SELECT keep_photo_ids FROM chats") == [(True,)]
-    command.downgrade(config, "0002")
+    command.downgrade(config, "0004")
     assert execute(url, "SELECT id FROM chats") == [(1,)]
 
 

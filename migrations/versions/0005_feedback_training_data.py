@@ -4,8 +4,8 @@ given, each flag's model version and caption scene tags; chats: keep_photo_ids (
 Every new column is nullable (old rows have no value) except `chats.keep_photo_ids`, which existing chats
 get as true: the default the README's privacy section describes, changed per chat with /settings.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-11-29 03:30:00
 """
 
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0003"
-down_revision: str | None = "0002"
+revision: str = "0005"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,1 @@
+"""scenetag-web: the dashboard for operators and group admins (FastAPI, server-rendered, Telegram login)."""

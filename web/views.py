@@ -1,0 +1,275 @@
+"""The dashboard's pages: server-rendered HTML, one handler per page, access decided by `web.auth`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup
+
+from moderation.verdict import THRESHOLDS, ModerationMode, Sensitivity
+from storage.repository import mark_not_spam
+from web import queries
+from web.audit import SettingsChange, describe_changes, recent_changes, record_change
+from web.auth import LoginError, Role, TelegramUser, csrf_ok, new_csrf_token, role_for, verify_login
+from web.charts import latency_chart
+from web.forms import MIN_HASHTAGS_RANGE, FormError, parse_settings_form
+from web.queue_state import queue_state
+from web.series import bucket_edges, time_buckets, window_stats
+from web.settings import WebSettings
+from web.telegram import BotApi
+
+logger = logging.getLogger(__name__)
+router = APIRouter(include_in_schema=False)  # pages; the OpenAPI docs are for the HTTP API
+
+CHART_SPAN = timedelta(hours=24)
+CHART_BUCKETS = 48  # half an hour each
+RECENT_FLAGS = 50
+# The pages load nothing from elsewhere except the login page's Telegram widget (a script and its frame), and
+# may not be framed (the settings form). Set on the pages only: the HTTP API's docs are another matter.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data: https://t.me https://telegram.org; "
+    "script-src 'self' https://telegram.org; frame-src https://oauth.telegram.org; "
+    "style-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+)
+
+
+class LoginRequired(Exception):
+    """No valid session: the app answers with a redirect to /login."""
+
+
+class PageError(Exception):
+    """A page that cannot be shown, with the status and a message for the user."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Viewer:
+    user: TelegramUser
+    role: Role
+    csrf_token: str
+
+    @property
+    def is_operator(self) -> bool:
+        return self.role is Role.OPERATOR
+
+
+def settings_of(request: Request) -> WebSettings:
+    return request.app.state.settings
+
+
+def telegram_of(request: Request) -> BotApi:
+    return request.app.state.telegram
+
+
+def current_viewer(request: Request) -> Viewer:
+    stored = request.session.get("user")
+    if not stored or "csrf" not in request.session:
+        raise LoginRequired
+    user = TelegramUser(int(stored["id"]), stored.get("first_name", ""), stored.get("username"))
+    return Viewer(user, role_for(user.id, settings_of(request).web_operator_ids), request.session["csrf"])
+
+
+CurrentViewer = Annotated[Viewer, Depends(current_viewer)]
+
+
+async def check_csrf(request: Request) -> dict[str, str]:
+    """The submitted form, once its CSRF token matched the session's (403 otherwise)."""
+    form = await request.form()
+    fields = {key: value for key, value in form.items() if isinstance(value, str)}
+    if not csrf_ok(request.session.get("csrf"), fields.get("csrf_token")):
+        raise PageError(
+            403, "This form has expired or did not come from this site. Reload the page and retry."
+        )
+    return fields
+
+
+CheckedForm = Annotated[dict[str, str], Depends(check_csrf)]
+
+
+def render(request: Request, name: str, status: int = 200, **context: object) -> HTMLResponse:
+    viewer = None
+    with contextlib.suppress(LoginRequired):  # the login and error pages render without one
+        viewer = current_viewer(request)
+    response = request.app.state.templates.TemplateResponse(
+        request,
+        name,
+        {"viewer": viewer, "flash": request.session.pop("flash", None), **context},
+        status_code=status,
+    )
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    return response
+
+
+async def accessible_chat(request: Request, viewer: Viewer, chat_id: int) -> queries.ChatSummary:
+    """The group, if the viewer may see it; the same 404 whether it does not exist or is not theirs."""
+    async with request.app.state.sessionmaker() as session:
+        summary = await queries.chat_summary(session, chat_id)
+    allowed = summary is not None and (
+        viewer.is_operator or await telegram_of(request).is_admin(chat_id, viewer.user.id)
+    )
+    if not allowed:
+        raise PageError(404, "There is no such group among the ones you administer.")
+    assert summary is not None
+    return summary
+
+
+# -- login -----------------------------------------------------------------------------------------------
+
+
+def login_page(request: Request, status: int = 200, error: str | None = None) -> HTMLResponse:
+    settings = settings_of(request)
+    return render(
+        request,
+        "login.html",
+        status=status,
+        error=error,
+        bot_username=settings.bot_username,
+        auth_url=settings.web_public_url.rstrip("/") + "/auth/telegram",
+    )
+
+
+@router.get("/login")
+async def login(request: Request) -> Response:
+    if request.session.get("user"):
+        return RedirectResponse("/", status_code=303)
+    return login_page(request)
+
+
+@router.get("/auth/telegram")
+async def telegram_login(request: Request) -> Response:
+    """Where the Login Widget sends the browser, with the user's fields and Telegram's signature."""
+    settings = settings_of(request)
+    try:
+        user = verify_login(
+            dict(request.query_params),
+            settings.bot_token,
+            now=time.time(),
+            max_age_s=settings.web_login_max_age_seconds,
+        )
+    except LoginError as error:
+        logger.info("login refused: %s", error)
+        return login_page(request, 403, str(error))
+    request.session.clear()  # a fresh session (and CSRF token) for each login: no fixation
+    request.session.update(
+        user={"id": user.id, "first_name": user.first_name, "username": user.username}, csrf=new_csrf_token()
+    )
+    logger.info("user %s logged in as %s", user.id, role_for(user.id, settings.web_operator_ids))
+    return RedirectResponse("/", status_code=303)
+
+
+@router.post("/logout")
+async def logout(request: Request, viewer: CurrentViewer, form: CheckedForm) -> Response:
+    request.session.clear()
+    return RedirectResponse("/login", status_code=303)
+
+
+# -- pages -----------------------------------------------------------------------------------------------
+
+
+@router.get("/")
+async def overview(request: Request, viewer: CurrentViewer) -> Response:
+    """The service at a glance (operators): queue, throughput, latency, tags and 👍 per model version."""
+    if not viewer.is_operator:
+        return RedirectResponse("/chats", status_code=303)
+    now = datetime.now(UTC)
+    start, end = bucket_edges(now, CHART_SPAN, CHART_BUCKETS)
+    async with request.app.state.sessionmaker() as session:
+        samples = await queries.latency_samples(session, min(start, now - timedelta(days=1)))
+        tags = await queries.tag_feedback(session)
+    state = await asyncio.to_thread(queue_state, request.app.state.redis)
+    versions: dict[str, list[queries.TagFeedback]] = {}
+    for row in tags:
+        versions.setdefault(row.model_version, []).append(row)
+    return render(
+        request,
+        "overview.html",
+        queue=state,
+        hour=window_stats(samples, now - timedelta(hours=1), now),
+        day=window_stats(samples, now - timedelta(days=1), now),
+        chart=Markup(latency_chart(time_buckets(samples, start, end, CHART_BUCKETS))),  # numbers only
+        versions=versions,
+        now=now,
+    )
+
+
+@router.get("/chats")
+async def chats(request: Request, viewer: CurrentViewer) -> Response:
+    """Operators: every group. Admins: the groups the Bot API says they administer."""
+    async with request.app.state.sessionmaker() as session:
+        if viewer.is_operator:
+            summaries = await queries.chat_summaries(session)
+        else:
+            candidates = await queries.group_chat_ids(session)
+            mine = await telegram_of(request).administered(candidates, viewer.user.id)
+            summaries = await queries.chat_summaries(session, mine) if mine else []
+    titles = await telegram_of(request).chat_titles([s.id for s in summaries])
+    return render(request, "chats.html", chats=summaries, titles=titles)
+
+
+@router.get("/chats/{chat_id}")
+async def chat_page(request: Request, viewer: CurrentViewer, chat_id: int) -> Response:
+    summary = await accessible_chat(request, viewer, chat_id)
+    async with request.app.state.sessionmaker() as session:
+        flags = await queries.recent_flags(session, chat_id, RECENT_FLAGS)
+    telegram = telegram_of(request)
+    judges = [flag.verdict_by for flag in flags if flag.verdict_by is not None]
+    return render(
+        request,
+        "chat.html",
+        chat=summary,
+        title=await telegram.chat_title(chat_id),
+        flags=flags,
+        names=await telegram.member_names(chat_id, judges),
+        changes=await recent_changes(request.app.state.redis_async, chat_id),
+        modes=list(ModerationMode),
+        sensitivities=list(Sensitivity),
+        thresholds=THRESHOLDS,
+        min_hashtags_range=MIN_HASHTAGS_RANGE,
+    )
+
+
+@router.post("/chats/{chat_id}/settings")
+async def save_settings(request: Request, viewer: CurrentViewer, form: CheckedForm, chat_id: int) -> Response:
+    await accessible_chat(request, viewer, chat_id)
+    try:
+        wanted = parse_settings_form(form)
+    except FormError as error:
+        raise PageError(400, str(error)) from None
+    async with request.app.state.sessionmaker.begin() as session:
+        before = await queries.change_settings(session, chat_id, wanted)
+    if before is None:  # deleted in between
+        raise PageError(404, "There is no such group among the ones you administer.")
+    changes = describe_changes(before, wanted)
+    if changes:
+        change = SettingsChange(time.time(), viewer.user.id, viewer.user.display_name, changes)
+        await record_change(request.app.state.redis_async, chat_id, change)
+        logger.info("chat %s settings changed by %s: %s", chat_id, viewer.user.id, "; ".join(changes))
+    request.session["flash"] = "Settings saved." if changes else "Nothing changed."
+    return RedirectResponse(f"/chats/{chat_id}", status_code=303)
+
+
+@router.post("/chats/{chat_id}/flags/{flag_id}/not-spam")
+async def not_spam(
+    request: Request, viewer: CurrentViewer, form: CheckedForm, chat_id: int, flag_id: int
+) -> Response:
+    """The verdict the flag's "Not spam" button in Telegram records, given from the dashboard."""
+    await accessible_chat(request, viewer, chat_id)
+    async with request.app.state.sessionmaker.begin() as session:
+        recorded = await mark_not_spam(session, flag_id, chat_id, viewer.user.id)
+    if not recorded:
+        raise PageError(404, "There is no such flag in this group.")
+    logger.info("flag %s in chat %s marked not spam by %s", flag_id, chat_id, viewer.user.id)
+    request.session["flash"] = "Marked as not spam."
+    return RedirectResponse(f"/chats/{chat_id}#flag-{flag_id}", status_code=303)
