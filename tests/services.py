@@ -243,6 +243,7 @@ def launch_worker(
         "OMP_NUM_THREADS": "1",
         "LOG_LEVEL": "INFO",
         "PYTHONUNBUFFERED": "1",
+        "METRICS_PORT": "0",  # tests run side by side: one that scrapes passes a free port
         **env,
     }
     name = f"test-worker-{uuid.uuid4().hex[:8]}"
@@ -375,6 +376,7 @@ def launch_bot(telegram_env: dict[str, str], redis_url: str, directory: Path, **
         "DATA_DIR": str(directory),
         "LOG_LEVEL": "INFO",
         "PYTHONUNBUFFERED": "1",
+        "METRICS_PORT": "0",  # tests run side by side: one that scrapes passes a free port
         **env,
     }
     log_path = directory / f"bot-{uuid.uuid4().hex[:8]}.log"
