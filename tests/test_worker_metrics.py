@@ -1,32 +1,22 @@
-"""worker.metrics and worker.exposition: outcome labels, counting each job once where RQ finishes it
-(BatchingWorker in-process with the fake classifier on a real redis-server), serving /metrics, and
-multi-process mode across real processes. The real `scenetag-worker` serving its metrics is checked end
-to end in tests/e2e/test_metrics_e2e.py."""
+"""worker.metrics and worker.exposition: outcome labels, serving /metrics, and multi-process mode across
+real processes. Counting each job once where RQ finishes it: tests/test_worker_results.py; the real
+`scenetag-worker` serving its metrics: tests/e2e/test_metrics_e2e.py."""
 
 from __future__ import annotations
 
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from prometheus_client import REGISTRY, CollectorRegistry, Counter
-from redis import Redis
-from rq import Queue
-from rq.serializers import JSONSerializer
+from prometheus_client import CollectorRegistry, Counter
 
-from tests.fake_classifier import FakeClassifier, blue_jpeg, installed_fake
 from tests.services import Sample, free_port, scrape_metrics
 from worker import metrics
-from worker.batching import BatchingWorker
 from worker.contract import PHOTO_ERRORS, ClassifyResult, ErrorCode
 from worker.exposition import serve_metrics
-from worker.queue import build_request, enqueue_photo, photo_queue
-
-FAKE_VERSION = FakeClassifier.version
 
 
 def result(**fields: object) -> ClassifyResult:
@@ -55,50 +45,6 @@ def test_every_error_code_is_the_photos_or_ours() -> None:
 
 def test_a_result_that_breaks_the_contract_counts_as_failed_without_a_model() -> None:
     assert metrics.worker_outcome({"ok": "maybe"}) == ("failed", metrics.NO_MODEL)
-
-
-def sample(name: str, **labels: str) -> float:
-    return REGISTRY.get_sample_value(name, labels) or 0.0
-
-
-@pytest.fixture
-def classifier() -> Iterator[FakeClassifier]:
-    with installed_fake(default_tta=1) as fake:
-        yield fake
-
-
-@pytest.fixture
-def queue(redis_conn: Redis) -> Queue:
-    return photo_queue(redis_conn)
-
-
-def run_burst(queue: Queue) -> None:
-    BatchingWorker([queue], connection=queue.connection, serializer=JSONSerializer).work(burst=True)
-
-
-def test_a_batch_counts_each_photo_and_one_forward_pass(queue: Queue, classifier: FakeClassifier) -> None:
-    photos_before = sample("scenetag_worker_photos_total", outcome="suggested", model_version=FAKE_VERSION)
-    passes_before = sample("scenetag_worker_batch_size_count")
-    sizes_before = sample("scenetag_worker_batch_size_sum")
-    for index in range(3):
-        enqueue_photo(queue, build_request(blue_jpeg(), f"r{index}"))
-    run_burst(queue)
-    assert classifier.calls == [(3, 1)]  # one forward pass of three photos
-    assert sample("scenetag_worker_photos_total", outcome="suggested", model_version=FAKE_VERSION) == (
-        photos_before + 3
-    )
-    assert sample("scenetag_worker_batch_size_count") == passes_before + 1
-    assert sample("scenetag_worker_batch_size_sum") == sizes_before + 3
-
-
-def test_a_failing_job_counts_once_after_its_last_retry(queue: Queue, classifier: FakeClassifier) -> None:
-    before = sample("scenetag_worker_photos_total", outcome="failed", model_version=metrics.NO_MODEL)
-    classifier.fail_with = RuntimeError("CUDA out of memory")
-    enqueue_photo(queue, build_request(blue_jpeg()), retries=2)
-    run_burst(queue)
-    assert len(classifier.calls) == 3  # the first run and two retries
-    after = sample("scenetag_worker_photos_total", outcome="failed", model_version=metrics.NO_MODEL)
-    assert after == before + 1
 
 
 def test_serves_the_registry_and_extra_collectors_until_closed() -> None:
