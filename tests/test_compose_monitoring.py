@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import shutil
@@ -25,10 +24,12 @@ import yaml
 from prometheus_client import REGISTRY, Metric
 
 import bot.metrics
+import web.metrics  # noqa: F401  (registers the web service's metrics)
 import worker.metrics  # noqa: F401  (registers the worker's metrics)
 from bot.settings import BotSettings
 from tests.test_compose import COMPOSE_FILE, REQUIRED, ROOT, env_example, environment, interpolate
-from worker.settings import WorkerSettings
+from web.settings import WebSettings
+from worker.settings import ServiceSettings, WorkerSettings
 
 PROMETHEUS_DIR = ROOT / "deploy" / "prometheus"
 GRAFANA_DIR = ROOT / "deploy" / "grafana"
@@ -36,9 +37,13 @@ DASHBOARDS = sorted((GRAFANA_DIR / "dashboards").glob("*.json"))
 # Series Prometheus makes itself for every target.
 PROMETHEUS_SERIES = {"up"}
 METRIC_NAME = re.compile(r"\bscenetag_[a-z0-9_]+|\bup\b")
-# A scrape job per service, named after it; the bot and the worker read their port from METRICS_PORT.
-SETTINGS = {"bot": BotSettings, "worker": WorkerSettings}
-WEB_PORT = 9103  # the web service serves /metrics next to its pages (web/, WEB_PORT)
+# A scrape job per service, named after it, and the setting of the port its /metrics is served on (the web
+# service's sits next to its pages).
+SCRAPED: dict[str, tuple[type[ServiceSettings], str]] = {
+    "bot": (BotSettings, "metrics_port"),
+    "worker": (WorkerSettings, "metrics_port"),
+    "web": (WebSettings, "web_port"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +79,7 @@ def series_names(family: Metric) -> set[str]:
 
 
 def registered_names() -> set[str]:
-    """Every series the bot's and the worker's metrics can produce (both modules are imported above)."""
+    """Every series our services' metrics can produce (their modules are imported above)."""
     families: list[Metric] = [*REGISTRY.collect(), *bot.metrics.QueueCollector.families()]
     return {name for family in families for name in series_names(family) if name.startswith("scenetag_")}
 
@@ -100,32 +105,31 @@ def test_scrape_targets_are_compose_services_on_their_metrics_port(
     services = compose["services"]
     targets = scrape_targets()[job]
     assert targets, f"prometheus.yml scrapes nothing for {job}"
-    if job == "web" and "web" not in services:
-        assert importlib.util.find_spec("web") is None, "web/ exists, but compose runs no web service"
-        pytest.skip("no web service yet (web/ is built on another branch)")
+    settings_class, port_field = SCRAPED[job]
+    env = environment(services[job])
+    monkeypatch.chdir(ROOT / "tests")  # no .env here: only the compose values count
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    served_on = getattr(settings_class.from_env(), port_field)
     for host, port in targets:
         assert host == job and host in services, f"{job} scrapes {host}, not its compose service"
-        if job == "web":
-            assert port == WEB_PORT
-            continue
-        env = environment(services[job])
-        assert env["METRICS_PORT"] == str(port), f"compose serves {job}'s metrics elsewhere"
-        monkeypatch.chdir(ROOT / "tests")  # no .env here: only the compose values count
-        for name, value in env.items():
-            monkeypatch.setenv(name, value)
-        assert SETTINGS[job].from_env().metrics_port == port
+        assert port == served_on, f"{job} serves its metrics on {served_on}, prometheus.yml scrapes {port}"
+    if port_field == "metrics_port":  # fixed in compose: an operator's .env cannot move it from the scrape
+        assert env["METRICS_PORT"] == str(served_on)
 
 
 def test_metrics_are_served_where_prometheus_reaches_them(compose: dict[str, Any]) -> None:
     # Not published: Prometheus scrapes over the compose network, and metrics are nobody else's business.
-    for job in SETTINGS:
+    for job in ("bot", "worker"):
         assert "METRICS_PORT" not in str(compose["services"][job].get("ports", [])), job
-    ports = [settings.model_fields["metrics_port"].default for settings in SETTINGS.values()]
+    # The web service's /metrics sits next to its pages: it must listen beyond its container's loopback.
+    assert environment(compose["services"]["web"])["WEB_LISTEN"] == "0.0.0.0"
+    ports = [settings.model_fields[field].default for settings, field in SCRAPED.values()]
     assert all(port > 0 for port in ports)  # served unless switched off
     assert len(set(ports)) == len(ports)  # `make run` starts them on one host
 
 
-def test_registered_names_cover_both_services() -> None:
+def test_registered_names_cover_the_services() -> None:
     names = registered_names()
     assert {
         "scenetag_photos_received_total",
@@ -138,6 +142,7 @@ def test_registered_names_cover_both_services() -> None:
         "scenetag_worker_photos_total",
         "scenetag_worker_batch_size_bucket",
         "scenetag_model_info",
+        "scenetag_web_requests_total",
     } <= names
 
 
