@@ -61,7 +61,7 @@ def photo_outcome(outcome: Outcome) -> tuple[str, str]:
             return result.outcome, result.model_version or NO_MODEL
         case TimedOut():
             return "timed_out", NO_MODEL
-    return "failed", NO_MODEL
+    return "failed", NO_MODEL  # Failed: the job raised with no retry left, or its worker died
 
 
 def count_received(kind: PhotoKind) -> None:
