@@ -19,6 +19,7 @@ class BotSettings(ServiceSettings, DatabaseSettings):
     telegram_base_file_url: str = "https://api.telegram.org/file/bot"
     # Apply Alembic migrations at start (idempotent); turn off when operators migrate separately.
     migrate_on_start: bool = True
+    metrics_port: int = Field(default=9101, ge=0, le=65535)  # Prometheus scrapes /metrics here; 0: off
 
     # Private chats.
     default_language: Literal["en", "ru"] = "en"  # when the user's language_code is neither

@@ -8,6 +8,7 @@ from telegram import Update
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
+from bot import metrics
 from bot.callbacks import parse_feedback
 from bot.i18n import text
 from bot.services import services
@@ -31,6 +32,7 @@ async def feedback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if not stored:
         await query.answer(text("feedback_not_yours", language), show_alert=True)
         return
+    metrics.count_feedback(choice.feedback)
     await query.answer(text("feedback_thanks", language))
     try:
         await query.edit_message_reply_markup(reply_markup=None)
