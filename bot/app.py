@@ -39,6 +39,7 @@ from bot.handlers import answers, chat_admin, commands, errors, feedback, member
 from bot.health import schedule_heartbeat
 from bot.i18n import LANGUAGES, Language, text
 from bot.intake import PHOTO, IntakeLoop, RecordingQueue
+from bot.metrics import METRICS_SERVER_KEY, QueueCollector
 from bot.pending import PendingAnswers
 from bot.ratelimit import RateLimiter
 from bot.services import SERVICES_KEY, Services
@@ -46,6 +47,7 @@ from bot.settings import BotSettings
 from moderation.hashtags import load_vocabulary
 from storage.migrate import upgrade_to_head
 from storage.session import create_engine, create_sessionmaker
+from worker.exposition import MetricsServer, serve_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -129,6 +131,9 @@ def build_application(settings: BotSettings) -> Application:  # type: ignore[typ
         )
         answer_loop.start()
         intake.start()
+        application.bot_data[METRICS_SERVER_KEY] = serve_metrics(
+            settings.metrics_port, QueueCollector(classifier.queue)
+        )
         try:
             await _set_commands(application)
         except TelegramError as error:  # the menu is a convenience; serve without it
@@ -141,6 +146,9 @@ def build_application(settings: BotSettings) -> Application:  # type: ignore[typ
             await svc.answers.stop()
 
     async def post_shutdown(application: Application) -> None:  # type: ignore[type-arg]
+        metrics_server: MetricsServer | None = application.bot_data.pop(METRICS_SERVER_KEY, None)
+        if metrics_server is not None:
+            metrics_server.close()
         svc: Services | None = application.bot_data.pop(SERVICES_KEY, None)
         if svc is not None:
             await svc.intake.stop()

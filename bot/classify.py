@@ -27,7 +27,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
-from rq import Worker
+from rq import Queue, Worker
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
 
@@ -91,6 +91,11 @@ class Classifier:
         )
         self._queue = photo_queue(self._redis)
         self._pending = pending
+
+    @property
+    def queue(self) -> Queue:
+        """The worker's RQ queue, on this classifier's (thread-safe) client."""
+        return self._queue
 
     async def submit(self, image: bytes, pending: PendingAnswer) -> Submitted:
         """Record `pending`, then queue `image` as its job (`pending.job_id`)."""

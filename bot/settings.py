@@ -16,6 +16,7 @@ class BotSettings(ServiceSettings, DatabaseSettings, BotApiSettings):
 
     # Apply Alembic migrations at start (idempotent); turn off when operators migrate separately.
     migrate_on_start: bool = True
+    metrics_port: int = Field(default=9101, ge=0, le=65535)  # Prometheus scrapes /metrics here; 0: off
 
     # Private chats.
     default_language: Literal["en", "ru"] = "en"  # when the user's language_code is neither

@@ -7,8 +7,9 @@
 #
 # Needs: a redis-server binary (tests start their own servers on free ports), PostgreSQL answering on
 # 127.0.0.1:5432 or $TEST_POSTGRES_URL (started or installed from Debian's packages when missing), and a
-# compose validator (`docker compose` or Debian's `docker-compose`, best effort) for tests/test_compose.py, and
-# Debian's chromium + chromium-driver for the dashboard's browser test (tests/test_web_browser.py).
+# compose validator (`docker compose` or Debian's `docker-compose`, best effort) for tests/test_compose.py,
+# promtool (best effort) for tests/test_compose_monitoring.py, and Debian's chromium + chromium-driver for the
+# dashboard's browser test (tests/test_web_browser.py).
 # Exits non-zero when lint fails, any test fails, or no test passed (pytest's exit 5 included).
 # TEST_TIMEOUT_SECONDS (default 1800) fails a hung run; VENV picks the venv (default .venv).
 set -euo pipefail
@@ -103,6 +104,22 @@ ensure_chromium() {
     echo "warning: no chromium/chromedriver: tests/test_web_browser.py will be skipped" >&2
 }
 
+# promtool for tests/test_compose_monitoring.py (the Prometheus config, alert rules and dashboard queries), best
+# effort: only the binary, taken from Debian's prometheus package into the venv (installing the package would
+# also start a Prometheus server).
+ensure_promtool() {
+    command -v promtool >/dev/null 2>&1 || [ -x "$VENV/bin/promtool" ] && return 0
+    local deb
+    deb=$(mktemp -d)
+    if (cd "$deb" && apt-get download prometheus >/dev/null 2>&1 && dpkg -x prometheus_*.deb root) &&
+        cp "$deb/root/usr/bin/promtool" "$VENV/bin/promtool"; then
+        echo "==> promtool from Debian's prometheus package"
+    else
+        echo "warning: no promtool: tests/test_compose_monitoring.py skips the Prometheus checks" >&2
+    fi
+    rm -rf "$deb"
+}
+
 # "<passed> passed, <failed> failed, <skipped> skipped" from pytest's JUnit XML.
 count_results() {
     "$VENV"/bin/python - "$1" <<'PY'
@@ -126,6 +143,7 @@ main() {
     ensure_postgres
     ensure_compose_validator
     ensure_chromium
+    ensure_promtool
 
     echo "==> ruff check ."
     local lint=ok

@@ -16,6 +16,7 @@ Registered for every test module by `tests/conftest.py`. Fixtures:
   saves a model load (several seconds on 2 busy cores) per test.
 - `postgres_url` (function): a fresh database on $TEST_POSTGRES_URL (or 127.0.0.1:5432), dropped
   afterwards; skips when no PostgreSQL answers.
+- `scrape_metrics(port)`: a process's Prometheus metrics, parsed.
 - `launch_bot(...)`: the real bot (`python -m bot`) as a subprocess, e.g. against `tests.fake_telegram`,
   which a test can SIGKILL (`BotProcess.kill`) as an OOM kill or a lost machine would.
 
@@ -40,7 +41,9 @@ from itertools import count
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Worker
@@ -72,6 +75,20 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+Sample = tuple[str, tuple[tuple[str, str], ...]]  # (series name, its labels sorted by name)
+
+
+def scrape_metrics(port: int) -> dict[Sample, float]:
+    """A process's /metrics on 127.0.0.1:`port`, parsed: (series name, sorted labels) -> value."""
+    response = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
+    response.raise_for_status()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
 
 
 @dataclass
@@ -243,6 +260,7 @@ def launch_worker(
         "OMP_NUM_THREADS": "1",
         "LOG_LEVEL": "INFO",
         "PYTHONUNBUFFERED": "1",
+        "METRICS_PORT": "0",  # tests run side by side: one that scrapes passes a free port
         **env,
     }
     name = f"test-worker-{uuid.uuid4().hex[:8]}"
@@ -375,6 +393,7 @@ def launch_bot(telegram_env: dict[str, str], redis_url: str, directory: Path, **
         "DATA_DIR": str(directory),
         "LOG_LEVEL": "INFO",
         "PYTHONUNBUFFERED": "1",
+        "METRICS_PORT": "0",  # tests run side by side: one that scrapes passes a free port
         **env,
     }
     log_path = directory / f"bot-{uuid.uuid4().hex[:8]}.log"

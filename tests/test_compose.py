@@ -92,7 +92,9 @@ def referenced_variables() -> set[str]:
 
 
 def test_services(compose: dict[str, Any]) -> None:
-    assert set(compose["services"]) == {"redis", "postgres", "worker", "bot", "web", "rq-dashboard"}
+    assert set(compose["services"]) == {
+        "redis", "postgres", "worker", "bot", "web", "rq-dashboard", "prometheus", "grafana"
+    }
 
 
 @pytest.mark.parametrize(("service", "settings_class"), OUR_SERVICES.items())
@@ -169,6 +171,8 @@ def test_published_ports(compose: dict[str, Any]) -> None:
     for name in ("redis", "postgres", "worker"):
         assert "ports" not in services[name], name
     assert services["rq-dashboard"]["ports"] == ["127.0.0.1:9181:9181"]
+    assert services["prometheus"]["ports"] == ["127.0.0.1:9090:9090"]
+    assert services["grafana"]["ports"] == ["127.0.0.1:3000:3000"]
     webhook_port = BotSettings.model_fields["webhook_port"].default
     assert services["bot"]["ports"] == [f"{webhook_port}:{webhook_port}"]
     web_port = WebSettings.model_fields["web_port"].default
@@ -338,8 +342,11 @@ def test_third_party_images_are_pinned_to_a_version(compose: dict[str, Any]) -> 
         if "build" in service:
             continue
         _, _, tag = service["image"].partition(":")
-        assert re.match(r"\d", tag), f"{name}: image {service['image']!r} is not pinned to a version"
-    assert re.fullmatch(r"cjlapao/rq-dashboard:\d+\.\d+\.\d+", compose["services"]["rq-dashboard"]["image"])
+        assert re.match(r"v?\d", tag), f"{name}: image {service['image']!r} is not pinned to a version"
+    # Exact versions where a minor release can change behaviour (configuration formats, the dashboard).
+    exact = {"prometheus": "prom/prometheus", "grafana": "grafana/grafana"}
+    for name, image in {"rq-dashboard": "cjlapao/rq-dashboard", **exact}.items():
+        assert re.fullmatch(rf"{image}:v?\d+\.\d+\.\d+", compose["services"][name]["image"]), name
 
 
 def test_bot_health_check_runs_the_health_module(compose: dict[str, Any]) -> None:

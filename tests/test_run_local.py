@@ -104,6 +104,7 @@ async def run_local(tmp_path: Path, **variables: str) -> AsyncIterator[RunLocal]
         "DATA_DIR": str(tmp_path / "data"),
         "TTA": "1",
         "TORCH_THREADS": "1",
+        "METRICS_PORT": "0",  # tests run side by side: no fixed ports
         **variables,
     }
     log = tmp_path / "run-local.log"

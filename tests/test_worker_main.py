@@ -17,7 +17,7 @@ from worker.batching import BatchingWorker
 
 
 def run_worker(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {**os.environ, "OMP_NUM_THREADS": "1", **env}
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "METRICS_PORT": "0", **env}
     return subprocess.run(
         [sys.executable, "-m", "worker", "--burst"],
         env=environment,
@@ -68,6 +68,7 @@ def test_worker_exits_1_when_the_rq_loop_dies(
     (tmp_path / "model.pt").write_bytes(b"loaded by the patched load_engine")
     monkeypatch.setenv("REDIS_URL", redis_url)
     monkeypatch.setenv("MODEL_PATH", str(tmp_path / "model.pt"))
+    monkeypatch.setenv("METRICS_PORT", "0")
 
     def broken_dequeue(*args: object, **kwargs: object) -> None:
         raise RuntimeError("simulated failure inside RQ's loop")

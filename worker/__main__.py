@@ -17,8 +17,10 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq.serializers import JSONSerializer
 
+from worker import metrics
 from worker.batching import BatchingWorker
 from worker.contract import MODEL_INFO_KEY
+from worker.exposition import serve_metrics
 from worker.jobs import install_engine, load_engine, model_info
 from worker.queue import photo_queue
 from worker.settings import WorkerSettings
@@ -48,7 +50,10 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"cannot reach Redis at REDIS_URL={settings.redis_url}: {exc}") from None
     engine = load_engine(settings)
     install_engine(engine)
-    connection.set(MODEL_INFO_KEY, model_info(engine).model_dump_json())
+    info = model_info(engine)
+    connection.set(MODEL_INFO_KEY, info.model_dump_json())
+    metrics.record_serving_model(info)
+    metrics_server = serve_metrics(settings.metrics_port)
     worker = BatchingWorker(
         [photo_queue(connection)],
         name=args.name,
@@ -58,7 +63,10 @@ def main(argv: list[str] | None = None) -> int:
         batch_size=settings.batch_size,
         abandon_grace_s=settings.abandon_grace_s,
     )
-    worker.work(burst=args.burst, logging_level=settings.log_level)
+    try:
+        worker.work(burst=args.burst, logging_level=settings.log_level)
+    finally:
+        metrics_server.close()
     if not args.burst and not worker.stop_signalled:
         # so a supervisor (compose's restart policy, systemd) restarts a worker whose loop died
         logger.error("the RQ work loop ended without a stop request (see above); exiting with status 1")

@@ -40,6 +40,12 @@ class ErrorCode(StrEnum):
     INTERNAL = "internal"  # a bug or resource failure in the worker
 
 
+# The errors that are the photo's own (the user is told what is wrong with it), not a failure of ours.
+PHOTO_ERRORS = frozenset(
+    {ErrorCode.EMPTY, ErrorCode.NOT_AN_IMAGE, ErrorCode.CORRUPT, ErrorCode.TOO_LARGE, ErrorCode.UNSUPPORTED}
+)
+
+
 class ClassifyRequest(BaseModel):
     """What the bot puts on the queue for one photo."""
 
@@ -91,6 +97,14 @@ class ClassifyResult(BaseModel):
     model_version: str = ""  # content hash of the model file
     tta: int = 1  # copies actually averaged
     timings: Timings | None = None
+
+    @property
+    def outcome(self) -> str:
+        """suggested, abstained (no popular tag fits), bad_image (`PHOTO_ERRORS`) or failed (ours); the
+        bot's and the worker's metrics count photos by it."""
+        if self.ok:
+            return "suggested" if self.suggested else "abstained"
+        return "bad_image" if self.error in PHOTO_ERRORS else "failed"
 
 
 class ModelInfo(BaseModel):

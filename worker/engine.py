@@ -20,6 +20,7 @@ from PIL import Image
 from pydantic import ValidationError
 
 from ml.serving.images import DEFAULT_LIMITS, DecodeLimits, ImageError, decode_image
+from worker import metrics
 from worker.contract import ClassifyRequest, ClassifyResult, ErrorCode, SceneScore, Timings
 
 logger = logging.getLogger(__name__)
@@ -110,6 +111,7 @@ class Engine:
             begin = time.perf_counter()
             predictions = self.classifier.predict(images, tta=tta)  # type: ignore[arg-type]
             elapsed_ms = (time.perf_counter() - begin) * 1000
+            metrics.BATCH_SIZE.observe(len(indices))
             if len(predictions) != len(indices):
                 raise RuntimeError(f"model returned {len(predictions)} predictions for {len(indices)} photos")
             for index, prediction in zip(indices, predictions, strict=True):

@@ -21,6 +21,7 @@ from typing import Any
 from redis import Redis
 from rq.job import Job
 
+from worker import metrics
 from worker.contract import RESULTS_STREAM
 
 # Approximate cap on the stream (XADD MAXLEN ~): bot processes acknowledge within milliseconds, so
@@ -31,6 +32,7 @@ REASON_CHARS = 300
 
 def publish_success(job: Job, connection: Redis, result: Any) -> None:
     """RQ on_success: the job returned a `ClassifyResult` dict (which may itself be an error result)."""
+    metrics.count_result(result)
     _publish(connection, {"job_id": job.id, "status": "finished", "result": json.dumps(result)})
 
 
@@ -44,6 +46,7 @@ def publish_failure(
     """RQ on_failure: publish the reason once RQ has no retry left for the job."""
     if job.should_retry:
         return
+    metrics.count_failure()
     reason = f"{exc_type.__name__}: {exc_value}".strip()[-REASON_CHARS:]
     _publish(connection, {"job_id": job.id, "status": "failed", "reason": reason})
 

@@ -73,3 +73,4 @@ class WorkerSettings(ServiceSettings):
     maintenance_interval: int = Field(default=60, ge=1)
     # A started job whose worker died counts as abandoned this many seconds after its timeout (RQ: 60).
     abandon_grace_s: int = Field(default=60, ge=1)
+    metrics_port: int = Field(default=9102, ge=0, le=65535)  # Prometheus scrapes /metrics here; 0: off

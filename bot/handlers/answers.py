@@ -4,12 +4,14 @@ outcome, in whichever bot process read the result. The photo's message is rebuil
 from __future__ import annotations
 
 import logging
+import time
 
 from sqlalchemy.exc import SQLAlchemyError
 from telegram import Message
 from telegram.error import TelegramError
 from telegram.ext import Application
 
+from bot import metrics
 from bot.classify import Outcome
 from bot.handlers.moderation import answer_group_photo
 from bot.handlers.photos import answer_private_photo
@@ -35,6 +37,7 @@ async def deliver(application: Application, pending: PendingAnswer, outcome: Out
         logger.exception("could not answer photo %s in chat %s", pending.job_id, message.chat_id)
         if pending.kind == "private":  # groups stay quiet
             await _tell_internal_error(svc, message)
+    metrics.count_answered(pending.kind, outcome, time.time() - pending.accepted_at)
 
 
 async def _tell_internal_error(svc: Services, message: Message) -> None:

@@ -15,6 +15,7 @@ from telegram import CallbackQuery, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
+from bot import metrics
 from bot.callbacks import (
     CorrectionChoice,
     FeedbackChoice,
@@ -45,6 +46,7 @@ async def feedback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if pressed is None:
         return
     query, choice, svc, language = pressed
+    metrics.count_feedback(choice.feedback)
     if choice.feedback == "up":
         await query.answer(text("feedback_thanks", language))
         await _edit(query, None, None)

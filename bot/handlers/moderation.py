@@ -15,6 +15,7 @@ from telegram import Message, Update
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
+from bot import metrics
 from bot.admins import chat_admin_ids, is_admin_message
 from bot.callbacks import not_spam_keyboard, parse_not_spam
 from bot.classify import Busy, Classified, Outcome
@@ -37,6 +38,7 @@ async def group_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     attachment = attachment_of(message) if message else None
     if message is None or attachment is None:
         return
+    metrics.count_received("group")
     svc = services(context)
     hashtags = extract_hashtags(message.caption or "")
     async with svc.sessions.begin() as session:
@@ -45,14 +47,18 @@ async def group_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         settings = repository.moderation_settings(chat)
     # Cheap checks first: most photos need neither the admin list nor the model.
     if precheck(hashtags, settings, sender_exempt=False) is not None:
+        metrics.count_unanswered("group", "skipped")
         return
     if await is_admin_message(context.bot, svc.admins, message):
+        metrics.count_unanswered("group", "skipped")
         return
     if (attachment.file_size or 0) > svc.settings.max_image_bytes:
+        metrics.count_unanswered("group", "bad_image")
         return
     pending = pending_answer(svc, update, message, attachment, "group")
     submitted = await svc.classifier.submit(await download(attachment), pending)
     if isinstance(submitted, Busy):
+        metrics.count_unanswered("group", "busy")
         logger.warning("group photo %s/%s not classified: %s", message.chat_id, message.message_id, submitted)
 
 
@@ -104,6 +110,7 @@ async def act(svc: Services, message: Message, verdict: Verdict, result: Classif
             file_unique_id=attachment.file_unique_id if attachment else None,
             file_id=kept_file_id(chat, message),
         )
+    metrics.count_flag(action.value)
     keyboard = not_spam_keyboard(flag_id, language)
     shown = (predicted, result.confidence, verdict.scene_hashtags)
     if action is Action.FLAG:
@@ -130,5 +137,6 @@ async def not_spam(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     async with svc.sessions.begin() as session:
         await repository.mark_not_spam(session, flag_id, chat_id, query.from_user.id)
+    metrics.count_feedback("not_spam")
     await query.answer(text("not_spam_recorded", language))
     await query.edit_message_reply_markup(reply_markup=None)

@@ -17,6 +17,7 @@ from telegram.constants import ChatAction
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
+from bot import metrics
 from bot.callbacks import feedback_keyboard
 from bot.classify import Accepted, Busy, Classified, Duplicate, Failed, Outcome, TimedOut, new_job_id
 from bot.i18n import Language, text
@@ -70,6 +71,7 @@ async def private_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     attachment = attachment_of(message) if message else None
     if message is None or user is None or attachment is None:
         return
+    metrics.count_received("private")
     svc = services(context)
     language = svc.language(user.language_code)
     try:
@@ -77,22 +79,25 @@ async def private_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         wait_s = await svc.rate_limiter.check(user.id, str(update.update_id))
     except RedisError as error:
         logger.warning("photo from %s: rate limit unavailable: %s", user.id, error)
+        metrics.count_unanswered("private", "busy")
         await message.reply_text(text("busy", language))
         return
     if wait_s > 0:
+        metrics.count_unanswered("private", "rate_limited")
         await message.reply_text(text("rate_limited", language, seconds=max(1, round(wait_s))))
         return
     await count_photo(svc, message)
     if attachment.file_size and attachment.file_size > svc.settings.max_image_bytes:
+        metrics.count_unanswered("private", "bad_image")
         await message.reply_text(error_text(ErrorCode.TOO_LARGE, language))
         return
     try:
         image = await download(attachment)
     except TelegramError as error:  # e.g. "file is too big" past getFile's limit
         logger.warning("could not download a photo in chat %s: %s", message.chat_id, error)
-        await message.reply_text(
-            error_text(ErrorCode.TOO_LARGE if "too big" in str(error) else None, language)
-        )
+        too_big = "too big" in str(error)
+        metrics.count_unanswered("private", "bad_image" if too_big else "failed")
+        await message.reply_text(error_text(ErrorCode.TOO_LARGE if too_big else None, language))
         return
     submitted = await svc.classifier.submit(
         image, pending_answer(svc, update, message, attachment, "private")
@@ -107,6 +112,7 @@ async def private_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
                 logger.debug("chat action failed: %s", error)
         case Busy(reason=reason):
             logger.warning("photo from %s: busy (%s)", user.id, reason)
+            metrics.count_unanswered("private", "busy")
             await message.reply_text(text("busy", language))
         case Duplicate():  # Telegram delivered it again: the first delivery gets the answer
             logger.info("photo update %s was accepted before", update.update_id)

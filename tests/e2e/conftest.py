@@ -111,11 +111,25 @@ class Workers:
 
 
 @pytest.fixture(scope="module")
-def workers(module_redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workers]:
+def worker_env() -> dict[str, str]:
+    """Environment variables of the module's first worker; a module overrides this fixture to add some."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def bot_settings() -> dict[str, object]:
+    """Settings of the module's bot beyond the defaults below; a module overrides this fixture to add some."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def workers(
+    module_redis_url: str, tmp_path_factory: pytest.TempPathFactory, worker_env: dict[str, str]
+) -> Iterator[Workers]:
     """Starts with one ready worker (shipped model, TTA 1) on the module's own Redis database."""
     pool = Workers(module_redis_url, tmp_path_factory.mktemp("e2e-workers"))
     try:
-        pool.start()
+        pool.start(**worker_env)
         yield pool
     finally:
         for worker in pool.started:
@@ -165,14 +179,16 @@ async def telegram() -> AsyncIterator[FakeTelegram]:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def bot(
-    telegram: FakeTelegram, workers: Workers, tmp_path_factory: pytest.TempPathFactory
+    telegram: FakeTelegram,
+    workers: Workers,
+    tmp_path_factory: pytest.TempPathFactory,
+    bot_settings: dict[str, object],
 ) -> AsyncIterator[RunningBot]:
     """The bot with the module's real worker behind it."""
     async with polling_bot(
         telegram,
         tmp_path_factory.mktemp("e2e-bot"),
         redis_url=workers.redis_url,
-        reply_timeout_seconds=60,
-        rate_limit_per_minute=30,
+        **({"reply_timeout_seconds": 60, "rate_limit_per_minute": 30} | bot_settings),
     ) as running:
         yield running

@@ -30,8 +30,11 @@ class RunningBot:
 @asynccontextmanager
 async def polling_bot(telegram: FakeTelegram, data_dir: Path, **settings: Any) -> AsyncIterator[RunningBot]:
     """`build_application` exactly as `scenetag-bot` builds it, polling `telegram` until the block ends."""
+    # metrics_port 0 unless asked for: tests run side by side, and one that scrapes passes a free port.
     bot_settings = BotSettings(
-        **{key.lower(): value for key, value in telegram.env().items()}, data_dir=data_dir, **settings
+        **{key.lower(): value for key, value in telegram.env().items()},
+        data_dir=data_dir,
+        **({"metrics_port": 0} | settings),
     )
     application = build_application(bot_settings)
     await application.initialize()
