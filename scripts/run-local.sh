@@ -7,6 +7,7 @@
 #   3. scenetag-worker, waiting until it has registered with the queue
 #   4. scenetag-bot when BOT_TOKEN is set; without it, a demo on ml/samples/ (`ml predict`, then the same
 #      photos through Redis and the running worker) and how to set the token; the worker keeps running.
+#   5. scenetag-web (the dashboard and the HTTP API) when BOT_TOKEN and WEB_SESSION_SECRET are both set.
 #
 # Variables are the services' own (environment first, then .env; see .env.example).
 # SKIP_SETUP=1 skips scripts/setup.sh (an existing venv); VENV picks the venv (default .venv).
@@ -155,6 +156,10 @@ main() {
     if [ -n "$(setting BOT_TOKEN '')" ]; then
         start bot "$VENV/bin/scenetag-bot"
         echo "==> bot started (pid ${STARTED[-1]}); Ctrl-C stops everything"
+        if [ -n "$(setting WEB_SESSION_SECRET '')" ]; then
+            start web "$VENV/bin/scenetag-web"
+            echo "==> dashboard and HTTP API at $(setting WEB_PUBLIC_URL http://127.0.0.1:9103)"
+        fi
     else
         demo
     fi
