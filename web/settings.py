@@ -7,19 +7,17 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
 
-from storage.settings import DatabaseSettings
+from storage.settings import BotApiSettings, DatabaseSettings
 from web.api.settings import ApiSettings
 from worker.settings import ServiceSettings
 
 
-class WebSettings(ServiceSettings, DatabaseSettings, ApiSettings):
+class WebSettings(ServiceSettings, DatabaseSettings, BotApiSettings, ApiSettings):
     """BOT_TOKEN (checks Telegram's login signature, asks who administers a chat) and WEB_SESSION_SECRET are
     required; the rest have working defaults."""
 
-    bot_token: str = Field(min_length=1, pattern=r"^\d+:[A-Za-z0-9_-]+$")
     # The bot's @username without the @: the Login Widget is the bot's (BotFather /setdomain).
     bot_username: str = Field(default="", pattern=r"^[A-Za-z0-9_]{0,32}$")
-    telegram_base_url: str = "https://api.telegram.org/bot"
     # Signs the session cookie: anyone who knows it can log in as anyone. At least 32 characters.
     web_session_secret: str = Field(min_length=32)
     # Telegram user ids with the operator role (every chat, the service overview): "1,2" or "[1, 2]".
