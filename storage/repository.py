@@ -230,6 +230,45 @@ async def training_feedback(session: AsyncSession) -> tuple[Sequence[Suggestion]
     return suggestions.all(), flags.all()
 
 
+@dataclass(frozen=True)
+class VersionFeedback:
+    """What one model version's answers got (`ml canary report` compares the active model and its canary)."""
+
+    version: str
+    photos: int  # suggestions stored (private chats), abstentions included
+    suggested: int  # of which a tag was suggested
+    mean_confidence: float | None  # of the top tag, over all its photos
+    up: int
+    down: int
+    corrected: int  # 👎 followed by the user's own pick
+    flags: int  # group photos it flagged
+    not_spam: int  # of which an admin said "not spam"
+
+
+async def version_feedback(
+    session: AsyncSession, version: str, since: datetime | None = None
+) -> VersionFeedback:
+    """Counts over the suggestions and flags `version` made (since `since`, UTC, when given)."""
+    after = [Suggestion.created_at >= since] if since else []
+    answered = (await session.execute(
+        select(
+            func.count(),
+            func.count(Suggestion.tag),
+            func.avg(Suggestion.confidence),
+            func.count().filter(Suggestion.feedback == "up"),
+            func.count().filter(Suggestion.feedback == "down"),
+            func.count(Suggestion.corrected_tag),
+        ).where(Suggestion.model_version == version, *after)
+    )).one()
+    flagged = (await session.execute(
+        select(func.count(), func.count().filter(Flag.admin_verdict == NOT_SPAM))
+        .where(Flag.model_version == version, *([Flag.created_at >= since] if since else []))
+    )).one()
+    photos, suggested, confidence, up, down, corrected = answered
+    return VersionFeedback(version, photos, suggested, None if confidence is None else float(confidence), up,
+                           down, corrected, *flagged)
+
+
 async def chat_stats(session: AsyncSession, chat_id: int) -> ChatStats:
     photos = await session.scalar(select(Chat.photos_seen).where(Chat.id == chat_id))
     suggestions = await session.scalar(

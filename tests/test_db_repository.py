@@ -245,3 +245,36 @@ async def test_daily_stats_of_a_chat_without_records(any_sessions):
     async with any_sessions() as session:
         daily = await repository.chat_daily_stats(session, -3, today=TODAY, days=3)
     assert daily == [repository.DayStats(TODAY - timedelta(days=n), 0, 0, 0) for n in (2, 1, 0)]
+
+
+async def test_version_feedback_counts_one_versions_answers_since_a_moment(any_sessions):
+    start = utc(TODAY, 12)
+    async with any_sessions.begin() as session:
+        await repository.ensure_chat(session, 10, "private", DEFAULTS)
+        await repository.ensure_chat(session, -1, "group", DEFAULTS)
+        ids = [await suggest(session, 10, 10, tag) for tag in ("cafe", "cafe", "bar", None, "cafe")]
+        before = await suggest(session, 10, 10, "cafe")  # rated, but before the canary started
+        flags = [await add_flag(session, -1, message_id) for message_id in (1, 2, 3)]
+        other = await repository.add_flag(
+            session, chat_id=-1, message_id=4, user_id=5, caption_tags=["beach"], predicted_tag="cafe",
+            confidence=0.5, compatible_probability=0.001, action="flag", model_version="other-version")
+        for table, row in [(Suggestion, i) for i in ids] + [(Flag, f) for f in flags]:
+            await session.execute(update(table).where(table.id == row).values(created_at=utc(TODAY, 13)))
+        earlier = utc(TODAY, 11)
+        await session.execute(update(Suggestion).where(Suggestion.id == before).values(created_at=earlier))
+    async with any_sessions.begin() as session:
+        for suggestion_id, rating in zip(ids, ("up", "up", "down", "down"), strict=False):
+            await repository.set_feedback(session, suggestion_id, 10, rating)
+        await repository.set_feedback(session, before, 10, "up")
+        await repository.set_correction(session, ids[2], 10, "other")
+        await repository.mark_not_spam(session, flags[0], -1, admin_id=1)
+        await repository.mark_not_spam(session, other, -1, admin_id=1)
+    async with any_sessions() as session:
+        since = await repository.version_feedback(session, "abc123", since=start)
+        ever = await repository.version_feedback(session, "abc123")
+        nothing = await repository.version_feedback(session, "never-served")
+    assert since == repository.VersionFeedback(
+        "abc123", photos=5, suggested=4, mean_confidence=pytest.approx(0.8), up=2, down=2, corrected=1,
+        flags=3, not_spam=1)
+    assert (ever.photos, ever.up) == (6, 3)
+    assert nothing == repository.VersionFeedback("never-served", 0, 0, None, 0, 0, 0, 0, 0)
