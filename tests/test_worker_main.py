@@ -12,7 +12,6 @@ import pytest
 from tests.fake_classifier import installed_fake
 from tests.services import served_model_path
 from worker import __main__ as worker_main
-from worker import jobs
 from worker.batching import BatchingWorker
 
 
@@ -65,7 +64,7 @@ def test_worker_exits_1_when_the_rq_loop_dies(
     tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """RQ's work() returns normally after an unhandled error: the process must still report failure."""
-    (tmp_path / "model.pt").write_bytes(b"loaded by the patched load_engine")
+    (tmp_path / "model.pt").write_bytes(b"never loaded: the fake classifier is installed")
     monkeypatch.setenv("REDIS_URL", redis_url)
     monkeypatch.setenv("MODEL_PATH", str(tmp_path / "model.pt"))
     monkeypatch.setenv("METRICS_PORT", "0")
@@ -75,6 +74,4 @@ def test_worker_exits_1_when_the_rq_loop_dies(
 
     monkeypatch.setattr(BatchingWorker, "dequeue_job_and_maintain_ttl", broken_dequeue)
     with installed_fake(default_tta=1):
-        engine = jobs.current_engine()
-        monkeypatch.setattr(worker_main, "load_engine", lambda settings: engine)
         assert worker_main.main([]) == 1

@@ -17,11 +17,8 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq.serializers import JSONSerializer
 
-from worker import metrics
 from worker.batching import BatchingWorker
-from worker.contract import MODEL_INFO_KEY
 from worker.exposition import serve_metrics
-from worker.jobs import install_engine, load_engine, model_info
 from worker.queue import photo_queue
 from worker.settings import WorkerSettings
 
@@ -48,11 +45,6 @@ def main(argv: list[str] | None = None) -> int:
         connection.ping()
     except RedisError as exc:
         raise SystemExit(f"cannot reach Redis at REDIS_URL={settings.redis_url}: {exc}") from None
-    engine = load_engine(settings)
-    install_engine(engine)
-    info = model_info(engine)
-    connection.set(MODEL_INFO_KEY, info.model_dump_json())
-    metrics.record_serving_model(info)
     metrics_server = serve_metrics(settings.metrics_port)
     worker = BatchingWorker(
         [photo_queue(connection)],

@@ -10,6 +10,10 @@ results, registries, retries, callbacks), which just picks up the precomputed re
 
 It never forks (a `SimpleWorker`): the model stays loaded, and CUDA cannot be re-initialised in a
 forked child (rq issue #1088). SIGTERM finishes the batch in hand, then exits (RQ's warm shutdown).
+
+Before each dequeue, with no job in hand, it follows the model registry (`ml promote`, `ml rollback`):
+one GET when nothing changed, else it fetches, loads and warms up the new versions and switches, so a
+batch always finishes on the models it started with and no job waits in hand while a model loads.
 """
 
 from __future__ import annotations
@@ -26,8 +30,8 @@ from rq.timeouts import JobTimeoutException
 from rq.utils import as_text
 from rq.worker import WorkerStatus
 
-from worker import jobs
-from worker.contract import JOB_FUNCTION
+from worker import jobs, metrics
+from worker.contract import JOB_FUNCTION, MODEL_INFO_KEY
 
 DEFAULT_BATCH_SIZE = 16
 DEFAULT_ABANDON_GRACE_S = 60  # RQ's SimpleWorker uses job timeout + 60 s too
@@ -35,6 +39,8 @@ DEFAULT_ABANDON_GRACE_S = 60  # RQ's SimpleWorker uses job timeout + 60 s too
 # as serving and users wait for a timeout instead of hearing "busy"; heartbeats come at least every
 # maintenance interval (dequeue_timeout below), so 60 s (key lifetime 120 s) is ample.
 DEFAULT_WORKER_TTL_S = 60
+# An idle worker stops waiting for a photo this often to look for a promoted model (one GET).
+MODEL_CHECK_INTERVAL_S = 5
 
 
 class BatchingWorker(SimpleWorker):
@@ -60,16 +66,39 @@ class BatchingWorker(SimpleWorker):
         super().request_stop(signum, frame)
 
     def bootstrap(self, *args: Any, **kwargs: Any) -> None:
-        # Load and warm up the model before registering (a no-op when already installed), so a bad
-        # MODEL_PATH fails before this worker announces itself in Redis.
-        jobs.current_engine()
+        # Load and warm up the models before registering: the registry's active version (and canary), else
+        # MODEL_PATH (a no-op when already installed), so a bad MODEL_PATH fails before this worker
+        # announces itself in Redis.
+        jobs.follow_registry(self.connection)
+        self.publish_model_info()
         super().bootstrap(*args, **kwargs)
+
+    def publish_model_info(self) -> None:
+        """Tell the bot (and operators) what this worker's models can suggest."""
+        info = jobs.model_info(jobs.current_serving())
+        self.connection.set(MODEL_INFO_KEY, info.model_dump_json())
+        metrics.record_serving_model(info)
 
     @property
     def dequeue_timeout(self) -> int:
-        # RQ blocks ~7 minutes on an idle queue and runs maintenance only between blocks; wake up
-        # every maintenance interval instead, so an idle worker soon finds a dead worker's jobs.
-        return max(1, min(super().dequeue_timeout, self.maintenance_interval))
+        # RQ blocks ~7 minutes on an idle queue and runs maintenance only between blocks; wake up every
+        # maintenance interval instead, so an idle worker soon finds a dead worker's jobs, and every few
+        # seconds to follow the model registry.
+        return max(1, min(super().dequeue_timeout, self.maintenance_interval, MODEL_CHECK_INTERVAL_S))
+
+    def dequeue_job_and_maintain_ttl(
+        self, timeout: int | None, max_idle_time: int | None = None
+    ) -> tuple[Job, Queue] | None:
+        # RQ waits for a photo in a loop of its own; bounding each wait by `timeout` (as an idle limit)
+        # brings an idle worker back here, where no job is in hand, to follow the registry.
+        while True:
+            if jobs.follow_registry(self.connection):
+                self.publish_model_info()
+            if timeout is None or max_idle_time is not None:  # burst mode, or the caller limits idling
+                return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+            result = super().dequeue_job_and_maintain_ttl(timeout, max_idle_time=timeout)
+            if result is not None:
+                return result
 
     def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
         if pipeline is None and not self.connection.exists(self.key):

@@ -17,7 +17,8 @@ CONTRACT_VERSION = 1
 QUEUE_NAME = "scenetag"
 # Dotted path of the job function, so the bot need not import the worker's torch code.
 JOB_FUNCTION = "worker.jobs.classify_photo"
-# Where each worker publishes `ModelInfo` at start (the bot's /help lists the tags from it).
+# Where each worker publishes `ModelInfo` at start and after each model switch (the bot's /help lists
+# the tags from it).
 MODEL_INFO_KEY = "scenetag:model-info"
 # Every photo job's final outcome is appended to this Redis Stream by the RQ callbacks in
 # `worker.results` (dotted paths, so RQ's JSON job data can name them); bot processes read it in a
@@ -108,11 +109,13 @@ class ClassifyResult(BaseModel):
 
 
 class ModelInfo(BaseModel):
-    """What the serving model can do, published by each worker when it starts."""
+    """What the serving model can do, published by each worker when it starts and when it switches models."""
 
     model_config = ConfigDict(frozen=True)
 
-    model_name: str
+    model_name: str  # the active model's
     model_version: str
     tags: list[str]  # the tags it can suggest (ml.tags order); a tag without training photos never is
     tta: int  # the worker's default test-time copies
+    canary_version: str | None = None  # a candidate answering `canary_percent` % of photos (`ml promote`)
+    canary_percent: int = 0

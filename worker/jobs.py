@@ -1,9 +1,11 @@
-"""The RQ job function `classify_photo` (`worker.contract.JOB_FUNCTION`) and the engine it runs on.
+"""The RQ job function `classify_photo` (`worker.contract.JOB_FUNCTION`) and the models it runs on.
 
-The model is loaded once per worker process and kept (`install_engine`, or lazily from the
-environment under a plain `rq worker`). `BatchingWorker` may classify several claimed jobs in one
-forward pass ahead of time (`classify_ahead`); each job's `classify_photo` then returns its stored
-result, so every job still runs, succeeds or fails through RQ's own `perform_job`.
+The models are loaded once per worker process and kept (`install_engine`, the registry's versions through
+`follow_registry`, or lazily MODEL_PATH from the environment under a plain `rq worker`). `BatchingWorker`
+may classify several claimed jobs in one forward pass ahead of time (`classify_ahead`); each job's
+`classify_photo` then returns its stored result, so every job still runs, succeeds or fails through RQ's own
+`perform_job`. During a canary each job is answered by the engine its job id routes to
+(`worker.models.Serving`); every result names the version that made it.
 """
 
 from __future__ import annotations
@@ -11,11 +13,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from redis import Redis
 from rq import get_current_job
 
 from worker.contract import ModelInfo
 from worker.engine import Engine
+from worker.models import RegistryFollower, Serving
 from worker.settings import WorkerSettings
 
 logger = logging.getLogger(__name__)
@@ -23,7 +28,8 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class _ProcessState:
-    engine: Engine | None = None
+    serving: Serving | None = None
+    follower: RegistryFollower | None = None  # created on the first `follow_registry`
     # Results classified ahead in a batch, by RQ job id, until their own job runs.
     ahead: dict[str, dict[str, object]] = field(default_factory=dict)
 
@@ -31,20 +37,23 @@ class _ProcessState:
 _state = _ProcessState()
 
 
-def load_engine(settings: WorkerSettings) -> Engine:
-    """Load the model on the configured device and backend with explicit CPU threads, and warm it up."""
+def load_engine(settings: WorkerSettings, model_path: Path | None = None) -> Engine:
+    """Load `model_path` (default: MODEL_PATH) on the configured device and backend with explicit CPU
+    threads, and warm it up. SystemExit for a device or backend this machine cannot run; a bad file raises."""
     import torch
 
+    from ml.serving.inference import choose_backend, resolve_device
     from ml.serving.loading import load_classifier
 
     torch.set_num_threads(settings.torch_threads)
-    try:
-        classifier = load_classifier(settings.model_path, settings.device, settings.backend,
-                                     settings.torch_threads, settings.onnx_cache_dir)
+    try:  # checked apart from loading, so a bad file (e.g. from the registry) is not called a bad setting
+        choose_backend(settings.backend, resolve_device(settings.device).type)
     except ValueError as exc:
         raise SystemExit(
             f"configuration error: BACKEND: {exc}; set DEVICE=cpu or BACKEND=torch"
         ) from None
+    classifier = load_classifier(model_path or settings.model_path, settings.device, settings.backend,
+                                 settings.torch_threads, settings.onnx_cache_dir)
     classifier.warmup()
     tta = settings.tta or classifier.spec.recommended_tta
     logger.info(
@@ -61,30 +70,54 @@ def load_engine(settings: WorkerSettings) -> Engine:
     return Engine(classifier, default_tta=tta, min_side=2 * classifier.input_size)
 
 
-def model_info(engine: Engine) -> ModelInfo:
+def model_info(serving: Serving) -> ModelInfo:
+    """What the bot's /help shows (the active model's tags), and the canary, for operators."""
+    engine, canary = serving.active, serving.canary
     classifier = engine.classifier
     return ModelInfo(model_name=classifier.name, model_version=classifier.version, tags=list(classifier.tags),
-                     tta=engine.default_tta)
+                     tta=engine.default_tta, canary_version=canary.classifier.version if canary else None,
+                     canary_percent=serving.canary_percent)
 
 
 def install_engine(engine: Engine | None) -> None:
-    """Make `engine` the one every job of this process uses (None forgets it)."""
-    _state.engine = engine
+    """Make `engine` the one every job of this process uses (None forgets it), until the registry says
+    otherwise."""
+    _state.serving = Serving(engine) if engine is not None else None
+    _state.follower = None  # a new engine starts following the registry afresh
     _state.ahead.clear()
 
 
-def current_engine() -> Engine:
-    """The installed engine, loading it from the environment on first use (plain `rq worker`)."""
-    if _state.engine is None:
+def current_serving() -> Serving:
+    """The models in use, loading MODEL_PATH from the environment on first use (plain `rq worker`)."""
+    if _state.serving is None:
         install_engine(load_engine(WorkerSettings.from_env()))
-    assert _state.engine is not None
-    return _state.engine
+    assert _state.serving is not None
+    return _state.serving
+
+
+def follow_registry(connection: Redis) -> bool:
+    """Switch to the registry's active and canary versions if they changed (otherwise one GET): True when
+    the models in use changed. Call it only between batches: results classified ahead stay as they were."""
+    if _state.follower is None:
+        settings = WorkerSettings.from_env()
+        _state.follower = RegistryFollower(lambda path: load_engine(settings, path), settings.model_cache_dir)
+    serving = _state.follower.update(connection, _state.serving)
+    if serving is None:
+        return False
+    _state.serving = serving
+    return True
 
 
 def classify_ahead(payloads: Mapping[str, object]) -> None:
-    """Classify the payloads of several jobs (job id -> payload) in one pass, for their jobs to pick up."""
-    results = current_engine().classify(list(payloads.values()))
-    _state.ahead.update(zip(payloads, results, strict=True))
+    """Classify the payloads of several jobs (job id -> payload) in one pass per engine, for their jobs to
+    pick up."""
+    serving = current_serving()
+    groups: dict[int, tuple[Engine, dict[str, object]]] = {}
+    for job_id, payload in payloads.items():
+        engine = serving.engine_for(job_id)
+        groups.setdefault(id(engine), (engine, {}))[1][job_id] = payload
+    for engine, group in groups.values():
+        _state.ahead.update(zip(group, engine.classify(list(group.values())), strict=True))
 
 
 def discard_ahead() -> None:
@@ -99,4 +132,4 @@ def classify_photo(request: dict[str, object]) -> dict[str, object]:
     job = get_current_job()
     if job is not None and job.id in _state.ahead:
         return _state.ahead.pop(job.id)
-    return current_engine().classify([request])[0]
+    return current_serving().engine_for(job.id if job is not None else None).classify([request])[0]

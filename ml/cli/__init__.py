@@ -23,6 +23,9 @@ COMMANDS: dict[str, str] = {
     "predict": "suggest hashtags for image files or folders",
     "ensemble": "combine trained models into one file that averages their probabilities",
     "feedback": "users' feedback as training data: `export` downloads rated photos into a labelled folder",
+    "promote": "store a model file in the registry and make it the version every worker serves, or a canary",
+    "models": "the versions in the model registry: active, canary, rollback targets and their metrics",
+    "rollback": "undo the last promote: end the canary, or return to the previous active version",
 }
 
 
