@@ -5,6 +5,7 @@ Statically (`ast`, every import anywhere in a module, lazy ones included):
   (`ml.serving`, what the worker loads, `ml.training`, `ml.remap`, and `ml.tags`) import no queue or
   database module either: only the operator commands in `ml.cli` and the model registry reach Redis or the
   database; of our packages, `storage` (the database) is imported only by `ml.cli` and `ml.feedback`;
+  `ml.registry` (which the worker imports) reaches Redis and no other queue, database or Telegram module;
 - `storage/` (the database) imports nothing from `bot`/`worker`/`ml` and no Telegram or queue library;
 - `moderation/` (the spam detector) imports no Telegram, queue, database or model module and nothing from
   `bot`/`worker`; of `ml` only the pure `ml.tags`; `ml.training.metrics` stays as pure;
@@ -48,6 +49,7 @@ PURE_DECISION_MODULES = ["moderation/verdict.py", "moderation/hashtags.py", "ml/
 PACKAGES = ["bot", "worker", "ml", "moderation", "storage", "web"]
 ML_LIBRARY_PACKAGES = ["ml/serving", "ml/training", "ml/remap"]
 ML_DATABASE_READERS = ["ml/cli", "ml/feedback.py"]  # operator commands: they may import storage
+REGISTRY_PACKAGE = "ml/registry"
 BOT_ENTRY_POINTS = ["bot/__main__.py", "bot/app.py", "bot/health.py"]
 WORKER_ENTRY_POINTS = ["worker/__main__.py", "worker/jobs.py", "worker/batching.py"]
 WEB_ENTRY_POINTS = ["web/__main__.py", "web/app.py"]
@@ -55,7 +57,7 @@ WEB_ENTRY_POINTS = ["web/__main__.py", "web/app.py"]
 WEB_ALLOWED_WORKER_MODULES = {"worker.queue", "worker.contract", "worker.settings"}
 LISTED_FILES = [
     *PURE_DECISION_MODULES,
-    *(f"{package}/__init__.py" for package in [*PACKAGES, *ML_LIBRARY_PACKAGES]),
+    *(f"{package}/__init__.py" for package in [*PACKAGES, *ML_LIBRARY_PACKAGES, REGISTRY_PACKAGE]),
     *BOT_ENTRY_POINTS,
     *WORKER_ENTRY_POINTS,
     *WEB_ENTRY_POINTS,
@@ -137,6 +139,10 @@ def test_only_mls_operator_commands_import_storage() -> None:
         for path in ([ROOT / reader] if reader.endswith(".py") else python_files(reader))
     }
     assert offending([f for f in python_files("ml") if f not in readers], {"storage"}) == {}
+
+
+def test_the_model_registry_reaches_redis_only() -> None:
+    assert offending(python_files(REGISTRY_PACKAGE), (SERVICE_LIBRARIES - {"redis"}) | {"storage"}) == {}
 
 
 def test_storage_imports_no_service_of_ours() -> None:
