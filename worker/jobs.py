@@ -112,12 +112,12 @@ def classify_ahead(payloads: Mapping[str, object]) -> None:
     """Classify the payloads of several jobs (job id -> payload) in one pass per engine, for their jobs to
     pick up."""
     serving = current_serving()
-    groups: dict[int, tuple[Engine, dict[str, object]]] = {}
+    engines = serving.by_version()
+    groups: dict[str, dict[str, object]] = {}  # version -> the payloads it answers, by job id
     for job_id, payload in payloads.items():
-        engine = serving.engine_for(job_id)
-        groups.setdefault(id(engine), (engine, {}))[1][job_id] = payload
-    for engine, group in groups.values():
-        _state.ahead.update(zip(group, engine.classify(list(group.values())), strict=True))
+        groups.setdefault(serving.engine_for(job_id).classifier.version, {})[job_id] = payload
+    for version, group in groups.items():
+        _state.ahead.update(zip(group, engines[version].classify(list(group.values())), strict=True))
 
 
 def discard_ahead() -> None:
