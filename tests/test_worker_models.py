@@ -4,6 +4,7 @@ the worker serving what it had."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from ml import registry
 from ml.registry.store import blob_key
 from ml.serving.model import file_version
 from tests.fake_classifier import FakeClassifier, blue_jpeg
+from tests.services import wait_for
 from worker import jobs
 from worker.batching import BatchingWorker
 from worker.contract import MODEL_INFO_KEY, ModelInfo
@@ -52,6 +54,13 @@ def promote(connection: Redis, folder: Path, content: bytes, canary: int | None 
     else:
         registry.change(connection, lambda s: registry.with_canary(s, version, canary), prune=True)
     return version
+
+
+def settled(following: RegistryFollower, connection: Redis, current: Serving | None) -> Serving | None:
+    """`update`, and once a background load is done `update` again: what the worker switches to."""
+    serving = following.update(connection, current)
+    wait_for(lambda: not following.loading, 30, "the model to load")
+    return serving or following.update(connection, current)
 
 
 # --- routing ---------------------------------------------------------------------------------------------
@@ -101,15 +110,32 @@ def test_a_promoted_version_is_loaded_once_and_kept(
     following, loader = follower
     current = Serving(fake_engine("m" * 12))
     version = promote(redis_conn, tmp_path, b"model a")
-    serving = following.update(redis_conn, current)
+    serving = settled(following, redis_conn, current)
     assert serving is not None and serving.active.classifier.version == version and serving.canary is None
     assert following.update(redis_conn, serving) is None  # unchanged generation: one GET, nothing loaded
     candidate = promote(redis_conn, tmp_path, b"model b", canary=10)
-    with_canary = following.update(redis_conn, serving)
+    with_canary = settled(following, redis_conn, serving)
     assert with_canary is not None and with_canary.active is serving.active  # the loaded engine, reused
     assert with_canary.canary is not None and with_canary.canary.classifier.version == candidate
     assert with_canary.canary_percent == 10
     assert loader.loaded == [version, candidate]
+
+
+def test_the_old_models_serve_while_a_new_one_loads(redis_conn: Redis, tmp_path: Path) -> None:
+    release = threading.Event()
+
+    def slow(path: Path) -> Engine:
+        release.wait(30)
+        return fake_engine(file_version(path))
+
+    following = RegistryFollower(slow, tmp_path / "cache")
+    current = Serving(fake_engine("m" * 12))
+    version = promote(redis_conn, tmp_path, b"model a")
+    assert following.update(redis_conn, current) is None and following.loading
+    assert following.update(redis_conn, current) is None  # between batches: still loading, keep serving
+    release.set()
+    serving = settled(following, redis_conn, current)
+    assert serving is not None and serving.active.classifier.version == version
 
 
 def test_a_corrupt_file_keeps_the_old_model(
@@ -126,7 +152,7 @@ def test_a_corrupt_file_keeps_the_old_model(
     registry.store(redis_conn, path, version, "fake", {})
     redis_conn.set(blob_key(version), b"model a, damaged in transit")
     registry.change(redis_conn, lambda s: registry.promoted(s, version))
-    assert following.update(redis_conn, current) is None
+    assert settled(following, redis_conn, current) is None
     assert loader.loaded == [] and "corrupt" in caplog.text
     assert following.update(redis_conn, current) is None  # not fetched again until the next change
     assert caplog.text.count("corrupt") == 1
@@ -140,7 +166,7 @@ def test_a_file_that_does_not_load_keeps_the_old_model(
 
     following = RegistryFollower(broken, tmp_path / "cache")
     promote(redis_conn, tmp_path, b"model a")
-    assert following.update(redis_conn, Serving(fake_engine("m" * 12))) is None
+    assert settled(following, redis_conn, Serving(fake_engine("m" * 12))) is None
     assert "does not load" in caplog.text and "not a scenetag model file" in caplog.text
 
 
@@ -175,6 +201,11 @@ def run_burst(queue: Queue) -> None:
     BatchingWorker([queue], connection=queue.connection, serializer=JSONSerializer).work(burst=True)
 
 
+def switched(connection: Redis) -> None:
+    """Follow the registry as the worker does between batches, until the promoted models are loaded."""
+    wait_for(lambda: jobs.follow_registry(connection), 30, "the worker to load the promoted models")
+
+
 def versions_of(queue: Queue, job_ids: list[str]) -> dict[str, str]:
     results = {job_id: fetch_outcome(queue, job_id).result for job_id in job_ids}
     assert all(result is not None and result.ok for result in results.values())
@@ -193,6 +224,7 @@ def test_the_worker_serves_what_was_promoted_and_says_so(queue: Queue, tmp_path:
     run_burst(queue)
     assert set(versions_of(queue, before).values()) == {"m" * 12}
     version = promote(connection, tmp_path, b"model a")
+    switched(connection)
     after = enqueue(queue, 3, "after-")
     run_burst(queue)
     assert set(versions_of(queue, after).values()) == {version}
@@ -204,6 +236,7 @@ def test_a_canary_answers_exactly_the_jobs_its_share_routes_to_it(queue: Queue, 
     connection = queue.connection
     active = promote(connection, tmp_path, b"model a")
     candidate = promote(connection, tmp_path, b"model b", canary=25)
+    switched(connection)
     job_ids = enqueue(queue, 40, "canary-")
     run_burst(queue)
     versions = versions_of(queue, job_ids)

@@ -12,8 +12,8 @@ It never forks (a `SimpleWorker`): the model stays loaded, and CUDA cannot be re
 forked child (rq issue #1088). SIGTERM finishes the batch in hand, then exits (RQ's warm shutdown).
 
 Before each dequeue, with no job in hand, it follows the model registry (`ml promote`, `ml rollback`):
-one GET when nothing changed, else it fetches, loads and warms up the new versions and switches, so a
-batch always finishes on the models it started with and no job waits in hand while a model loads.
+one GET when nothing changed; new versions load in the background (`worker.models.RegistryFollower`) and
+it switches to them at such a check, so a batch always finishes on the models it started with.
 """
 
 from __future__ import annotations

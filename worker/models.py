@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,52 +54,109 @@ class Serving:
 
 
 class RegistryFollower:
-    """Follows the registry's state for one worker process; `load` turns a model file into a warm engine."""
+    """Follows the registry's state for one worker process; `load` turns a model file into a warm engine.
+
+    New versions load in a background thread while the worker goes on answering with the models it has
+    (loading can take a minute: a download, an ONNX export, a warm-up), so photos never wait for it, and
+    workers that all notice a promote at once do not all stop serving at once. Only the first models, when
+    the worker has none yet, load in the caller's thread."""
 
     def __init__(self, load: Callable[[Path], Engine], cache_dir: Path) -> None:
         self.load = load
         self.cache_dir = cache_dir
         self.generation = 0  # the last registry generation acted on (0: nothing promoted yet)
+        # The generation to go back to if the load fails for want of Redis (so it is tried again), and the
+        # load's outcome.
+        self._loading: tuple[int, Future[Serving | None]] | None = None
+
+    @property
+    def loading(self) -> bool:
+        """A load runs in the background (its outcome is taken at the next `update`)."""
+        return self._loading is not None and not self._loading[1].done()
 
     def update(self, connection: Redis, current: Serving | None) -> Serving | None:
-        """What to serve now, when the registry changed since the last call and it differs from `current`;
-        None to keep `current` (or, with no `current`, to serve MODEL_PATH)."""
+        """What to serve now, once the registry changed since the last call, its versions are loaded and
+        they differ from `current`; None to keep `current` (or, with no `current`, to serve MODEL_PATH)."""
+        if self._loading is not None:
+            return self._loaded(current)
+        previous = self.generation
         try:
-            if read_generation(connection) == self.generation:
+            if read_generation(connection) == previous:
                 return None
             state = read_state(connection)
-            serving = self._serving(connection, state, current)
-        except RedisError as exc:  # tried again at the next call
+        except RedisError as exc:
             logger.warning("model registry unreadable, keeping the models in hand: %s", exc)
             return None
-        # A version that failed is not fetched again per batch; the next promote or rollback retries.
+        # A version that fails to fetch or load is not tried per batch again; the next change retries it.
         self.generation = state.generation
+        loaded = current.by_version() if current is not None else {}
+        outcome: Future[Serving | None] = Future()
+        self._loading = (previous, outcome)
+        missing = [v for v in (state.active, state.canary) if v is not None and v not in loaded]
+        if current is not None and missing:
+            logger.info("loading model(s) %s; serving %s meanwhile", ", ".join(missing),
+                        describe_serving(current))
+            threading.Thread(target=self._serving, args=(connection, state, loaded, outcome), daemon=True,
+                             name="model-loader").start()
+            return None
+        self._serving(connection, state, loaded, outcome)
+        return self._loaded(current)
+
+    def _loaded(self, current: Serving | None) -> Serving | None:
+        """The outcome of the load under way, once it is done (None while it is not, or when it failed)."""
+        assert self._loading is not None
+        previous, outcome = self._loading
+        if not outcome.done():
+            return None
+        self._loading = None
+        try:
+            serving = outcome.result()
+        except RedisError as exc:
+            self.generation = previous  # try again at the next call
+            logger.warning("model registry unreadable, keeping the models in hand: %s", exc)
+            return None
         if serving is None or (current is not None and same(serving, current)):
             return None
         logger.info("serving %s", describe_serving(serving))
         return serving
 
-    def _serving(self, connection: Redis, state: RegistryState, current: Serving | None) -> Serving | None:
-        loaded = current.by_version() if current is not None else {}
-        if state.active is None:
-            return None
-        active = self._engine(connection, state.active, loaded)
+    def _serving(
+        self,
+        connection: Redis,
+        state: RegistryState,
+        loaded: dict[str, Engine],
+        outcome: Future[Serving | None],
+    ) -> None:
+        """Set `outcome` to the engines `state` names (reusing `loaded` ones), or None when its active version
+        cannot be had; a canary that cannot be had is left out."""
+        try:
+            active = self._engine(connection, state.active, loaded) if state.active else None
+            canary = None
+            if active is not None and state.canary is not None:
+                canary = self._engine(connection, state.canary, loaded)
+        except BaseException as exc:  # handed to the worker's thread, which decides
+            outcome.set_exception(exc)
+            return
         if active is None:
-            return None
-        canary = self._engine(connection, state.canary, loaded) if state.canary else None
-        return Serving(active, canary, state.canary_percent if canary is not None else 0)
+            outcome.set_result(None)
+        else:
+            outcome.set_result(Serving(active, canary, state.canary_percent if canary is not None else 0))
 
     def _engine(self, connection: Redis, version: str, loaded: dict[str, Engine]) -> Engine | None:
+        """The engine of `version`: loaded already, or fetched and loaded now; None (logged) when its file
+        is corrupt, missing or does not load. A RedisError propagates, so the change is tried again."""
         if version in loaded:
             return loaded[version]
         try:
             path = fetch(connection, version, self.cache_dir)
-            return self.load(path)
         except RegistryError as exc:
             logger.error("not switching to model %s: %s", version, exc)
+            return None
+        try:
+            return self.load(path)
         except Exception:
             logger.exception("not switching to model %s: it does not load", version)
-        return None
+            return None
 
 
 def same(a: Serving, b: Serving) -> bool:
