@@ -105,6 +105,8 @@ def test_operator_mistakes_are_one_line(models: list[Path], monkeypatch: pytest.
         main(["promote", str(models[0]), "--canary", "10"])
     with pytest.raises(SystemExit, match="no stored version starts with 'beef'"):
         main(["promote", "beef"])
+    with pytest.raises(SystemExit, match=r"no model file at runs/missing\.pt"):
+        main(["promote", "runs/missing.pt"])
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
     with pytest.raises(SystemExit, match=r"cannot reach Redis at REDIS_URL=redis://127\.0\.0\.1:1/0"):
         main(["models"])

@@ -52,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
             version, name, metrics = loaded_record(path)
             record = registry.store(connection, path, version, name, metrics)
             print(f"stored {version} ({name}, {record.size / 1e6:.1f} MB) from {path}")
+        elif path.suffix or "/" in args.model:  # meant as a file, not a version
+            raise SystemExit(f"ml promote: no model file at {path}")
         else:
             version = registry.resolve(connection, args.model)
             registry.touch(connection, version)
