@@ -11,11 +11,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import REGISTRY, CollectorRegistry, Counter
 
 from tests.services import Sample, free_port, scrape_metrics
 from worker import metrics
-from worker.contract import PHOTO_ERRORS, ClassifyResult, ErrorCode
+from worker.contract import PHOTO_ERRORS, ClassifyResult, ErrorCode, ModelInfo
 from worker.exposition import serve_metrics
 
 
@@ -45,6 +45,20 @@ def test_every_error_code_is_the_photos_or_ours() -> None:
 
 def test_a_result_that_breaks_the_contract_counts_as_failed_without_a_model() -> None:
     assert metrics.worker_outcome({"ok": "maybe"}) == ("failed", metrics.NO_MODEL)
+
+
+def test_a_switched_model_drops_to_zero_and_a_canary_is_served_too() -> None:
+    def served(name: str, version: str) -> float | None:
+        labels = {"model_name": name, "model_version": version}
+        return REGISTRY.get_sample_value("scenetag_model_info", labels)
+
+    metrics.record_serving_model(ModelInfo(model_name="m", model_version="old", tags=[], tta=1))
+    assert served("m", "old") == 1
+    metrics.record_serving_model(ModelInfo(model_name="m", model_version="new", tags=[], tta=1,
+                                           canary_version="cand", canary_name="c", canary_percent=10))
+    assert (served("m", "old"), served("m", "new"), served("c", "cand")) == (0, 1, 1)
+    metrics.record_serving_model(ModelInfo(model_name="m", model_version="new", tags=[], tta=1))
+    assert (served("m", "new"), served("c", "cand")) == (1, 0)
 
 
 def test_serves_the_registry_and_extra_collectors_until_closed() -> None:

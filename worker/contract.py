@@ -118,4 +118,5 @@ class ModelInfo(BaseModel):
     tags: list[str]  # the tags it can suggest (ml.tags order); a tag without training photos never is
     tta: int  # the worker's default test-time copies
     canary_version: str | None = None  # a candidate answering `canary_percent` % of photos (`ml promote`)
+    canary_name: str | None = None
     canary_percent: int = 0

@@ -72,11 +72,11 @@ def load_engine(settings: WorkerSettings, model_path: Path | None = None) -> Eng
 
 def model_info(serving: Serving) -> ModelInfo:
     """What the bot's /help shows (the active model's tags), and the canary, for operators."""
-    engine, canary = serving.active, serving.canary
-    classifier = engine.classifier
-    return ModelInfo(model_name=classifier.name, model_version=classifier.version, tags=list(classifier.tags),
-                     tta=engine.default_tta, canary_version=canary.classifier.version if canary else None,
-                     canary_percent=serving.canary_percent)
+    active = serving.active.classifier
+    canary = serving.canary.classifier if serving.canary is not None else None
+    return ModelInfo(model_name=active.name, model_version=active.version, tags=list(active.tags),
+                     tta=serving.active.default_tta, canary_version=canary.version if canary else None,
+                     canary_name=canary.name if canary else None, canary_percent=serving.canary_percent)
 
 
 def install_engine(engine: Engine | None) -> None:

@@ -4,7 +4,8 @@
   (`ClassifyResult.outcome`): suggested, abstained, bad_image, failed. Counted by the RQ callbacks in
   `worker.results`, so a retried job counts once, when RQ gives up or it succeeds.
 - `scenetag_worker_batch_size`: photos per forward pass (`worker.engine`).
-- `scenetag_model_info{model_name, model_version}`: 1 for the model this worker serves.
+- `scenetag_model_info{model_name, model_version}`: 1 for each model this worker serves (the active one and,
+  during a canary, the candidate), 0 for one it switched away from (`ml promote`, `ml rollback`).
 
 The queue's depth and the workers registered on it are exported by the bot (`bot.metrics`), which sees
 them also when no worker runs. Serving: `worker.exposition`.
@@ -34,7 +35,7 @@ BATCH_SIZE = Histogram(
 # livemax: in multi-process mode a version shows while a live process serves it.
 MODEL_INFO = Gauge(
     "scenetag_model_info",
-    "1 for the model this worker serves",
+    "1 for each model this worker serves (the active one, a canary)",
     ["model_name", "model_version"],
     multiprocess_mode="livemax",
 )
@@ -58,5 +59,19 @@ def count_failure() -> None:
     PHOTOS.labels("failed", NO_MODEL).inc()
 
 
+# The (model_name, model_version) labels this process last set to 1.
+_serving: set[tuple[str, str]] = set()
+
+
 def record_serving_model(info: ModelInfo) -> None:
-    MODEL_INFO.labels(info.model_name, info.model_version).set(1)
+    """The models this worker serves now; those it served before drop to 0 (in multi-process mode a label
+    is never removed, only set)."""
+    now = {(info.model_name, info.model_version)}
+    if info.canary_version is not None:
+        now.add((info.canary_name or "", info.canary_version))
+    for labels in _serving - now:
+        MODEL_INFO.labels(*labels).set(0)
+    for labels in now:
+        MODEL_INFO.labels(*labels).set(1)
+    _serving.clear()
+    _serving.update(now)
