@@ -19,6 +19,7 @@ from rq.serializers import JSONSerializer
 
 from worker.batching import BatchingWorker
 from worker.exposition import serve_metrics
+from worker.jobs import load_models
 from worker.queue import photo_queue
 from worker.settings import WorkerSettings
 
@@ -45,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         connection.ping()
     except RedisError as exc:
         raise SystemExit(f"cannot reach Redis at REDIS_URL={settings.redis_url}: {exc}") from None
+    load_models(connection)  # before /metrics answers: a worker that answers is one that can classify
     metrics_server = serve_metrics(settings.metrics_port)
     worker = BatchingWorker(
         [photo_queue(connection)],

@@ -69,7 +69,7 @@ class BatchingWorker(SimpleWorker):
         # Load and warm up the models before registering: the registry's active version (and canary), else
         # MODEL_PATH (a no-op when already installed), so a bad MODEL_PATH fails before this worker
         # announces itself in Redis.
-        jobs.follow_registry(self.connection)
+        jobs.load_models(self.connection)
         self.publish_model_info()
         super().bootstrap(*args, **kwargs)
 

@@ -95,6 +95,12 @@ def current_serving() -> Serving:
     return _state.serving
 
 
+def load_models(connection: Redis) -> Serving:
+    """The models to start with: the registry's active version (and canary), else MODEL_PATH."""
+    follow_registry(connection)
+    return current_serving()
+
+
 def follow_registry(connection: Redis) -> bool:
     """Switch to the registry's active and canary versions if they changed (otherwise one GET): True when
     the models in use changed. Call it only between batches: results classified ahead stay as they were."""
