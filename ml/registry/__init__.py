@@ -10,7 +10,8 @@ would require every worker machine to mount it.
 A file is stored under its version, `ml.serving.model.file_version` (the sha256 prefix every result
 already carries), and a worker checks that hash again after downloading it: a corrupt copy is refused and
 the worker keeps its model. Model files load with `torch.load(weights_only=True)`, so whoever can write to
-Redis cannot make a worker run code through a stored file (as with the queue's JSON jobs). `state` holds the pure records and verbs, `store` their Redis side.
+Redis cannot make a worker run code through a stored file (as with the queue's JSON jobs). `state` holds
+the pure records and verbs, `store` their Redis side.
 """
 
 from ml.registry.state import (
