@@ -143,6 +143,17 @@ def test_fetch_verifies_the_hash_and_caches_by_version(redis_conn: Redis, tmp_pa
         registry.fetch(redis_conn, version, cache)
 
 
+def test_prune_cache_keeps_what_the_registry_stores(tmp_path: Path) -> None:
+    kept, dropped = "0123456789ab", "ba9876543210"
+    for name in (f"{kept}.pt", f"{dropped}.pt", "default.pt", f"{dropped}.pt.77.tmp"):
+        (tmp_path / name).write_bytes(b"x")
+    registry.prune_cache(tmp_path, {kept})
+    # Only fetched files (named by version) of versions no longer stored go; anything else stays.
+    left = {p.name for p in tmp_path.iterdir()}
+    assert left == {f"{kept}.pt", "default.pt", f"{dropped}.pt.77.tmp"}
+    registry.prune_cache(tmp_path / "never-created", {kept})
+
+
 def test_a_corrupt_stored_file_is_refused(redis_conn: Redis, tmp_path: Path) -> None:
     files, cache = tmp_path / "files", tmp_path / "cache"
     files.mkdir()

@@ -21,7 +21,15 @@ from pathlib import Path
 from redis import Redis
 from redis.exceptions import RedisError
 
-from ml.registry import RegistryError, RegistryState, fetch, read_generation, read_state
+from ml.registry import (
+    RegistryError,
+    RegistryState,
+    fetch,
+    kept_versions,
+    prune_cache,
+    read_generation,
+    read_state,
+)
 from worker.engine import Engine
 
 logger = logging.getLogger(__name__)
@@ -137,6 +145,7 @@ class RegistryFollower:
         except BaseException as exc:  # handed to the worker's thread, which decides
             outcome.set_exception(exc)
             return
+        prune_cache(self.cache_dir, kept_versions(state))
         if active is None:
             outcome.set_result(None)
         else:

@@ -64,7 +64,8 @@ class WorkerSettings(ServiceSettings):
     backend: Literal["auto", "torch", "onnx"] = "auto"
     # Where the ONNX export of MODEL_PATH is cached, by the model's content hash.
     onnx_cache_dir: Path = Path(tempfile.gettempdir()) / "scenetag-onnx"
-    # Where model files fetched from the registry (`ml promote`) are kept, by version.
+    # Where model files fetched from the registry (`ml promote`) are kept, by version; those of versions the
+    # registry no longer stores are deleted.
     model_cache_dir: Path = Path(tempfile.gettempdir()) / "scenetag-models"
     # Test-time copies averaged per photo; unset: the model file's recommended TTA (its measured gain).
     tta: int | None = Field(default=None, ge=1, le=32)

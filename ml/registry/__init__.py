@@ -28,6 +28,7 @@ from ml.registry.state import (
 from ml.registry.store import (
     change,
     fetch,
+    prune_cache,
     read_generation,
     read_records,
     read_state,
@@ -46,6 +47,7 @@ __all__ = [
     "fetch",
     "kept_versions",
     "promoted",
+    "prune_cache",
     "read_generation",
     "read_records",
     "read_state",

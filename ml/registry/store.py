@@ -16,6 +16,7 @@ from __future__ import annotations
 import getpass
 import logging
 import os
+import re
 import socket
 import time
 from collections.abc import Callable
@@ -33,6 +34,7 @@ PREFIX = "scenetag:models:"
 STATE_KEY = PREFIX + "state"
 GENERATION_KEY = PREFIX + "generation"
 RECORDS_KEY = PREFIX + "records"
+VERSION_NAME = re.compile(r"[0-9a-f]{12}")  # ml.serving.model.file_version's form
 
 
 def blob_key(version: str) -> str:
@@ -143,3 +145,11 @@ def fetch(connection: Redis, version: str, cache_dir: Path) -> Path:
         raise RegistryError(f"the stored file of version {version} hashes to {actual}: corrupt, not used")
     partial.replace(path)
     return path
+
+
+def prune_cache(cache_dir: Path, keep: set[str]) -> None:
+    """Delete the fetched files in `cache_dir` of versions not in `keep` (what the registry still stores), so
+    a worker's disk holds no more versions than Redis does. Only files named as `fetch` names them go."""
+    for path in cache_dir.glob("*.pt"):
+        if VERSION_NAME.fullmatch(path.stem) and path.stem not in keep:
+            path.unlink(missing_ok=True)
