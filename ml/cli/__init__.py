@@ -26,6 +26,8 @@ COMMANDS: dict[str, str] = {
     "promote": "store a model file in the registry and make it the version every worker serves, or a canary",
     "models": "the versions in the model registry: active, canary, rollback targets and their metrics",
     "rollback": "undo the last promote: end the canary, or return to the previous active version",
+    "canary": "`report`: the active version and its canary compared on users' 👍, corrections and admins' "
+              "verdicts, with a recommendation",
 }
 
 

@@ -56,6 +56,19 @@ async def _value(value: object) -> object:
     return await value if asyncio.iscoroutine(value) else value
 
 
+def buttons(message: dict) -> list[dict]:
+    return [button for row in message.get("reply_markup", {}).get("inline_keyboard", []) for button in row]
+
+
+def replies_to(telegram, chat_id: int, message_id: int) -> list[dict]:
+    return [
+        m
+        for m in telegram.messages_in(chat_id)
+        if m.get("from", {}).get("id") == telegram.bot.id
+        and m.get("reply_to_message", {}).get("message_id") == message_id
+    ]
+
+
 @dataclass(frozen=True)
 class Sample:
     """A photo the model is confident about, with captions that contradict and fit its scene."""

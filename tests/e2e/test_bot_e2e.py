@@ -15,25 +15,12 @@ from bot.i18n import text
 from bot.replies import error_text
 from storage import repository
 from storage.models import Flag, Suggestion
-from tests.e2e.conftest import eventually
+from tests.e2e.conftest import buttons, eventually, replies_to
 from worker.contract import ErrorCode
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 
 CLASSIFY_TIMEOUT_S = 60.0  # a photo through Redis and the CPU worker on a busy 2-core machine
-
-
-def buttons(message: dict) -> list[dict]:
-    return [button for row in message.get("reply_markup", {}).get("inline_keyboard", []) for button in row]
-
-
-def replies_to(telegram, chat_id: int, message_id: int) -> list[dict]:
-    return [
-        m
-        for m in telegram.messages_in(chat_id)
-        if m.get("from", {}).get("id") == telegram.bot.id
-        and m.get("reply_to_message", {}).get("message_id") == message_id
-    ]
 
 
 async def test_private_photo_gets_a_hashtag_and_feedback_is_stored(telegram, bot, sample):
