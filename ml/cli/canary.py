@@ -70,9 +70,10 @@ def format_report(report: CanaryReport) -> str:
         ("photos answered", lambda v: str(v.photos)),
         ("suggested (not abstained)", lambda v: share(v.suggested, v.photos)),
         ("mean confidence", lambda v: "-" if v.mean_confidence is None else f"{v.mean_confidence:.3f}"),
-        ("👍 / 👎", lambda v: f"{v.up} / {v.down}"),
-        ("👍 rate", lambda v: share(v.up, v.up + v.down)),
-        ("corrected after 👎", lambda v: str(v.corrected)),
+        # Words, not emoji, in the table: terminals draw emoji two columns wide and break the alignment.
+        ("rated up / down", lambda v: f"{v.up} / {v.down}"),
+        ("share rated up", lambda v: share(v.up, v.up + v.down)),
+        ("picked another tag", lambda v: str(v.corrected)),
         ("flags", lambda v: str(v.flags)),
         ("flags called not spam", lambda v: share(v.not_spam, v.flags)),
     ):
