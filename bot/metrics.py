@@ -8,7 +8,8 @@
 - `scenetag_reply_latency_seconds{kind}`: from the bot accepting a photo to its answer sent, in
   whichever bot process answered it.
 - `scenetag_flags_total{action}`: moderation actions taken: flag, delete, record (dry-run).
-- `scenetag_feedback_total{kind}`: 👍 (up), 👎 (down) and admins' "not spam" (not_spam) recorded.
+- `scenetag_feedback_total{kind}`: 👍 (up), 👎 (down), the tag picked after 👎 (corrected) and admins'
+  "not spam" (not_spam) recorded.
 - `scenetag_queue_depth`, `scenetag_queue_workers`: photos waiting on the RQ queue and the workers
   registered on it, read from Redis at scrape time (`QueueCollector`). Exported by the bot because it sees
   them when no worker runs; with several bot replicas, aggregate them with max().
@@ -51,7 +52,7 @@ REPLY_LATENCY = Histogram(
     buckets=(0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60, 120),
 )
 FLAGS = Counter("scenetag_flags_total", "Moderation actions taken on group photos", ["action"])
-FEEDBACK = Counter("scenetag_feedback_total", "Feedback recorded: up, down, not_spam", ["kind"])
+FEEDBACK = Counter("scenetag_feedback_total", "Feedback recorded: up, down, corrected, not_spam", ["kind"])
 
 
 def photo_outcome(outcome: Outcome) -> tuple[str, str]:

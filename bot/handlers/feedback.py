@@ -69,6 +69,7 @@ async def correction(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     if pressed is None:
         return
     query, choice, _, language = pressed
+    metrics.count_feedback("corrected")
     await query.answer(text("feedback_thanks", language))
     await _edit(query, None, lambda reply: with_correction(reply, choice.tag, language))
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 from redis import Redis
 from sqlalchemy import select
 
@@ -114,6 +115,7 @@ async def test_feedback_retrain_compare_promote_canary_rollback(
     await until_serving(workers.redis_url, start)
 
     # 1. Users rate: the abbey photos are #cafe, says a user after 👎; a 👍 on a bakery photo.
+    corrections_counted = corrections_metric() or 0
     abbeys = loop.user_photos["a/abbey"]
     rater = telegram.new_user("Rita")
     for photo in abbeys:
@@ -141,6 +143,7 @@ async def test_feedback_retrain_compare_promote_canary_rollback(
         return corrected == 4 and sum(r.feedback == "up" for r in rows) == 1
 
     await eventually(rated, "the ratings to be stored")
+    assert corrections_metric() == corrections_counted + 4  # the bot's Prometheus counter (this process)
 
     # 2. Export them through the Bot API into a labelled folder.
     feedback = loop_dir / "feedback"
@@ -190,6 +193,10 @@ async def test_feedback_retrain_compare_promote_canary_rollback(
     assert await asyncio.to_thread(ml, ["promote", str(candidate_model), "--canary", "50"]) == 0
     await until_serving(workers.redis_url, start, canary=candidate)
     assert await asyncio.to_thread(ml, ["canary", "report", "--json"]) == 0
+
+
+def corrections_metric() -> float | None:
+    return REGISTRY.get_sample_value("scenetag_feedback_total", {"kind": "corrected"})
 
 
 def reply_tag(reply: dict) -> str:
