@@ -1,8 +1,9 @@
 """The serving API: load a model file once, then turn batches of PIL images into hashtag predictions.
 
-Used by the worker (`Classifier.load(settings.model_path, settings.device)` then `predict(images, tta)`),
-by `ml predict` and by `ml evaluate`. Nothing here reads WordNet or the remap CSV: the model file carries
-its class list and remap.
+Everything loads a `Classifier` through `ml.serving.loading.load_classifier` (torch here, or the ONNX Runtime
+forward pass), then calls `predict(images, tta)`: the worker, `ml predict`, `ml evaluate`, `ml compare`,
+`ml calibrate`, `ml promote`. Nothing here reads WordNet or the remap CSV: the model file carries its class
+list and remap.
 """
 
 from __future__ import annotations
