@@ -71,6 +71,16 @@ def wait_for(condition: Callable[[], object], timeout: float, what: str, interva
         time.sleep(interval)
 
 
+def end_process(process: subprocess.Popen[bytes], timeout: float) -> int:
+    """SIGTERM and wait, SIGKILL if it hangs; the exit status."""
+    process.terminate()
+    try:
+        return process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait()
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -130,12 +140,7 @@ class RedisServer:
     def stop(self) -> None:
         """Shut it down now (connections drop, as when Redis dies)."""
         if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            end_process(self.process, 10)
             self.process = None
 
     @property
