@@ -25,6 +25,7 @@ from tests.web_support import (
     WebProcess,
     assert_rendered,
     chromium,
+    click_and_wait,
     log_in,
     migrated,
     page_text,
@@ -108,9 +109,9 @@ def test_operator_reads_the_dashboard_and_changes_a_setting(
     assert browser.find_elements(By.CSS_SELECTOR, "svg.chart .line-p95")  # drawn where photos were answered
     assert_rendered(browser, tmp_path / "overview.png")
 
-    browser.find_element(By.LINK_TEXT, "Groups").click()
+    click_and_wait(browser, browser.find_element(By.LINK_TEXT, "Groups"))
     assert "Quiet corner" in page_text(browser)
-    browser.find_element(By.LINK_TEXT, "Photo club").click()
+    click_and_wait(browser, browser.find_element(By.LINK_TEXT, "Photo club"))
     text = page_text(browser)
     assert "Photo club" in text
     assert "#beach" in text and "#forest" in text and "#snow" in text
@@ -119,7 +120,7 @@ def test_operator_reads_the_dashboard_and_changes_a_setting(
 
     browser.find_element(By.CSS_SELECTOR, 'input[name="mode"][value="delete"]').click()
     browser.find_element(By.CSS_SELECTOR, 'input[name="sensitivity"][value="lenient"]').click()
-    browser.find_element(By.CSS_SELECTOR, "form.settings button[type=submit]").click()
+    click_and_wait(browser, browser.find_element(By.CSS_SELECTOR, "form.settings button[type=submit]"))
     text = page_text(browser)
     assert "Settings saved." in text
     assert "by Olga (1): mode: flag → delete; sensitivity: balanced → lenient" in text

@@ -31,6 +31,7 @@ from web.auth import login_hash
 
 if TYPE_CHECKING:
     from selenium.webdriver import Chrome
+    from selenium.webdriver.remote.webelement import WebElement
 
 SESSION_SECRET = "test-session-secret-of-at-least-32-chars"
 MODEL_A, MODEL_B = "a1b2c3d4e5f6", "0f9e8d7c6b5a"
@@ -270,6 +271,19 @@ def log_in(driver: Chrome, web_url: str, token: str, user_id: int, first_name: s
     """Open the link the Login Widget sends a logged-in user to (a fresh session, whoever was logged in)."""
     query = login_query(token, user_id, first_name, int(time.time()))
     driver.get(f"{web_url}/auth/telegram?{query}")
+
+
+def click_and_wait(driver: Chrome, element: WebElement) -> None:
+    """Click a link or a submit button and wait until the new page has loaded: reading the page in between
+    sees the old one, or an element that goes stale under the reader (a flaky failure)."""
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    old = driver.find_element("tag name", "html")
+    element.click()
+    wait = WebDriverWait(driver, PAGE_TIMEOUT_S)
+    wait.until(expected_conditions.staleness_of(old))
+    wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
 def page_text(driver: Chrome) -> str:

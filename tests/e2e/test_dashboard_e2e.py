@@ -29,6 +29,7 @@ from tests.web_support import (
     assert_rendered,
     browser_missing,
     chromium,
+    click_and_wait,
     log_in,
     page_text,
     start_web,
@@ -168,7 +169,7 @@ async def test_an_admin_sees_only_their_group_with_its_real_flag(
             # Photos, moderation, mode, sensitivity, flags, marked not spam.
             assert groups["Photo club"][:6] == ["1", "on", "flag", "balanced", "1", "1"]
 
-            browser.find_element(By.LINK_TEXT, "Photo club").click()
+            click_and_wait(browser, browser.find_element(By.LINK_TEXT, "Photo club"))
             assert browser.current_url == f"{web.url}/chats/{club.chat.id}"
             row = cells(browser.find_element(By.ID, f"flag-{club.flag.id}"))
             assert row[1] == f"#{club.flag.message_id}"
@@ -218,13 +219,13 @@ async def test_the_operator_sees_the_runs_model_latency_and_every_group(
             ]
             assert_rendered(browser, tmp_path / "overview.png")
 
-            browser.find_element(By.LINK_TEXT, "Groups").click()
+            click_and_wait(browser, browser.find_element(By.LINK_TEXT, "Groups"))
             groups = rows_by_name(browser, "table.list")
             assert sorted(groups) == ["Other club", "Photo club"]  # Pavel's private chat is no group
             assert groups["Photo club"][4:6] == ["1", "1"] and groups["Other club"][4:6] == ["1", "0"]
             assert_rendered(browser, tmp_path / "groups.png")
 
-            browser.find_element(By.LINK_TEXT, "Other club").click()
+            click_and_wait(browser, browser.find_element(By.LINK_TEXT, "Other club"))
             row = cells(browser.find_element(By.ID, f"flag-{real_run.other.flag.id}"))
             assert row[-2:] == ["flag", "Not spam"]  # no verdict yet: the button
 
