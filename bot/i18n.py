@@ -175,7 +175,7 @@ TEXTS: dict[str, dict[Language, str]] = {
     },
     # The /stats chart. Photos per day are those with a stored record (storage.repository.DayStats).
     "chart_title": {"en": "Last {days} days (UTC)", "ru": "Последние {days} дней (UTC)"},
-    "chart_photos": {"en": "photos answered or flagged", "ru": "фото с ответом или пометкой"},
+    "chart_photos": {"en": "photos", "ru": "фото"},
     "chart_suggestions": {"en": "suggestions", "ru": "предложения"},
     "chart_flags": {"en": "flags", "ru": "пометки"},
     "chart_empty": {"en": "No photos yet", "ru": "Пока нет фото"},

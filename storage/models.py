@@ -6,9 +6,9 @@ The schema is owned by Alembic (`migrations/`); a test checks these models and t
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Integer, MetaData, String, func
+from sqlalchemy import JSON, BigInteger, Date, DateTime, Float, ForeignKey, Integer, MetaData, String, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Named constraints, so migrations can drop and alter them on every backend.
@@ -40,6 +40,16 @@ class Chat(Base):
     # Keep the file_id of rated photos and flags, so they can become training data (/settings opts out).
     keep_photo_ids: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ChatDay(Base):
+    """Photos a chat sent on one UTC day (what `/stats` charts; `Chat.photos_seen` is the running total)."""
+
+    __tablename__ = "chat_days"
+
+    chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    photos: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Suggestion(Base):

@@ -13,6 +13,8 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import ColumnElement, String, func, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
@@ -20,7 +22,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
 from moderation.verdict import ModerationMode, ModerationSettings, Sensitivity
-from storage.models import Chat, Flag, Suggestion
+from storage.models import Chat, ChatDay, Flag, Suggestion
 
 FEEDBACK_VALUES = ("up", "down")
 NOT_SPAM = "not_spam"
@@ -82,9 +84,16 @@ def apply_moderation_settings(chat: Chat, settings: ModerationSettings) -> None:
     chat.moderation_min_hashtags = settings.min_hashtags
 
 
-async def count_photo(session: AsyncSession, chat_id: int) -> None:
-    """One more photo seen in the chat (an atomic increment: concurrent updates don't lose counts)."""
+async def count_photo(session: AsyncSession, chat_id: int, today: date | None = None) -> None:
+    """One more photo seen in the chat, in its total and in today's (UTC) count. Both are atomic increments
+    (an upsert for the day's row), so concurrent replicas don't lose counts."""
     await session.execute(update(Chat).where(Chat.id == chat_id).values(photos_seen=Chat.photos_seen + 1))
+    dialect = session.bind.dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    row = insert(ChatDay).values(chat_id=chat_id, day=today or datetime.now(UTC).date(), photos=1)
+    await session.execute(row.on_conflict_do_update(
+        index_elements=[ChatDay.chat_id, ChatDay.day], set_={"photos": ChatDay.photos + 1}
+    ))
 
 
 async def add_suggestion(
@@ -304,9 +313,8 @@ def _utc_day_sqlite(element: utc_day, compiler: SQLCompiler, **kw: Any) -> str:
 @dataclass(frozen=True)
 class DayStats:
     day: date  # a UTC calendar day
-    # Photos with a stored record that day: suggestions (abstentions included) and flags. The schema keeps
-    # no per-day photo count (`Chat.photos_seen` is a running total), and a group photo that is not
-    # flagged leaves no row, so in a group this counts the flagged photos only.
+    # Photos the chat sent that day (`ChatDay`); for days before that count was kept (migration 0006), the
+    # photos with a stored record (suggestions, abstentions included, and flags) if they are more.
     photos: int
     suggestions: int
     flags: int
@@ -332,10 +340,16 @@ async def chat_daily_stats(
         .group_by(flag_day)
     )
     flags_by_day: dict[str, int] = {day: count for day, count in flagged}
+    counted = await session.execute(
+        select(ChatDay.day, ChatDay.photos)
+        .where(ChatDay.chat_id == chat_id, ChatDay.day.between(first, today))
+    )
+    photos_by_day: dict[date, int] = {day: photos for day, photos in counted}
     series = []
     for offset in range(days):
         day = first + timedelta(days=offset)
         records, suggested = by_day.get(day.isoformat(), (0, 0))
         flags = flags_by_day.get(day.isoformat(), 0)
-        series.append(DayStats(day, photos=records + flags, suggestions=suggested, flags=flags))
+        photos = max(photos_by_day.get(day, 0), records + flags)
+        series.append(DayStats(day, photos=photos, suggestions=suggested, flags=flags))
     return series

@@ -278,3 +278,20 @@ async def test_version_feedback_counts_one_versions_answers_since_a_moment(any_s
         flags=3, not_spam=1)
     assert (ever.photos, ever.up) == (6, 3)
     assert nothing == repository.VersionFeedback("never-served", 0, 0, None, 0, 0, 0, 0, 0)
+
+
+async def test_daily_stats_count_every_photo_a_group_sent_flagged_or_not(any_sessions):
+    async with any_sessions.begin() as session:
+        await repository.ensure_chat(session, -1, "group", DEFAULTS)
+        await repository.ensure_chat(session, -2, "group", DEFAULTS)
+        for _ in range(3):
+            await repository.count_photo(session, -1, today=TODAY)
+        await repository.count_photo(session, -1, today=TODAY - timedelta(days=1))
+        await repository.count_photo(session, -2, today=TODAY)  # another chat
+        await flag_at(session, -1, utc(TODAY, 10))  # one of today's three photos was flagged
+        await flag_at(session, -1, utc(TODAY - timedelta(days=2), 10))  # a day without a count: its record
+    async with any_sessions() as session:
+        daily = await repository.chat_daily_stats(session, -1, today=TODAY, days=3)
+        chat = await session.get(Chat, -1)
+    assert [(d.photos, d.flags) for d in daily] == [(1, 1), (1, 0), (3, 1)]
+    assert chat.photos_seen == 4
