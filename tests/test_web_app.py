@@ -279,3 +279,13 @@ async def test_health_names_what_does_not_answer(tmp_path: Path) -> None:
             async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
                 health = await client.get("/healthz")
     assert (health.status_code, health.json()) == (503, {"ok": False, "failed": ["redis"]})
+
+
+async def test_api_docs_are_served_without_a_cdn(dashboard: Dashboard) -> None:
+    docs = await dashboard.client.get("/docs")
+    assert docs.status_code == 200
+    assert "/docs-assets/swagger-ui-bundle.js" in docs.text and "/openapi.json" in docs.text
+    assert "cdn" not in docs.text.lower()
+    script = await dashboard.client.get("/docs-assets/swagger-ui-bundle.js")
+    assert script.status_code == 200 and "SwaggerUIBundle" in script.text
+    assert (await dashboard.client.get("/redoc")).status_code == 404  # its scripts would come from a CDN

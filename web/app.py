@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 from fastapi import FastAPI, Request, Response
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -25,6 +26,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.middleware.sessions import SessionMiddleware
+from swagger_ui_bundle import swagger_ui_path
 
 from storage.session import create_engine, create_sessionmaker
 from web import api
@@ -40,6 +42,7 @@ HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = "scenetag_session"
 SESSION_MAX_AGE_S = 7 * 24 * 3600
 TELEGRAM_TIMEOUT_S = 10.0
+DOCS_ASSETS = "/docs-assets"  # Swagger UI's files (swagger-ui-bundle)
 
 
 @asynccontextmanager
@@ -67,8 +70,21 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await app.state.engine.dispose()
 
 
+async def api_docs(request: Request) -> Response:
+    """Swagger UI for the HTTP API, its scripts and styles served from this app."""
+    return get_swagger_ui_html(
+        openapi_url=request.app.openapi_url,
+        title="scenetag HTTP API",
+        swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+        swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+        swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
+    )
+
+
 def build_app(settings: WebSettings) -> FastAPI:
-    app = FastAPI(title="scenetag", lifespan=lifespan)
+    # The API docs' scripts come from the swagger-ui-bundle package, not FastAPI's default CDN: /docs works on
+    # a closed network too.
+    app = FastAPI(title="scenetag", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.settings = settings
     app.state.api_settings = settings  # the HTTP API's limits (web.api reads them here)
     app.state.templates = Jinja2Templates(directory=HERE / "templates")
@@ -91,6 +107,8 @@ def build_app(settings: WebSettings) -> FastAPI:
     app.add_api_route("/healthz", healthz, methods=["GET"], include_in_schema=False)
     app.add_api_route("/metrics", metrics, methods=["GET"], include_in_schema=False)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.mount(DOCS_ASSETS, StaticFiles(directory=swagger_ui_path), name="docs-assets")
+    app.add_api_route("/docs", api_docs, methods=["GET"], include_in_schema=False)
     return app
 
 
