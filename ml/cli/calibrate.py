@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ml.cli.evaluate import load_classifier, predict_class_probabilities, true_labels
     from ml.serving.inference import label_matrix, tag_probabilities, temper
-    from ml.serving.model import build_from_spec, read_model_file, save_model
+    from ml.serving.model import read_model_file, save_with_spec
     from ml.tags import ALL_LABELS, OTHER
     from ml.training.calibration import fit_temperature, global_rule, out_of_fold, per_tag_rule
 
@@ -134,10 +134,7 @@ def run(args: argparse.Namespace) -> int:
                          "out_of_fold": dict(zip(("coverage", "precision"), folded["per_tag"], strict=True))},
         "chosen": "per_tag" if rule is per_tag else "global", "tta": tta_report,
     }
-    model = build_from_spec(file_spec)
-    model.load_state_dict(state)
-    stored = next(v.dtype for v in state.values() if v.is_floating_point())  # a float16 file stays float16
-    save_model(output, model, file_spec, dtype=stored)
+    save_with_spec(output, file_spec, state)
 
     print_report(file_spec.metrics["calibration"])
     print(f"chosen: tag balance {balance}, temperature {temperature}, recommended TTA {recommended}; "

@@ -33,7 +33,7 @@ def metrics_key(report: dict[str, Any]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from ml.serving.inference import remap_for
-    from ml.serving.model import build_from_spec, file_version, read_model_file, save_model
+    from ml.serving.model import file_version, read_model_file, save_with_spec
     from ml.training.labels import load_remap
 
     report = json.loads(Path(args.report).read_text())
@@ -49,10 +49,7 @@ def run(args: argparse.Namespace) -> int:
     spec.tag_balance = report["tag_balance"]
     key = metrics_key(report)
     spec.metrics[key] = {k: report[k] for k in METRIC_KEYS if k in report}
-    model = build_from_spec(spec)
-    model.load_state_dict(state)
-    stored = next(v.dtype for v in state.values() if v.is_floating_point())  # a float16 file stays float16
-    save_model(args.out, model, spec, dtype=stored)
+    save_with_spec(args.out, spec, state)
     logger.info("wrote %s (threshold %.2f) with metrics %s", args.out, spec.threshold, key)
     print(json.dumps({"model": args.out, "version": file_version(args.out), "metrics": key}))
     return 0

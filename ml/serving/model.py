@@ -223,6 +223,15 @@ def save_model(
     tmp.replace(path)
 
 
+def save_with_spec(path: str | Path, spec: ModelSpec, state: dict[str, torch.Tensor]) -> None:
+    """Save weights as `read_model_file` returned them under a changed spec (calibration, metrics), in the
+    dtype they were stored in: a float16 file stays float16."""
+    model = build_from_spec(spec)
+    model.load_state_dict(state)
+    stored = next(v.dtype for v in state.values() if v.is_floating_point())
+    save_model(path, model, spec, dtype=stored)
+
+
 def read_model_file(path: str | Path) -> tuple[ModelSpec, dict[str, torch.Tensor]]:
     data = torch.load(Path(path), map_location="cpu", weights_only=True)
     if not isinstance(data, dict) or "spec" not in data or "state_dict" not in data:
