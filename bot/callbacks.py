@@ -15,14 +15,13 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.i18n import Language, text
 from ml.tags import ALL_LABELS, OTHER, TAGS
-from moderation.verdict import ModerationMode, ModerationSettings, Sensitivity
+from moderation.verdict import MIN_HASHTAGS_RANGE, ModerationMode, ModerationSettings, Sensitivity
 
 FEEDBACK_PATTERN = r"^fb:"
 CORRECTION_PATTERN = r"^fx:"
 NOT_SPAM_PATTERN = r"^ns:"
 SETTINGS_PATTERN = r"^set:"
 
-MIN_HASHTAGS_RANGE = (1, 10)
 KEEP_PHOTO_IDS = "keep"  # the /settings field of the chat's opt-in to keeping photo ids
 CORRECTION_ROW = 3  # tag buttons per row
 
@@ -165,6 +164,6 @@ def apply_settings_choice(settings: ModerationSettings, choice: SettingsChoice) 
     if step is None:
         return settings
     if field == "min":
-        low, high = MIN_HASHTAGS_RANGE
+        low, high = MIN_HASHTAGS_RANGE[0], MIN_HASHTAGS_RANGE[-1]
         return dataclasses.replace(settings, min_hashtags=min(high, max(low, settings.min_hashtags + step)))
     return settings

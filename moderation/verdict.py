@@ -70,6 +70,10 @@ class Reason(StrEnum):
     MISMATCH = "mismatch"  # the model gives the caption's scenes less than the threshold
 
 
+# The minimum caption hashtags a chat can set (the bot's /settings buttons, the dashboard's form).
+MIN_HASHTAGS_RANGE = range(1, 11)
+
+
 @dataclass(frozen=True)
 class ModerationSettings:
     """One chat's moderation settings."""

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from moderation.verdict import ModerationMode, ModerationSettings, Sensitivity
-
-# What the bot's /settings buttons allow (bot.callbacks.MIN_HASHTAGS_RANGE, 1..10; web imports no bot code).
-MIN_HASHTAGS_RANGE = range(1, 11)
+from moderation.verdict import MIN_HASHTAGS_RANGE, ModerationMode, ModerationSettings, Sensitivity
 
 
 class FormError(ValueError):

@@ -14,13 +14,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 
-from moderation.verdict import THRESHOLDS, ModerationMode, Sensitivity
+from moderation.verdict import MIN_HASHTAGS_RANGE, THRESHOLDS, ModerationMode, Sensitivity
 from storage.repository import mark_not_spam
 from web import queries
 from web.audit import SettingsChange, describe_changes, recent_changes, record_change
 from web.auth import LoginError, Role, TelegramUser, csrf_ok, new_csrf_token, role_for, verify_login
 from web.charts import latency_chart
-from web.forms import MIN_HASHTAGS_RANGE, FormError, parse_settings_form
+from web.forms import FormError, parse_settings_form
 from web.queue_state import queue_state
 from web.series import bucket_edges, time_buckets, window_stats
 from web.settings import WebSettings
