@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # run as a script: make `tests` and the project importable
 
 from redis import Redis  # noqa: E402
-from worker_throughput import DEFAULT_PHOTOS, RESULTS, load_photos  # noqa: E402
+from worker_throughput import DEFAULT_PHOTOS, RESULTS, load_photos, p95  # noqa: E402
 
 from ml.cli import main as ml  # noqa: E402
 from ml.serving.model import file_version, read_model_file, save_with_spec  # noqa: E402
@@ -120,9 +120,8 @@ def phase(name: str, answers: Sequence[Answer], seconds: float) -> Phase:
     latencies = sorted((a.done_s - a.sent_s) * 1000 for a in answers)
     if not latencies:
         return Phase(name, 0, 0.0, 0.0, 0.0, 0.0, "")
-    p95 = latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))]
     versions = ", ".join(sorted({a.version for a in answers}))
-    return Phase(name, len(latencies), len(latencies) / seconds, statistics.median(latencies), p95,
+    return Phase(name, len(latencies), len(latencies) / seconds, statistics.median(latencies), p95(latencies),
                  latencies[-1], versions)
 
 

@@ -80,11 +80,15 @@ def load_photos(folder: Path, count: int, long_side: int) -> list[bytes]:
     return photos
 
 
+def p95(ordered: Sequence[float]) -> float:
+    """The 95th percentile of sorted values (the nearest rank)."""
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
 def summarise(
     path: str, tta: int, in_flight: int, *, latencies_ms: Sequence[float], wall_s: float, batch: float
 ) -> Row:
     ordered = sorted(latencies_ms)
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
     return Row(
         path,
         tta,
@@ -93,7 +97,7 @@ def summarise(
         wall_s,
         len(ordered) / wall_s,
         statistics.median(ordered),
-        p95,
+        p95(ordered),
         batch,
     )
 

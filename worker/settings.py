@@ -14,6 +14,8 @@ from typing import Literal, Self
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ml.serving import DEFAULT_ONNX_CACHE_DIR
+
 # The model that ships in the repository; MODEL_PATH overrides it.
 DEFAULT_MODEL_PATH = Path(__file__).resolve().parent.parent / "ml" / "models" / "default.pt"
 
@@ -63,7 +65,7 @@ class WorkerSettings(ServiceSettings):
     # onnx when the device is the CPU, torch (with autocast and channels_last) on CUDA.
     backend: Literal["auto", "torch", "onnx"] = "auto"
     # Where the ONNX export of MODEL_PATH is cached, by the model's content hash.
-    onnx_cache_dir: Path = Path(tempfile.gettempdir()) / "scenetag-onnx"
+    onnx_cache_dir: Path = DEFAULT_ONNX_CACHE_DIR
     # Where model files fetched from the registry (`ml promote`) are kept, by version; those of versions the
     # registry no longer stores are deleted.
     model_cache_dir: Path = Path(tempfile.gettempdir()) / "scenetag-models"

@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
+from ml.serving import DEFAULT_ONNX_CACHE_DIR
 from ml.serving.inference import Classifier, choose_backend, resolve_device
 
 
@@ -23,6 +23,6 @@ def load_classifier(
     if choose_backend(backend, resolved.type) == "onnx":
         from ml.serving.onnx_runtime import load_onnx_classifier
 
-        cache = Path(onnx_cache_dir) if onnx_cache_dir else Path(tempfile.gettempdir()) / "scenetag-onnx"
+        cache = Path(onnx_cache_dir) if onnx_cache_dir else DEFAULT_ONNX_CACHE_DIR
         return load_onnx_classifier(Path(path), cache, threads)
     return Classifier.load(path, str(resolved))

@@ -97,6 +97,15 @@ def cached_batches(
         yield maps_batch, torch.cat(labels)
 
 
+def tag_nll(
+    logits: torch.Tensor, matrix: torch.Tensor, tags: torch.Tensor, reduction: str = "mean"
+) -> torch.Tensor:
+    """Negative log of each photo's tag probability: its classes' softmax summed through `matrix`
+    [classes, tags] (clamped, so a tag with no probability costs a large finite loss)."""
+    tag_p = logits.softmax(dim=1) @ matrix
+    return nn.functional.nll_loss(tag_p.clamp_min(1e-8).log(), tags, reduction=reduction)
+
+
 class SceneTagLoss(nn.Module):
     """Cross-entropy on the scene classes plus `tag_weight` x the negative log of the true tag's summed
     probability (what tag accuracy rewards: confusing two scenes of one tag costs nothing there)."""
@@ -111,9 +120,7 @@ class SceneTagLoss(nn.Module):
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         loss = self.scene_loss(logits, targets)
         if self.tag_weight:
-            tag_p = logits.softmax(dim=1) @ self.matrix
-            tag_targets = self.tag_of_class[targets]
-            loss = loss + self.tag_weight * nn.functional.nll_loss(tag_p.clamp_min(1e-8).log(), tag_targets)
+            loss = loss + self.tag_weight * tag_nll(logits, self.matrix, self.tag_of_class[targets])
         return loss
 
 
@@ -137,9 +144,8 @@ class FeedbackMixLoss(nn.Module):
         if n_main:
             total = total + n_main * self.base(logits[~extra], targets[~extra])
         if n_extra:
-            tag_p = logits[extra].softmax(dim=1) @ self.matrix
-            total = total + self.weight * nn.functional.nll_loss(
-                tag_p.clamp_min(1e-8).log(), targets[extra] - self.classes, reduction="sum")
+            tags = targets[extra] - self.classes
+            total = total + self.weight * tag_nll(logits[extra], self.matrix, tags, reduction="sum")
         return total / (n_main + self.weight * n_extra)
 
 
@@ -256,7 +262,7 @@ def extra_photos(
     reachable = matrix.sum(dim=0) > 0
     keep = [i for i, tag in enumerate(tags) if reachable[ALL_LABELS.index(tag)]]
     if len(keep) < len(samples):
-        left_out = sorted({tags[i] for i in range(len(tags)) if i not in set(keep)})
+        left_out = sorted({tag for tag in tags if not reachable[ALL_LABELS.index(tag)]})
         logger.warning("--extra: %d photos of tags no class of this model maps to are left out: %s",
                        len(samples) - len(keep), ", ".join(left_out))
     return [samples[i] for i in keep], np.array([classes + ALL_LABELS.index(tags[i]) for i in keep],
