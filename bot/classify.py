@@ -27,14 +27,14 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
-from rq import Queue, Worker
+from rq import Queue
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
 
 from bot.pending import ClaimState, PendingAnswer, PendingAnswers
 from worker.contract import QUEUE_NAME, ClassifyResult
 from worker.queue import Outcome as JobOutcome
-from worker.queue import OutcomeState, build_request, enqueue_photo, fetch_outcome, photo_queue
+from worker.queue import OutcomeState, build_request, enqueue_photo, fetch_outcome, live_workers, photo_queue
 
 logger = logging.getLogger(__name__)
 
@@ -101,9 +101,7 @@ class Classifier:
         """Record `pending`, then queue `image` as its job (`pending.job_id`)."""
         queue_ttl = max(1, round(pending.deadline - pending.accepted_at))
         try:
-            # Worker.all, unlike Worker.count, drops registrations whose key expired (a worker killed with
-            # SIGKILL never deregisters; its key lives worker_ttl + 60 s after its last heartbeat).
-            if not await asyncio.to_thread(Worker.all, queue=self._queue):
+            if not await asyncio.to_thread(live_workers, self._queue):
                 logger.warning("classify: no worker serves queue %r", QUEUE_NAME)
                 return Busy("no worker")
             # Recorded before it is queued, so a result can never arrive for a photo nobody recorded.

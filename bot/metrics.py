@@ -25,10 +25,11 @@ from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from redis.exceptions import RedisError
-from rq import Queue, Worker
+from rq import Queue
 
 from bot.classify import Classified, Outcome, TimedOut
 from bot.pending import PhotoKind
+from worker.queue import live_workers
 
 logger = logging.getLogger(__name__)
 
@@ -99,8 +100,7 @@ class QueueCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         try:
-            # Worker.all, as the bot's "is any worker up?" check: registrations of killed workers expire.
-            depth, workers = self._queue.count, len(Worker.all(queue=self._queue))
+            depth, workers = self._queue.count, live_workers(self._queue)  # as the bot's "is any worker up?"
         except RedisError as error:
             logger.warning("metrics: queue unavailable: %s", error)
             return

@@ -6,7 +6,7 @@ import json
 import zlib
 
 from redis import Redis
-from rq import Queue, SimpleWorker
+from rq import Queue, SimpleWorker, Worker
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
@@ -20,6 +20,7 @@ from worker.queue import (
     build_request,
     enqueue_photo,
     fetch_outcome,
+    live_workers,
     photo_queue,
 )
 
@@ -68,3 +69,11 @@ def test_done_outcome_parses_the_result(redis_conn: Redis) -> None:
     outcome = fetch_outcome(queue, done.id)
     assert outcome.state is OutcomeState.DONE
     assert outcome.result == ClassifyResult(request_id="x", ok=False, error="empty")
+
+
+def test_live_workers_leave_out_an_expired_registration(redis_conn: Redis, idle_worker: Worker) -> None:
+    queue = photo_queue(redis_conn)
+    assert live_workers(queue) == 1
+    redis_conn.delete(idle_worker.key)  # what expiry does to a worker killed with SIGKILL
+    assert Worker.count(queue=queue) == 1  # RQ's count still has its name
+    assert live_workers(queue) == 0

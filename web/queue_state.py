@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from redis import Redis
-from rq import Worker
 
-from worker.queue import photo_queue
+from worker.queue import live_workers, photo_queue
 
 
 @dataclass(frozen=True)
@@ -24,5 +23,5 @@ def queue_state(connection: Redis) -> QueueState:
         queued=queue.count,
         started=queue.started_job_registry.count,
         failed=queue.failed_job_registry.count,
-        workers=Worker.count(queue=queue),
+        workers=live_workers(queue),  # a SIGKILLed worker's stale registration is not counted
     )

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from redis import Redis
-from rq import Callback, Queue, Retry
+from rq import Callback, Queue, Retry, Worker
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
@@ -44,6 +44,13 @@ RETRIES = 2
 def photo_queue(connection: Redis, name: str = QUEUE_NAME) -> Queue:
     """The photo queue, always with the JSON serializer."""
     return Queue(name, connection=connection, serializer=JSONSerializer)
+
+
+def live_workers(queue: Queue) -> int:
+    """Workers serving `queue` now. RQ's `Worker.all` skips registrations whose key expired (a worker killed
+    with SIGKILL never deregisters; its key lives worker_ttl + 60 s after its last heartbeat), unlike
+    `Worker.count`, which would count it for as long as its name stays in the queue's worker set."""
+    return len(Worker.all(queue=queue))
 
 
 def build_request(

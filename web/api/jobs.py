@@ -21,14 +21,22 @@ import time
 import anyio
 from redis import Redis
 from redis.exceptions import RedisError
-from rq import Queue, Worker
+from rq import Queue
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
 from starlette.concurrency import run_in_threadpool
 
 from web.api.errors import TIMEOUT_MESSAGE, ApiError, ApiErrorCode, busy, image_error
 from worker.contract import ClassifyResult
-from worker.queue import Outcome, OutcomeState, build_request, enqueue_photo, fetch_outcome, photo_queue
+from worker.queue import (
+    Outcome,
+    OutcomeState,
+    build_request,
+    enqueue_photo,
+    fetch_outcome,
+    live_workers,
+    photo_queue,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +50,7 @@ async def classify(redis: Redis, image: bytes, timeout_s: float) -> ClassifyResu
     `ApiError`: busy (no worker, Redis down), timeout, or internal (the job failed)."""
     queue = photo_queue(redis)
     try:
-        # Worker.all drops registrations whose key expired (a SIGKILLed worker never deregisters).
-        if not await run_in_threadpool(Worker.all, queue=queue):
+        if not await run_in_threadpool(live_workers, queue):
             logger.warning("api: no worker serves queue %r", queue.name)
             raise busy()
         request = build_request(image)
