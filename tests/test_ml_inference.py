@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from ml.serving.images import load_image
-from ml.serving.inference import Classifier, choose_backend, decide, label_matrix
+from ml.serving.inference import Classifier, choose_backend, decide, label_matrix, ranked_suggestions
 from ml.serving.model import ModelSpec
 from ml.tags import ALL_LABELS, OTHER
 from ml.training.data import scan, stratified_split, stratified_subset
@@ -50,6 +50,32 @@ def test_decide_abstains_on_other_and_low_confidence() -> None:
     assert decide(p, 0.7) == ("cafe", 0.6, None)
     p[ALL_LABELS.index(OTHER)], p[ALL_LABELS.index("cafe")] = 0.6, 0.4
     assert decide(p, 0.0) == (OTHER, 0.6, None)
+
+
+def tag_p(**probabilities: float) -> list[float]:
+    return [probabilities.get(label, 0.0) for label in ALL_LABELS]
+
+
+def test_ranked_suggestions_one_sure_tag_else_the_smallest_list_reaching_the_mass() -> None:
+    sure = tag_p(cafe=0.85, bar=0.1, other=0.05)
+    assert ranked_suggestions(sure, 0.8, list_mass=0.9) == [("cafe", 0.85)]
+    two = tag_p(cafe=0.5, bar=0.4, shopping=0.06, other=0.04)
+    assert ranked_suggestions(two, 0.8) == []  # no list rule in the file: abstain as before
+    assert ranked_suggestions(two, 0.8, list_mass=0.85) == [("cafe", 0.5), ("bar", 0.4)]
+    assert ranked_suggestions(two, 0.8, list_mass=0.95) == [("cafe", 0.5), ("bar", 0.4), ("shopping", 0.06)]
+    assert ranked_suggestions(two, 0.8, list_mass=0.95, list_max_tags=2) == []  # needs a third tag
+    # A top tag alone past the mass but under the threshold still comes with its runner-up.
+    lone = tag_p(cafe=0.7, bar=0.2, other=0.1)
+    assert ranked_suggestions(lone, 0.8, list_mass=0.6) == [("cafe", 0.7), ("bar", 0.2)]
+
+
+def test_ranked_suggestions_abstain_when_other_is_plausible() -> None:
+    assert ranked_suggestions(tag_p(other=0.6, cafe=0.3, bar=0.1), 0.8, list_mass=0.5) == []
+    # `other` before the mass is reached: "no popular tag fits" is among the likely answers.
+    assert ranked_suggestions(tag_p(cafe=0.45, other=0.35, bar=0.2), 0.8, list_mass=0.9) == []
+    # `other` after the mass is reached is not in the list.
+    assert ranked_suggestions(tag_p(cafe=0.45, bar=0.4, other=0.15), 0.8, list_mass=0.8) == [
+        ("cafe", 0.45), ("bar", 0.4)]
 
 
 def test_classifier_predicts_every_label_deterministically(tmp_path: Path) -> None:

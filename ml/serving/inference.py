@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -29,8 +29,11 @@ class Prediction:
     probabilities: dict[str, float]  # every label of ml.tags.ALL_LABELS (20 tags + "other"), sums to 1
     hashtag: str  # argmax label, may be "other"
     confidence: float  # probability of hashtag
-    suggested: str | None  # None when abstaining: argmax is "other" or below the tag's threshold
+    suggested: str | None  # the best of `suggestions`; None when abstaining
     scenes: list[tuple[str, float]]  # top-5 fine scene classes ("/c/coffee_shop", p), best first; [] for tags
+    # The tags to offer, best first, each with its probability: one sure tag, or a ranked list (see
+    # `ranked_suggestions`); [] when abstaining.
+    suggestions: list[tuple[str, float]] = field(default_factory=list)
 
 
 def label_matrix(spec: ModelSpec) -> torch.Tensor:
@@ -72,6 +75,35 @@ def decide(
     needed = (tag_thresholds or {}).get(label, threshold)
     suggested = None if label == OTHER or confidence < needed else label
     return label, confidence, suggested
+
+
+def ranked_suggestions(
+    tag_probabilities: Sequence[float], threshold: float, tag_thresholds: Mapping[str, float] | None = None,
+    *, list_mass: float = 0.0, list_max_tags: int = 3,
+) -> list[tuple[str, float]]:
+    """The tags to offer, best first, with their probabilities.
+
+    One tag when the best label is a tag that reaches its threshold (`decide`). Otherwise, when the model file
+    has a list rule (`list_mass` > 0, chosen by `ml calibrate` on validation photos), the smallest ranked list
+    of at least two labels whose probabilities add up to `list_mass`: offered when it has at most
+    `list_max_tags` tags and no `other` (a plausible "no popular tag fits" means abstaining); else [].
+    """
+    label, confidence, suggested = decide(tag_probabilities, threshold, tag_thresholds)
+    if suggested:
+        return [(label, confidence)]
+    if list_mass <= 0:
+        return []
+    ranked = sorted(range(len(ALL_LABELS)), key=lambda i: -tag_probabilities[i])
+    offered: list[tuple[str, float]] = []
+    mass = 0.0
+    for i in ranked[:list_max_tags]:
+        if ALL_LABELS[i] == OTHER:
+            return []
+        offered.append((ALL_LABELS[i], float(tag_probabilities[i])))
+        mass += tag_probabilities[i]
+        if mass >= list_mass and len(offered) >= 2:
+            return offered
+    return []
 
 
 def suggestable_tags(spec: ModelSpec) -> list[str]:
@@ -182,14 +214,18 @@ class Classifier:
         tag_p = tag_probabilities(class_p, self._labels.cpu(), self.spec.tag_balance)
         predictions = []
         for scenes_row, tags_row in zip(class_p.tolist(), tag_p.tolist(), strict=True):
-            label, confidence, suggested = decide(tags_row, self.threshold, self.spec.tag_thresholds)
+            label, confidence, _ = decide(tags_row, self.threshold, self.spec.tag_thresholds)
+            suggestions = ranked_suggestions(tags_row, self.threshold, self.spec.tag_thresholds,
+                                             list_mass=self.spec.list_mass,
+                                             list_max_tags=self.spec.list_max_tags)
             top: list[tuple[str, float]] = []
             if self.spec.target == "scenes":
                 order = sorted(range(len(scenes_row)), key=lambda i: -scenes_row[i])[:TOP_SCENES]
                 top = [(self.spec.classes[i], scenes_row[i]) for i in order]
             predictions.append(Prediction(
                 probabilities=dict(zip(ALL_LABELS, tags_row, strict=True)),
-                hashtag=label, confidence=confidence, suggested=suggested, scenes=top,
+                hashtag=label, confidence=confidence, suggested=suggestions[0][0] if suggestions else None,
+                scenes=top, suggestions=suggestions,
             ))
         return predictions
 

@@ -43,6 +43,10 @@ class ModelSpec:
     remap: dict[str, str] = field(default_factory=dict)  # scene class -> tag or "other" (scene target only)
     threshold: float = 0.5  # abstain when the best tag's probability is below this (or its tag_thresholds)
     tag_thresholds: dict[str, float] = field(default_factory=dict)  # per-tag thresholds (`ml calibrate`)
+    # Ranked lists when no single tag is sure enough (ml.serving.inference.ranked_suggestions): the smallest
+    # list of up to list_max_tags tags whose probabilities reach list_mass; 0 = no lists (`ml calibrate`).
+    list_mass: float = 0.0
+    list_max_tags: int = 3
     # Class probabilities p become softmax(log p / temperature) before tags are summed (`ml calibrate`).
     temperature: float = 1.0
     recommended_tta: int = 1  # test-time copies the worker uses unless TTA is set (the measured gain)
