@@ -30,7 +30,14 @@ RESULTS = REPO / "benchmarks" / "results"
 
 
 def photos_per_second(
-    model: torch.nn.Module, size: int, *, batch: int, steps: int, warmup: int, bf16: bool, device: torch.device
+    model: torch.nn.Module,
+    size: int,
+    *,
+    batch: int,
+    steps: int,
+    warmup: int,
+    bf16: bool,
+    device: torch.device,
 ) -> float:
     optimizer = torch.optim.SGD(model.parameters(), lr=0.001, momentum=0.9)
     inputs = torch.randn(batch, 3, size, size, device=device)
@@ -71,14 +78,31 @@ def main() -> int:
     for size in (int(s) for s in args.sizes.split(",")):
         model = build_model(args.backbone, 100, size, weights=None).to(device)
         for bf16 in (False, True):
-            speed = photos_per_second(model, size, batch=args.batch, steps=args.steps, warmup=args.warmup,
-                                      bf16=bf16, device=device)
-            rows.append({"size": size, "precision": "bf16 autocast" if bf16 else "fp32",
-                         "photos_per_s": round(speed, 2)})
-            print(f"{args.backbone} {size:>4} px  {rows[-1]['precision']:<14} {speed:7.2f} photos/s", flush=True)
-    out = {"backbone": args.backbone, "batch": args.batch, "steps": args.steps, "threads": args.threads,
-           "device": args.device, "machine": platform.processor() or platform.machine(),
-           "torch": torch.__version__, "load_before": load_before, "load_after": os.getloadavg(), "rows": rows}
+            speed = photos_per_second(
+                model, size, batch=args.batch, steps=args.steps, warmup=args.warmup, bf16=bf16, device=device
+            )
+            rows.append(
+                {
+                    "size": size,
+                    "precision": "bf16 autocast" if bf16 else "fp32",
+                    "photos_per_s": round(speed, 2),
+                }
+            )
+            print(
+                f"{args.backbone} {size:>4} px  {rows[-1]['precision']:<14} {speed:7.2f} photos/s", flush=True
+            )
+    out = {
+        "backbone": args.backbone,
+        "batch": args.batch,
+        "steps": args.steps,
+        "threads": args.threads,
+        "device": args.device,
+        "machine": platform.processor() or platform.machine(),
+        "torch": torch.__version__,
+        "load_before": load_before,
+        "load_after": os.getloadavg(),
+        "rows": rows,
+    }
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"train_step_{device.type}.json"
     path.write_text(json.dumps(out, indent=1))
