@@ -225,3 +225,65 @@ def test_extra_feedback_photos_pull_the_model_towards_their_tags(
         return float(np.mean([p.probabilities["cafe"] for p in predictions]))
 
     assert cafe("mixed") > cafe("plain") + 0.05
+
+
+def test_epoch_permutation_is_fixed_by_seed_and_epoch_and_skip_continues_it() -> None:
+    from ml.training.loop import EpochPermutation
+
+    sampler = EpochPermutation(20, seed=3)
+    sampler.set_epoch(1)
+    whole = list(sampler)
+    assert sorted(whole) == list(range(20))
+    sampler.set_epoch(2)
+    assert list(sampler) != whole  # another epoch, another order
+    sampler.set_epoch(1, skip=8)
+    assert list(sampler) == whole[8:] and len(sampler) == 12
+
+
+def test_given_options_reads_long_options_of_a_command_line() -> None:
+    from ml.cli.train import given_options
+
+    assert given_options(["train", "--resume", "r", "--epochs=3", "--no-bf16", "-v", "4"]) == {
+        "resume", "epochs", "no_bf16"}
+
+
+def test_a_run_stopped_mid_epoch_resumes_from_its_folder_at_the_batch_it_reached(
+    tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ml.training import loop
+
+    out = tmp_path / "run"
+    saves: list[int] = []
+    real_save = loop.save_checkpoint
+
+    def save_then_stop(path: Path, state: dict) -> None:
+        real_save(path, state)
+        saves.append(len(json.loads(state["epoch_losses"])))
+        if len(saves) == 2:  # the second mid-epoch checkpoint: the process "dies" here
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "save_checkpoint", save_then_stop)
+    args = ["train", "--data", str(tiny_data), "--output", str(out), "--epochs", "1", "--freeze-blocks", "14",
+            *COMMON, "--batch-size", "2", "--checkpoint-minutes", "1e-9"]
+    with pytest.raises(KeyboardInterrupt):
+        ml_main(args)
+    assert saves == [1, 2] and not (out / "history.json").exists()
+    checkpoint = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert checkpoint["epoch"] == -1 and len(json.loads(checkpoint["epoch_losses"])) == 2
+
+    monkeypatch.setattr(loop, "save_checkpoint", real_save)
+    skips: list[int] = []
+    real_set_epoch = loop.EpochPermutation.set_epoch
+    monkeypatch.setattr(loop.EpochPermutation, "set_epoch",
+                        lambda self, epoch, skip=0: (skips.append(skip), real_set_epoch(self, epoch, skip)))
+    # Only the folder and a longer run: the data, model and recipe come from the stored arguments.
+    assert ml_main(["train", "--resume", str(out), "--epochs", "2", "--checkpoint-minutes", "0"]) == 0
+    assert skips == [2 * 2, 0]  # epoch 0 from its third batch on, then epoch 1 whole
+    history = json.loads((out / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [0, 1]
+    assert read_model_file(out / "model.pt")[0].input_size == TINY_SIZE
+
+
+def test_resume_of_a_folder_without_a_checkpoint_says_so(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match=r"no checkpoint\.pt"):
+        ml_main(["train", "--resume", str(tmp_path)])

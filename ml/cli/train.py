@@ -1,9 +1,15 @@
 """`ml train`: its arguments (grouped as in torchvision's reference script). The loop is in ml.training.loop,
-imported only when the command runs so that `ml --help` and `ml remap` do not load torch."""
+imported only when the command runs so that `ml --help` and `ml remap` do not load torch.
+
+`ml train --resume RUN` continues the run in folder RUN with the arguments it was started with (its
+checkpoint holds them); options given beside `--resume` override those, e.g. `--epochs` to train longer or
+`--threads` on another machine."""
 
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 
 from ml.training.labels import DEFAULT_REMAP, TARGETS
 from ml.training.schedule import SCHEDULES
@@ -11,8 +17,9 @@ from ml.training.schedule import SCHEDULES
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     # data
-    parser.add_argument("--data", required=True,
-                        help="photo folder in SUN397 layout, e.g. ../shared/data/miniplaces/train")
+    parser.add_argument("--data",
+                        help="photo folder in SUN397 layout, e.g. ../shared/data/miniplaces/train "
+                             "(required unless --resume RUN)")
     parser.add_argument("--output", default="runs/train", help="run folder (default: runs/train)")
     parser.add_argument("--remap", default=str(DEFAULT_REMAP),
                         help="scene -> hashtag CSV (default: ml/data/sun397_to_hashtag.csv)")
@@ -96,11 +103,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads (default: 2)")
     parser.add_argument("--no-bf16", action="store_true",
-                        help="train in float32 on CUDA too (default: bf16 autocast on CUDA, float32 on CPU)")
-    parser.add_argument("--resume", help="checkpoint.pt to continue from (default: none)")
+                        help="train in float32 (default: bf16 autocast, except on CPU with --cache-features, "
+                             "where it measured slower)")
+    parser.add_argument("--resume",
+                        help="a run folder (continue it with its own arguments) or a checkpoint.pt "
+                             "(continue with this command's arguments) (default: none)")
+    parser.add_argument("--checkpoint-minutes", type=float, default=5.0,
+                        help="also checkpoint within an epoch this often, whole-network path only; 0: at "
+                             "epochs' ends only (default: 5)")
+
+
+def given_options(argv: list[str]) -> set[str]:
+    """The destinations of the long options on a command line (`--epochs 3`, `--epochs=3` -> "epochs")."""
+    return {token[2:].split("=", 1)[0].replace("-", "_") for token in argv if token.startswith("--")}
+
+
+def resumed_arguments(args: argparse.Namespace) -> argparse.Namespace:
+    """For `--resume RUN` (a folder): the run's stored arguments, with the options this command gives
+    overriding them, and --resume pointing at the folder's checkpoint."""
+    import torch
+
+    checkpoint_path = Path(args.resume) / "checkpoint.pt"
+    if not checkpoint_path.exists():
+        raise SystemExit(f"--resume {args.resume}: no checkpoint.pt there yet (a run writes it within "
+                         f"--checkpoint-minutes of starting, or at its first epoch's end)")
+    stored = json.loads(torch.load(checkpoint_path, map_location="cpu", weights_only=True)["args"])
+    given = given_options(args.argv) - {"resume"}
+    merged = {**stored, **{k: v for k, v in vars(args).items() if k in given or k not in stored}}
+    merged["resume"] = str(checkpoint_path)
+    return argparse.Namespace(**merged)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.resume and Path(args.resume).is_dir():
+        args = resumed_arguments(args)
+    if not args.data:
+        raise SystemExit("ml train: --data is required (or --resume RUN, a run folder)")
     if args.cache_features and args.freeze_blocks <= 0:
         raise SystemExit("--cache-features needs --freeze-blocks N (N > 0): only frozen stages can be cached")
     if args.extra_weight <= 0:

@@ -160,6 +160,13 @@ def extend_split(
     return {part: sorted([*base.get(part, []), *new[part]], key=lambda s: s.path) for part in SPLIT_PARTS}
 
 
+def narrow_heldout(parts: dict[str, list[Sample]], keep: set[str]) -> dict[str, list[Sample]]:
+    """The split with only the held-out photos whose path is in `keep` still held out; the others train."""
+    held = [s for s in parts["heldout"] if s.path in keep]
+    moved = [s for s in parts["heldout"] if s.path not in keep]
+    return {**parts, "heldout": held, "train": sorted([*parts["train"], *moved], key=lambda s: s.path)}
+
+
 def stratified_subset(samples: Sequence[Sample], per_class: int, seed: int) -> list[Sample]:
     """At most `per_class` photos of each class, chosen with a seed (for quick checks and TTA subsets)."""
     by_scene: dict[str, list[Sample]] = defaultdict(list)

@@ -3,7 +3,9 @@ photo folder and write a self-describing model file.
 
 Shape of torchvision's reference script: `train_one_epoch`, `validate`, data set-up, `main`.
 The run folder (`--output`) gets `split.json` (train / held-out photos: evaluate with it), `checkpoint.pt`
-(resumable: model, optimizer, lr_scheduler, epoch, args), `model.pt` (the best epoch by weighted accuracy
+(resumable: model, optimizer, lr_scheduler, epoch, the batches done of the next epoch, args; written
+atomically at each epoch's end and, on the whole-network path, every `--checkpoint-minutes` within one, so a
+stopped run loses minutes, not an epoch), `model.pt` (the best epoch by weighted accuracy
 on a validation part of the training split; the held-out split is never looked at), `history.json`
 and TensorBoard logs under `tb/`.
 
@@ -12,7 +14,8 @@ output is cached (float16) in DIR, for the plain view and optionally its mirror 
 (`--cache-views plain,flip,aug1,aug2`); epochs then train the remaining stages on the cached maps, one view
 per batch, with a random shift of the maps (and mirroring when only the plain view is cached). Without a
 cache every epoch runs the whole network on augmented photos (strength `--augment-strength`), the normal
-path on a GPU.
+path on a GPU. Its epochs visit the photos in a permutation fixed by (seed, epoch), which is what lets a run
+resumed mid-epoch skip exactly the batches it had done.
 """
 
 from __future__ import annotations
@@ -21,10 +24,11 @@ import argparse
 import json
 import logging
 import math
+import os
 import shlex
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.data import Sampler
 
 from ml.serving.images import load_image
 from ml.serving.model import ModelSpec, SceneNet, build_model, default_mean_std, save_model
@@ -97,6 +102,32 @@ def cached_batches(
         yield maps_batch, torch.cat(labels)
 
 
+class EpochPermutation(Sampler[int]):
+    """Indices 0..n-1 in a permutation drawn from (seed, epoch) alone, less the first `skip` of them:
+    shuffling that a resumed run can repeat, unlike a DataLoader generator's state."""
+
+    def __init__(self, n: int, seed: int) -> None:
+        self.n, self.seed = n, seed
+        self.epoch, self.skip = 0, 0
+
+    def set_epoch(self, epoch: int, skip: int = 0) -> None:
+        self.epoch, self.skip = epoch, skip
+
+    def __iter__(self) -> Iterator[int]:
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        yield from torch.randperm(self.n, generator=generator)[self.skip:].tolist()
+
+    def __len__(self) -> int:
+        return self.n - self.skip
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """torch.save through a temporary file and a rename: a stop while writing keeps the previous one."""
+    partial = path.with_suffix(".partial")
+    torch.save(state, partial)
+    os.replace(partial, path)
+
+
 def tag_nll(
     logits: torch.Tensor, matrix: torch.Tensor, tags: torch.Tensor, reduction: str = "mean"
 ) -> torch.Tensor:
@@ -152,17 +183,22 @@ class FeedbackMixLoss(nn.Module):
 def train_one_epoch(
     model: SceneNet, start: int, batches: Iterator, *, frozen: int, total: int,
     optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LRScheduler, criterion: nn.Module,
-    device: torch.device, bf16: bool, epoch: int,
+    device: torch.device, bf16: bool, epoch: int, losses: list[float] | None = None,
+    progress: Callable[[list[float]], None] | None = None, progress_every_s: float = 300.0,
 ) -> float:
     """One pass over batches entering stage `start`; returns the mean loss. The first `frozen` stages stay
-    in eval mode (their BN statistics are part of the pretrained features)."""
+    in eval mode (their BN statistics are part of the pretrained features). `losses` holds those of the
+    batches an interrupted pass already did (it grows in place); `progress(losses)` is called every
+    `progress_every_s` seconds, after an optimiser step (to checkpoint)."""
     from tqdm import tqdm
 
     model.train()
     for stage in model.stages[:frozen]:
         stage.eval()
-    losses = []
-    for inputs, targets in tqdm(batches, total=total, desc=f"epoch {epoch}", leave=False):
+    losses = [] if losses is None else losses
+    last_progress = time.monotonic()
+    for inputs, targets in tqdm(batches, total=total, initial=len(losses), desc=f"epoch {epoch}",
+                                leave=False):
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             logits = model.forward_from(inputs.to(device), start)
         loss = criterion(logits.float(), targets.to(device))
@@ -171,6 +207,9 @@ def train_one_epoch(
         optimizer.step()
         scheduler.step()
         losses.append(loss.item())
+        if progress is not None and time.monotonic() - last_progress >= progress_every_s:
+            progress(losses)
+            last_progress = time.monotonic()
     return float(np.mean(losses))
 
 
@@ -298,9 +337,10 @@ def main(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     device = resolve_device(args.device)
-    # bf16 autocast for training only on CUDA: on CPU its backward measured 3x slower than float32
-    # (11 vs 36 photos/s for Lite0's last 5 blocks); the cache is built in bf16 on CPU, where it is faster.
-    bf16 = device.type == "cuda" and not args.no_bf16
+    # bf16 autocast: on CUDA, and on CPU for the whole network, where benchmarks/train_step.py measured it
+    # faster at every side (Lite0, 2 threads: 40 vs 31 photos/s at 128 px, 14 vs 6 at 224). Not on CPU
+    # for the cached last blocks: there its backward measured 3x slower (11 vs 36 photos/s).
+    bf16 = not args.no_bf16 and (device.type == "cuda" or not args.cache_features)
     root, output = Path(args.data), Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
 
@@ -353,6 +393,7 @@ def main(args: argparse.Namespace) -> int:
 
     # Batches: cached frozen-prefix maps, or photos through the whole network.
     generator = torch.Generator().manual_seed(args.seed)
+    sampler: EpochPermutation | None = None  # cached epochs are short: checkpoints at their end only
     if args.cache_features:
         cache_dir = Path(args.cache_features)
 
@@ -396,7 +437,8 @@ def main(args: argparse.Namespace) -> int:
                                                                   augment)])
         val_set = ds.PhotoDataset(root, ordered[:n_val], labels[:n_val].tolist(),
                                   eval_transform(args.input_size, mean, std))
-        train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True,
+        sampler = EpochPermutation(len(train_set), args.seed)
+        train_loader = DataLoader(train_set, batch_size=args.batch_size, sampler=sampler,
                                   num_workers=args.workers, generator=generator,
                                   drop_last=len(train_set) > args.batch_size)
         val_loader = DataLoader(val_set, batch_size=args.batch_size, num_workers=args.workers)
@@ -407,7 +449,7 @@ def main(args: argparse.Namespace) -> int:
         def val_batches() -> Iterator:
             return iter(val_loader)
 
-        steps = len(train_loader)
+        steps = len(train_loader)  # set_epoch(..., skip) shortens the loader; steps stay the full epoch's
         start = 0  # batches are photos; frozen stages build no autograd graph
 
     # Loss, optimiser, schedule.
@@ -432,6 +474,7 @@ def main(args: argparse.Namespace) -> int:
 
     # Resume.
     first_epoch, best, bad_epochs, history = 0, -1.0, 0, []
+    done_losses: list[float] = []  # losses of the batches of first_epoch done before the stop
     checkpoint_path = output / "checkpoint.pt"
     if args.resume:
         checkpoint = torch.load(args.resume, map_location="cpu", weights_only=True)
@@ -441,17 +484,37 @@ def main(args: argparse.Namespace) -> int:
         first_epoch = checkpoint["epoch"] + 1
         best, bad_epochs = checkpoint["best"], checkpoint["bad_epochs"]
         history = json.loads(checkpoint["history"])
-        logger.info("resumed from %s at epoch %d", args.resume, first_epoch)
+        done_losses = json.loads(checkpoint.get("epoch_losses", "[]"))
+        logger.info("resumed from %s at epoch %d, batch %d of %d", args.resume, first_epoch,
+                    len(done_losses), steps)
+
+    def checkpoint_state(epoch_done: int, losses: list[float]) -> dict[str, Any]:
+        """What a resumed run needs: after `epoch_done` whole epochs and `losses`' batches of the next."""
+        return {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "lr_scheduler": scheduler.state_dict(), "epoch": epoch_done,
+                "epoch_losses": json.dumps(losses), "args": json.dumps(plain_args(args)), "best": best,
+                "bad_epochs": bad_epochs, "history": json.dumps(history)}
 
     writer = SummaryWriter(str(output / "tb"))
     log_sample_images(writer, root, ordered[:16], eval_transform(args.input_size, mean, std),
                       mean=mean, std=std)
     for epoch in range(first_epoch, args.epochs):
         began = time.monotonic()
+        losses, done_losses = done_losses, []
+        if sampler is not None:
+            sampler.set_epoch(epoch, skip=len(losses) * args.batch_size)
         lr = optimizer.param_groups[0]["lr"]
+
+        def progress(losses: list[float], epoch: int = epoch) -> None:
+            save_checkpoint(checkpoint_path, checkpoint_state(epoch - 1, losses))
+            logger.info("epoch %d: checkpoint at batch %d of %d (loss %.4f)", epoch, len(losses), steps,
+                        float(np.mean(losses[-200:])))
+
         loss = train_one_epoch(model, start, train_batches(), frozen=frozen, total=steps,
                                optimizer=optimizer, scheduler=scheduler, criterion=criterion, device=device,
-                               bf16=bf16, epoch=epoch)
+                               bf16=bf16, epoch=epoch, losses=losses,
+                               progress=progress if sampler is not None and args.checkpoint_minutes > 0
+                               else None, progress_every_s=60 * args.checkpoint_minutes)
         report = validate(model, start, val_batches(), tag_targets[:n_val], spec, device=device, bf16=bf16,
                           target_precision=args.target_precision)
         seconds = time.monotonic() - began
@@ -477,10 +540,7 @@ def main(args: argparse.Namespace) -> int:
                 spec.metrics["extra"] = {"photos": len(extra), "weight": args.extra_weight,
                                          "fingerprint": ds.fingerprint(extra)}
             save_model(output / "model.pt", model, spec)
-        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "lr_scheduler": scheduler.state_dict(), "epoch": epoch,
-                    "args": json.dumps(plain_args(args)), "best": best, "bad_epochs": bad_epochs,
-                    "history": json.dumps(history)}, checkpoint_path)
+        save_checkpoint(checkpoint_path, checkpoint_state(epoch, []))
         (output / "history.json").write_text(json.dumps(history, indent=1))
         if bad_epochs >= args.early_stop_patience:
             logger.info("early stop: weighted accuracy has not improved by %s in %d epochs",
