@@ -118,3 +118,66 @@ def test_out_of_fold_keeps_a_real_per_tag_gain_and_exposes_fitted_noise() -> Non
     in_fold = cal.per_tag_rule(truth, pred, conf, other=0, target=0.92)
     _, precision = cal.out_of_fold(truth, pred, conf, other=0, target=0.92, per_tag=True)
     assert in_fold.precision >= 0.92 and precision < in_fold.precision
+
+
+def test_binomial_cdf_matches_exact_small_cases_and_stays_finite_for_thousands() -> None:
+    assert cal.binomial_cdf(0, 3, 0.5) == pytest.approx(1 / 8)
+    assert cal.binomial_cdf(1, 3, 0.5) == pytest.approx(4 / 8)
+    assert cal.binomial_cdf(3, 3, 0.5) == 1.0
+    # 250 misses in 3,000 answers (8.3 %) against a 10 % miss rate: very unlikely under H0, so certified.
+    assert cal.binomial_cdf(250, 3000, 0.10) < 0.01
+    assert cal.binomial_cdf(300, 3000, 0.10) == pytest.approx(0.5, abs=0.03)
+
+
+def _rows(*pairs: tuple[dict[str, float], str]) -> tuple[np.ndarray, np.ndarray]:
+    """Tag probability rows (the rest of the mass on `other`) and their true tags."""
+    rows = []
+    for probabilities, _ in pairs:
+        row = np.zeros(len(ALL_LABELS))
+        for tag, p in probabilities.items():
+            row[ALL_LABELS.index(tag)] = p
+        row[ALL_LABELS.index(OTHER)] = 1 - row.sum()
+        rows.append(row)
+    return np.array(rows), np.array([ALL_LABELS.index(truth) for _, truth in pairs])
+
+
+def test_list_outcome_counts_singles_lists_and_abstentions() -> None:
+    tag_p, truth = _rows(({"cafe": 0.95}, "cafe"),  # sure: a single, right
+                         ({"cafe": 0.5, "shopping": 0.45}, "shopping"),  # a list of two that holds it
+                         ({"cafe": 0.5, "shopping": 0.45}, "nature"),  # a list that misses
+                         ({"cafe": 0.4}, "cafe"))  # other has 0.6: abstain
+    outcome = cal.list_outcome(tag_p, truth, threshold=0.9, tag_thresholds={}, list_mass=0.9, list_max_tags=3)
+    assert outcome.answers == 3 and outcome.misses == 1
+    assert outcome.answered == pytest.approx(3 / 4) and outcome.hit_rate == pytest.approx(2 / 3)
+    assert outcome.mean_size == pytest.approx(5 / 3) and outcome.list_share == pytest.approx(2 / 4)
+    assert outcome.single_precision == 1.0
+    singles = cal.list_outcome(tag_p, truth, threshold=0.9, tag_thresholds={}, list_mass=0.0, list_max_tags=3)
+    assert singles.answers == 1 and singles.list_share == 0
+
+
+def test_choose_list_rule_takes_the_widest_certified_mass_within_the_size_bound() -> None:
+    rng = np.random.default_rng(0)
+    pairs = []
+    for _ in range(3000):  # one sure tag a third of the time; else two plausible ones, the first right 70 %
+        if rng.uniform() < 1 / 3:
+            pairs.append(({"cafe": 0.97}, "cafe"))
+            continue
+        first, second = rng.uniform(0.45, 0.6), rng.uniform(0.3, 0.45)
+        truth = rng.choice(["cafe", "shopping", "nature"], p=[0.7, 0.25, 0.05])
+        pairs.append(({"cafe": first, "shopping": min(second, 0.999 - first)}, str(truth)))
+    tag_p, truth = _rows(*pairs)
+    rule = cal.choose_list_rule(tag_p, truth, threshold=0.9, tag_thresholds={}, target=0.9, delta=0.1,
+                                max_mean_size=2.0)
+    assert rule.list_mass > 0 and rule.p_value <= rule.level == pytest.approx(0.01)
+    assert rule.outcome.list_hit_rate >= 0.9 and rule.outcome.answered > 0.9
+    certified = [t for t in rule.tested if t["p_value"] <= rule.level]
+    assert rule.outcome.answered == max(t["answered"] for t in certified)
+    # Lists at every low mass average over 1.5 tags an answer: the bound keeps a more cautious mass.
+    assert rule.outcome.mean_size > 1.5
+    bounded = cal.choose_list_rule(tag_p, truth, threshold=0.9, tag_thresholds={}, target=0.9, delta=0.1)
+    assert bounded.list_mass > rule.list_mass and bounded.outcome.mean_size <= 1.5
+    assert 0 < bounded.outcome.list_share < rule.outcome.list_share
+    # A target these lists cannot meet turns them off too.
+    strict = cal.choose_list_rule(tag_p, truth, threshold=0.9, tag_thresholds={}, target=0.99, delta=0.1,
+                                  max_mean_size=2.0)
+    assert strict.list_mass == 0.0

@@ -8,18 +8,29 @@
   the same overall precision (a Lagrangian sweep: for a price mu per wrong suggestion, each tag independently
   keeps its most confident predictions while they pay for themselves), for tags with enough validation
   predictions to estimate their curve.
+- Lists: when no single tag is sure, the smallest ranked list reaching a probability mass (see
+  ml.serving.inference.ranked_suggestions). The mass is chosen by Learn then Test (Angelopoulos et al., 2021):
+  for each mass of a fixed grid, a binomial test of "the right tag is missing from more than 1 - target of
+  the lists" at level delta / (grid size) (Bonferroni: the most cautious masses offer few lists and cannot be
+  certified, which would end a fixed-sequence search at once); of the certified masses, the one answering the
+  most photos with at most max_mean_size tags per answer. Given the photos a fixed rule answers with a list,
+  its misses are binomial, so with probability 1 - delta over the validation draw every certified mass keeps
+  its lists' promise on new photos of this kind. Single tags keep the threshold's precision (chosen on the
+  same photos; the held-out report measures both).
 Functions of arrays only: what `ml calibrate` measures is testable on small ones.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from ml.serving.inference import tag_probabilities, temper
+from ml.serving.inference import ranked_suggestions, tag_probabilities, temper
+from ml.tags import ALL_LABELS
 from ml.training.metrics import abstain_curve
 
 TEMPERATURES = tuple(round(0.5 + 0.05 * i, 2) for i in range(51))  # 0.5 .. 3.0
@@ -148,3 +159,140 @@ def coverage_at_precision(
     pred, confidence = probabilities.argmax(axis=1), probabilities.max(axis=1)
     rule = global_rule(np.asarray(y_true), pred, confidence, other=other, target=target)
     return rule.coverage, rule.default
+
+
+# Masses tried for the list rule: a coarse grid, since Bonferroni divides delta among them.
+LIST_MASSES = tuple(round(0.95 - 0.05 * i, 2) for i in range(10))  # 0.95 .. 0.50
+
+
+def binomial_cdf(k: int, n: int, p: float) -> float:
+    """P(X <= k) for X ~ Binomial(n, p), summed in log space (n in the thousands)."""
+    if k >= n:
+        return 1.0
+    if p <= 0.0:
+        return 1.0
+    if p >= 1.0:
+        return 0.0
+    log_terms = [
+        math.lgamma(n + 1)
+        - math.lgamma(i + 1)
+        - math.lgamma(n - i + 1)
+        + i * math.log(p)
+        + (n - i) * math.log1p(-p)
+        for i in range(k + 1)
+    ]
+    top = max(log_terms)
+    return min(1.0, math.exp(top) * sum(math.exp(t - top) for t in log_terms))
+
+
+@dataclass(frozen=True)
+class ListOutcome:
+    """What a list rule does on a set of photos."""
+
+    answered: float  # share of photos with at least one suggestion
+    hit_rate: float  # among those, the share whose suggestions hold the right tag (1 when none answered)
+    single_precision: float  # among single-tag answers, the share that is right (1 when there are none)
+    list_share: float  # share of photos answered with a list (2+ tags)
+    list_hit_rate: float  # among those, the share whose list holds the right tag (1 when there are none)
+    mean_size: float  # tags per answered photo
+    answers: int
+    misses: int  # answers without the right tag
+    lists: int
+    list_misses: int
+
+
+def list_outcome(
+    tag_p: np.ndarray,
+    y_true: np.ndarray,
+    *,
+    threshold: float,
+    tag_thresholds: Mapping[str, float],
+    list_mass: float,
+    list_max_tags: int,
+) -> ListOutcome:
+    sizes, hits = [], []
+    for row, truth in zip(tag_p, y_true, strict=True):
+        offered = ranked_suggestions(
+            row, threshold, tag_thresholds, list_mass=list_mass, list_max_tags=list_max_tags
+        )
+        sizes.append(len(offered))
+        hits.append(ALL_LABELS[truth] in {tag for tag, _ in offered})
+    size, hit = np.array(sizes), np.array(hits)
+    answered, single, listed = size > 0, size == 1, size > 1
+
+    def share(mask: np.ndarray) -> float:
+        return float(hit[mask].mean()) if mask.any() else 1.0
+
+    return ListOutcome(
+        answered=float(answered.mean()),
+        hit_rate=share(answered),
+        single_precision=share(single),
+        list_share=float(listed.mean()),
+        list_hit_rate=share(listed),
+        mean_size=float(size[answered].mean()) if answered.any() else 0.0,
+        answers=int(answered.sum()),
+        misses=int((answered & ~hit).sum()),
+        lists=int(listed.sum()),
+        list_misses=int((listed & ~hit).sum()),
+    )
+
+
+@dataclass(frozen=True)
+class ListRule:
+    list_mass: float  # 0.0: no mass passed the test, so no lists
+    outcome: ListOutcome  # on the photos it was chosen on
+    p_value: float  # of the chosen mass's test (1.0 with no lists)
+    level: float  # each mass's test level, delta / len(masses)
+    tested: list[dict[str, float]]  # every mass tested, with its outcome and p-value
+
+
+def choose_list_rule(
+    tag_p: np.ndarray,
+    y_true: np.ndarray,
+    *,
+    threshold: float,
+    tag_thresholds: Mapping[str, float],
+    target: float = 0.90,
+    delta: float = 0.10,
+    list_max_tags: int = 3,
+    max_mean_size: float = 1.5,
+    masses: Sequence[float] = LIST_MASSES,
+) -> ListRule:
+    """Of `masses`, the one answering the most photos among those whose lists are certified (binomial test,
+    Bonferroni level delta / len(masses)) to hold the right tag at least `target` of the time and whose
+    answers average at most `max_mean_size` tags; list_mass 0 (no lists) when none qualifies."""
+    level = delta / len(masses)
+    chosen = ListRule(
+        0.0,
+        list_outcome(
+            tag_p,
+            y_true,
+            threshold=threshold,
+            tag_thresholds=tag_thresholds,
+            list_mass=0.0,
+            list_max_tags=list_max_tags,
+        ),
+        1.0,
+        level,
+        [],
+    )
+    tested = []
+    for mass in masses:
+        outcome = list_outcome(
+            tag_p,
+            y_true,
+            threshold=threshold,
+            tag_thresholds=tag_thresholds,
+            list_mass=mass,
+            list_max_tags=list_max_tags,
+        )
+        # H0: the lists miss more than 1 - target; p-value: P(this few misses or fewer | that miss rate).
+        p_value = binomial_cdf(outcome.list_misses, outcome.lists, 1 - target) if outcome.lists else 1.0
+        tested.append({"list_mass": mass, "p_value": p_value, **outcome.__dict__})
+        if (
+            p_value <= level
+            and outcome.mean_size <= max_mean_size
+            and outcome.answered > chosen.outcome.answered
+        ):
+            chosen = ListRule(mass, outcome, p_value, level, [])
+    return ListRule(chosen.list_mass, chosen.outcome, chosen.p_value, level, tested)
