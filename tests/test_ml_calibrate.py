@@ -103,3 +103,8 @@ def test_evaluate_saves_probabilities_and_reports_coverage(tiny_run: Run, tmp_pa
     report = json.loads((tmp_path / "eval" / "report.json").read_text())
     assert 0 <= report["coverage_at_precision_90"] <= 1
     assert report["suggestions"]["threshold"] == read_model_file(model)[0].threshold
+    ranked = report["ranked"]  # the file has no list rule: its answers are the single tags above
+    assert ranked["list_mass"] == 0.0 and ranked["list_share"] == 0
+    assert ranked["answered"] == pytest.approx(report["suggestions"]["coverage"])
+    assert ranked["p_at_1"] == pytest.approx(report["accuracy"])
+    assert ranked["accuracy_at_3"] >= ranked["p_at_1"]

@@ -54,7 +54,22 @@ def suggestion_report(truth: np.ndarray, probabilities: np.ndarray, spec: ModelS
     at_90, threshold_90 = coverage_at_precision(truth, probabilities, other, 0.90)
     return {"suggestions": {"coverage": coverage, "precision": precision, "threshold": spec.threshold,
                             "tag_thresholds": spec.tag_thresholds},
+            "ranked": ranked_report(truth, probabilities, spec),
             "coverage_at_precision_90": at_90, "threshold_at_precision_90": threshold_90}
+
+
+def ranked_report(truth: np.ndarray, probabilities: np.ndarray, spec: ModelSpec) -> dict[str, Any]:
+    """What users get from the file's whole rule, single tags and lists (ml.training.calibration's
+    ListOutcome), and the ranking measures of the hashtag-recommendation literature over all photos:
+    P@1 (the top label is the photo's) and accuracy@3 (the photo's label is among the top three)."""
+    from ml.training.calibration import list_outcome
+
+    outcome = list_outcome(probabilities, truth, threshold=spec.threshold, tag_thresholds=spec.tag_thresholds,
+                           list_mass=spec.list_mass, list_max_tags=spec.list_max_tags)
+    top3 = np.argsort(-probabilities, axis=1, kind="stable")[:, :3]
+    return {"list_mass": spec.list_mass, "list_max_tags": spec.list_max_tags, **outcome.__dict__,
+            "p_at_1": float((top3[:, 0] == truth).mean()),
+            "accuracy_at_3": float((top3 == truth[:, None]).any(axis=1).mean())}
 
 
 def gallery_picks(correct: np.ndarray, confidence: np.ndarray, size: int) -> tuple[list[int], list[int]]:
@@ -206,7 +221,7 @@ def run(args: argparse.Namespace) -> int:
                 report["accuracy"], report["weighted_accuracy"], len(samples), args.tta,
                 report["recommended_threshold"], output)
     print(json.dumps({k: report[k] for k in ("photos", "tta", "accuracy", "weighted_accuracy",
-                                             "coverage_at_precision_90", "suggestions")}))
+                                             "coverage_at_precision_90", "suggestions", "ranked")}))
     return 0
 
 
