@@ -240,6 +240,22 @@ def test_epoch_permutation_is_fixed_by_seed_and_epoch_and_skip_continues_it() ->
     assert list(sampler) == whole[8:] and len(sampler) == 12
 
 
+def test_epochs_of_fewer_photos_walk_through_one_pass_then_reshuffle() -> None:
+    from ml.training.loop import EpochPermutation
+
+    sampler = EpochPermutation(10, seed=0, per_epoch=4)  # a pass is 3 epochs: 4, 4 and 2 photos
+    parts = []
+    for epoch in range(3):
+        sampler.set_epoch(epoch)
+        parts.append(list(sampler))
+        assert len(sampler) == len(parts[-1])
+    assert [len(p) for p in parts] == [4, 4, 2] and sorted(i for p in parts for i in p) == list(range(10))
+    sampler.set_epoch(3)  # the next pass: a new permutation
+    assert list(sampler) != parts[0]
+    sampler.set_epoch(1, skip=3)
+    assert list(sampler) == parts[1][3:] and len(sampler) == 1
+
+
 def test_given_options_reads_long_options_of_a_command_line() -> None:
     from ml.cli.train import given_options
 

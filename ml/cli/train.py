@@ -108,6 +108,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume",
                         help="a run folder (continue it with its own arguments) or a checkpoint.pt "
                              "(continue with this command's arguments) (default: none)")
+    parser.add_argument("--epoch-photos", type=int,
+                        help="photos per epoch on the whole-network path: each epoch takes the next ones "
+                             "of a shuffled pass, so validation, model.pt and the schedule's period come"
+                             " this often (default: all training photos)")
     parser.add_argument("--checkpoint-minutes", type=float, default=5.0,
                         help="also checkpoint within an epoch this often, whole-network path only; 0: at "
                              "epochs' ends only (default: 5)")

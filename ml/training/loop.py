@@ -103,22 +103,31 @@ def cached_batches(
 
 
 class EpochPermutation(Sampler[int]):
-    """Indices 0..n-1 in a permutation drawn from (seed, epoch) alone, less the first `skip` of them:
-    shuffling that a resumed run can repeat, unlike a DataLoader generator's state."""
+    """An epoch's indices of 0..n-1, less the first `skip` of them, from a permutation drawn from (seed,
+    pass) alone: shuffling that a resumed run can repeat, unlike a DataLoader generator's state. With
+    `per_epoch` < n an epoch is the next `per_epoch` indices of the pass's permutation (a pass over the
+    photos takes ceil(n / per_epoch) epochs), so a slow machine validates and saves more often."""
 
-    def __init__(self, n: int, seed: int) -> None:
+    def __init__(self, n: int, seed: int, per_epoch: int | None = None) -> None:
         self.n, self.seed = n, seed
+        self.per_epoch = min(per_epoch or n, n)
+        self.epochs_per_pass = math.ceil(n / self.per_epoch)
         self.epoch, self.skip = 0, 0
 
     def set_epoch(self, epoch: int, skip: int = 0) -> None:
         self.epoch, self.skip = epoch, skip
 
+    def _indices(self) -> torch.Tensor:
+        pass_, part = divmod(self.epoch, self.epochs_per_pass)
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + pass_)
+        return torch.randperm(self.n, generator=generator)[part * self.per_epoch:(part + 1) * self.per_epoch]
+
     def __iter__(self) -> Iterator[int]:
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        yield from torch.randperm(self.n, generator=generator)[self.skip:].tolist()
+        yield from self._indices()[self.skip:].tolist()
 
     def __len__(self) -> int:
-        return self.n - self.skip
+        return max(0, min(self.per_epoch, self.n - (self.epoch % self.epochs_per_pass) * self.per_epoch)
+                   - self.skip)
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
@@ -437,7 +446,7 @@ def main(args: argparse.Namespace) -> int:
                                                                   augment)])
         val_set = ds.PhotoDataset(root, ordered[:n_val], labels[:n_val].tolist(),
                                   eval_transform(args.input_size, mean, std))
-        sampler = EpochPermutation(len(train_set), args.seed)
+        sampler = EpochPermutation(len(train_set), args.seed, args.epoch_photos)
         train_loader = DataLoader(train_set, batch_size=args.batch_size, sampler=sampler,
                                   num_workers=args.workers, generator=generator,
                                   drop_last=len(train_set) > args.batch_size)
