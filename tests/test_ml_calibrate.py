@@ -80,8 +80,9 @@ def test_calibrate_writes_its_choices_into_the_model_file(tiny_run: Run, tmp_pat
     assert (spec.tag_balance, spec.temperature) == (chosen["tag_balance"], chosen["temperature"])
     assert report["tta"]["photos"] == 3 and spec.recommended_tta == 2  # any gain >= -1 recommends TTA 2
     assert 0 <= spec.threshold <= 1 and set(spec.tag_thresholds) <= set(ALL_LABELS)
-    lists = report["list_rule"]  # 3 photos certify nothing: lists stay off, and the file says so
-    assert spec.list_mass == lists["list_mass"] == 0.0 and len(lists["tested"]) == 10
+    answers = report["answer_rule"]  # 3 photos certify nothing: the abstain threshold, no lists
+    assert answers["p_value"] == 1.0 and spec.list_mass == answers["list_mass"] == 0.0
+    assert spec.threshold == answers["threshold"] == report["global_rule"]["threshold"]
     classifier = Classifier.load(out, "cpu")
     assert classifier.spec.temperature == spec.temperature
     with pytest.raises(SystemExit) as refused:  # the held-out photos are never calibrated on

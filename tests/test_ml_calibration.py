@@ -147,37 +147,53 @@ def test_list_outcome_counts_singles_lists_and_abstentions() -> None:
                          ({"cafe": 0.5, "shopping": 0.45}, "nature"),  # a list that misses
                          ({"cafe": 0.4}, "cafe"))  # other has 0.6: abstain
     outcome = cal.list_outcome(tag_p, truth, threshold=0.9, tag_thresholds={}, list_mass=0.9, list_max_tags=3)
-    assert outcome.answers == 3 and outcome.misses == 1
+    assert outcome.answers == 3 and outcome.misses == 1 and (outcome.singles, outcome.single_misses) == (1, 0)
     assert outcome.answered == pytest.approx(3 / 4) and outcome.hit_rate == pytest.approx(2 / 3)
     assert outcome.mean_size == pytest.approx(5 / 3) and outcome.list_share == pytest.approx(2 / 4)
-    assert outcome.single_precision == 1.0
+    assert outcome.list_hit_rate == pytest.approx(1 / 2) and outcome.single_precision == 1.0
     singles = cal.list_outcome(tag_p, truth, threshold=0.9, tag_thresholds={}, list_mass=0.0, list_max_tags=3)
     assert singles.answers == 1 and singles.list_share == 0
 
 
-def test_choose_list_rule_takes_the_widest_certified_mass_within_the_size_bound() -> None:
-    rng = np.random.default_rng(0)
+def test_offered_sizes_is_the_served_rule_on_arrays() -> None:
+    from ml.serving.inference import ranked_suggestions
+
+    rng = np.random.default_rng(1)
+    tag_p = rng.dirichlet(np.full(len(ALL_LABELS), 0.15), size=400)
+    per_tag = {"cafe": 0.6, "nature": 0.95}
+    for threshold, mass, depth in ((0.8, 0.0, 3), (0.7, 0.85, 3), (0.9, 0.6, 2), (0.5, 0.99, 3)):
+        sizes, ranked = cal.offered_sizes(tag_p, threshold=threshold, tag_thresholds=per_tag, list_mass=mass,
+                                          list_max_tags=depth)
+        for row, size, order in zip(tag_p, sizes, ranked, strict=True):
+            served = ranked_suggestions(row, threshold, per_tag, list_mass=mass, list_max_tags=depth)
+            assert [tag for tag, _ in served] == [ALL_LABELS[i] for i in order[:size]]
+
+
+def _two_plausible_tags(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A third of the photos sure and right; the rest split between two tags, the first right 70 %."""
+    rng = np.random.default_rng(seed)
     pairs = []
-    for _ in range(3000):  # one sure tag a third of the time; else two plausible ones, the first right 70 %
+    for _ in range(n):
         if rng.uniform() < 1 / 3:
             pairs.append(({"cafe": 0.97}, "cafe"))
             continue
         first, second = rng.uniform(0.45, 0.6), rng.uniform(0.3, 0.45)
         truth = rng.choice(["cafe", "shopping", "nature"], p=[0.7, 0.25, 0.05])
         pairs.append(({"cafe": first, "shopping": min(second, 0.999 - first)}, str(truth)))
-    tag_p, truth = _rows(*pairs)
-    rule = cal.choose_list_rule(tag_p, truth, threshold=0.9, tag_thresholds={}, target=0.9, delta=0.1,
-                                max_mean_size=2.0)
-    assert rule.list_mass > 0 and rule.p_value <= rule.level == pytest.approx(0.01)
-    assert rule.outcome.list_hit_rate >= 0.9 and rule.outcome.answered > 0.9
-    certified = [t for t in rule.tested if t["p_value"] <= rule.level]
-    assert rule.outcome.answered == max(t["answered"] for t in certified)
-    # Lists at every low mass average over 1.5 tags an answer: the bound keeps a more cautious mass.
-    assert rule.outcome.mean_size > 1.5
-    bounded = cal.choose_list_rule(tag_p, truth, threshold=0.9, tag_thresholds={}, target=0.9, delta=0.1)
-    assert bounded.list_mass > rule.list_mass and bounded.outcome.mean_size <= 1.5
-    assert 0 < bounded.outcome.list_share < rule.outcome.list_share
-    # A target these lists cannot meet turns them off too.
-    strict = cal.choose_list_rule(tag_p, truth, threshold=0.9, tag_thresholds={}, target=0.99, delta=0.1,
+    return _rows(*pairs)
+
+
+def test_choose_answer_rule_certifies_lists_that_answer_more_photos() -> None:
+    tag_p, truth = _two_plausible_tags(3000)
+    rule = cal.choose_answer_rule(tag_p, truth, tag_thresholds={}, fallback=0.9, target=0.9, delta=0.1,
                                   max_mean_size=2.0)
-    assert strict.list_mass == 0.0
+    # Single tags alone answer the sure third; lists of the two plausible tags (right 95 %) the rest.
+    assert rule.list_mass > 0 and rule.p_value <= 0.1
+    assert rule.outcome.answered > 0.9 and rule.outcome.hit_rate >= 0.9
+    assert all(t["p_value"] <= 0.1 for t in rule.tested[:-1])  # fixed sequence: stops at the first failure
+    # The bound on tags per answer keeps lists from most photos: fewer answers.
+    bounded = cal.choose_answer_rule(tag_p, truth, tag_thresholds={}, fallback=0.9, target=0.9, delta=0.1)
+    assert bounded.outcome.mean_size <= 1.5 and bounded.outcome.answered < rule.outcome.answered
+    # A target nothing here meets: the fallback threshold, no lists.
+    strict = cal.choose_answer_rule(tag_p, truth, tag_thresholds={}, fallback=0.9, target=0.999, delta=0.1)
+    assert (strict.threshold, strict.list_mass, strict.p_value) == (0.9, 0.0, 1.0)

@@ -1,9 +1,10 @@
 """`ml calibrate`: choose a model file's calibration and abstain rule on validation photos and write them
 into a copy of the file: the tag balance, the temperature, the abstain thresholds (global, or per tag when
-that covers more photos at the target precision), the list rule (the probability mass a ranked list of up to
-`--list-max-tags` tags must reach when no single tag is sure, certified by a binomial test to hold the right
-tag in at least `--list-target` of the lists; see ml.training.calibration) and the recommended TTA (the gain
-of `--tta-check` copies over one, measured on a per-class subset). The held-out photos are never read.
+that covers more photos at the target precision), the answer rule (the threshold of one sure tag together
+with the probability mass a ranked list of up to `--list-max-tags` tags must reach otherwise, certified to
+hold the right tag in at least `--list-target` of the answers; see ml.training.calibration) and the
+recommended TTA (the gain of `--tta-check` copies over one, measured on a per-class subset). The held-out
+photos are never read.
 
 The worker serves what the file says: its suggestions, its confidence and its default TTA follow from it.
 """
@@ -35,9 +36,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target-precision", type=float, default=0.90,
                         help="precision of suggestions the abstain rule keeps (default: 0.90)")
     parser.add_argument("--list-target", type=float, default=0.90,
-                        help="share of lists that must hold the right tag; 0 turns lists off (default: 0.90)")
+                        help="share of answers (and of single tags) that must hold the right tag; 0: no "
+                             "lists, the abstain threshold alone (default: 0.90)")
     parser.add_argument("--list-delta", type=float, default=0.10,
-                        help="the list rule's error level: the chance that its lists miss the target on new "
+                        help="the answer rule's error level: the chance that it misses the target on new "
                              "photos of this kind (default: 0.10)")
     parser.add_argument("--list-max-tags", type=int, default=3, help="longest list offered (default: 3)")
     parser.add_argument("--list-max-mean-size", type=float, default=1.5,
@@ -77,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     from ml.serving.model import read_model_file, save_with_spec
     from ml.tags import ALL_LABELS, OTHER
     from ml.training.calibration import (
-        choose_list_rule,
+        choose_answer_rule,
         fit_temperature,
         global_rule,
         out_of_fold,
@@ -120,10 +122,11 @@ def run(args: argparse.Namespace) -> int:
     rule = per_tag if better else one
     tag_thresholds = {ALL_LABELS[i]: round(v, 4) for i, v in sorted(rule.per_tag.items())}
 
-    # The list rule, on top of the single-tag rule just chosen.
-    lists = choose_list_rule(tag_p, truth, threshold=rule.default, tag_thresholds=tag_thresholds,
-                             target=args.list_target, delta=args.list_delta, list_max_tags=args.list_max_tags,
-                             max_mean_size=args.list_max_mean_size) if args.list_target > 0 else None
+    # The answer rule: the threshold again, now with lists (the per-tag thresholds, if chosen, stay).
+    answers = choose_answer_rule(
+        tag_p, truth, tag_thresholds=tag_thresholds, fallback=rule.default, target=args.list_target,
+        delta=args.list_delta, list_max_tags=args.list_max_tags, max_mean_size=args.list_max_mean_size,
+        seed=args.seed) if args.list_target > 0 else None
 
     # Recommended TTA: the gain of --tta-check copies on a per-class subset, same calibration.
     tta_report: dict[str, Any] = {"checked": args.tta_check}
@@ -144,9 +147,9 @@ def run(args: argparse.Namespace) -> int:
 
     file_spec, state = read_model_file(args.model)
     file_spec.tag_balance, file_spec.temperature = balance, temperature
-    file_spec.threshold = rule.default
+    file_spec.threshold = answers.threshold if answers else rule.default
     file_spec.tag_thresholds = tag_thresholds
-    file_spec.list_mass = lists.list_mass if lists else 0.0
+    file_spec.list_mass = answers.list_mass if answers else 0.0
     file_spec.list_max_tags = args.list_max_tags
     file_spec.recommended_tta = recommended
     file_spec.metrics["calibration"] = {
@@ -157,10 +160,11 @@ def run(args: argparse.Namespace) -> int:
         "per_tag_rule": {"coverage": per_tag.coverage, "precision": per_tag.precision,
                          "out_of_fold": dict(zip(("coverage", "precision"), folded["per_tag"], strict=True))},
         "chosen": "per_tag" if rule is per_tag else "global", "tta": tta_report,
-        "list_rule": None if lists is None else {
-            "list_mass": lists.list_mass, "target": args.list_target, "delta": args.list_delta,
-            "max_tags": args.list_max_tags, "max_mean_size": args.list_max_mean_size,
-            "p_value": lists.p_value, "level": lists.level, **lists.outcome.__dict__, "tested": lists.tested},
+        "answer_rule": None if answers is None else {
+            "threshold": answers.threshold, "list_mass": answers.list_mass, "target": args.list_target,
+            "delta": args.list_delta, "max_tags": args.list_max_tags,
+            "max_mean_size": args.list_max_mean_size, "p_value": answers.p_value,
+            **answers.outcome.__dict__, "tested": answers.tested},
     }
     save_with_spec(output, file_spec, state)
 
@@ -184,23 +188,22 @@ def print_report(report: dict[str, Any]) -> None:
               f"(precision {rule['precision']:.3f}); out of fold {fold['coverage']:.3f} "
               f"({fold['precision']:.3f})")
     print(f"using the {report['chosen']} rule (global threshold {one['threshold']:.2f})")
-    print_list_rule(report["list_rule"])
+    print_answer_rule(report["answer_rule"])
     print(f"TTA check: {json.dumps(report['tta'])}")
 
 
-def print_list_rule(lists: dict[str, Any] | None) -> None:
-    if lists is None:
-        print("lists: off (--list-target 0)")
+def print_answer_rule(rule: dict[str, Any] | None) -> None:
+    if rule is None:
+        print("answer rule: off (--list-target 0): the abstain threshold alone, no lists")
         return
-    for t in lists["tested"]:
-        print(f"  list mass {t['list_mass']:.2f}: answers {t['answered']:.3f}, lists {t['list_share']:.3f} "
-              f"holding the tag {t['list_hit_rate']:.3f} (p = {t['p_value']:.2g}), "
-              f"{t['mean_size']:.2f} tags per answer")
-    if lists["list_mass"] == 0:
-        print(f"lists: off - no mass certified at {lists['target']} (level {lists['level']:.3g}) within "
-              f"{lists['max_mean_size']} tags per answer")
+    print(f"answer rule: {len(rule['tested'])} candidates tested on the test half before the first failure")
+    if rule["p_value"] == 1.0:
+        print(f"answer rule: none certified at {rule['target']} (delta {rule['delta']}): threshold "
+              f"{rule['threshold']}, no lists")
         return
-    print(f"lists: mass {lists['list_mass']} (p = {lists['p_value']:.2g} <= {lists['level']:.3g}): "
-          f"answers {lists['answered']:.3f} of photos, {lists['list_share']:.3f} with a list holding the tag "
-          f"{lists['list_hit_rate']:.3f}; right tag in {lists['hit_rate']:.3f} of answers, "
-          f"{lists['mean_size']:.2f} tags per answer, single tags right {lists['single_precision']:.3f}")
+    lists = f"lists reaching mass {rule['list_mass']}" if rule["list_mass"] else "no lists"
+    print(f"answer rule: threshold {rule['threshold']}, {lists} (p = {rule['p_value']:.2g} <= "
+          f"{rule['delta']}): answers {rule['answered']:.3f} of photos ({rule['list_share']:.3f} with a "
+          f"list, holding the tag {rule['list_hit_rate']:.3f}); right tag in {rule['hit_rate']:.3f} of "
+          f"answers, {rule['mean_size']:.2f} tags per answer, single tags right "
+          f"{rule['single_precision']:.3f}")

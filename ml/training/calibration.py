@@ -8,15 +8,10 @@
   the same overall precision (a Lagrangian sweep: for a price mu per wrong suggestion, each tag independently
   keeps its most confident predictions while they pay for themselves), for tags with enough validation
   predictions to estimate their curve.
-- Lists: when no single tag is sure, the smallest ranked list reaching a probability mass (see
-  ml.serving.inference.ranked_suggestions). The mass is chosen by Learn then Test (Angelopoulos et al., 2021):
-  for each mass of a fixed grid, a binomial test of "the right tag is missing from more than 1 - target of
-  the lists" at level delta / (grid size) (Bonferroni: the most cautious masses offer few lists and cannot be
-  certified, which would end a fixed-sequence search at once); of the certified masses, the one answering the
-  most photos with at most max_mean_size tags per answer. Given the photos a fixed rule answers with a list,
-  its misses are binomial, so with probability 1 - delta over the validation draw every certified mass keeps
-  its lists' promise on new photos of this kind. Single tags keep the threshold's precision (chosen on the
-  same photos; the held-out report measures both).
+- The answer rule: one tag when it is sure enough, else the smallest ranked list reaching a probability mass
+  (ml.serving.inference.ranked_suggestions). Its threshold and mass are chosen together by Learn then Test
+  (see choose_answer_rule) so that answers hold the right tag, and single tags are right, at least `target`
+  of the time, certified at level delta: given the photos a fixed rule answers, its misses are binomial.
 Functions of arrays only: what `ml calibrate` measures is testable on small ones.
 """
 
@@ -25,12 +20,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
-from ml.serving.inference import ranked_suggestions, tag_probabilities, temper
-from ml.tags import ALL_LABELS
+from ml.serving.inference import tag_probabilities, temper
+from ml.tags import ALL_LABELS, OTHER
 from ml.training.metrics import abstain_curve
 
 TEMPERATURES = tuple(round(0.5 + 0.05 * i, 2) for i in range(51))  # 0.5 .. 3.0
@@ -161,33 +157,26 @@ def coverage_at_precision(
     return rule.coverage, rule.default
 
 
-# Masses tried for the list rule: a coarse grid, since Bonferroni divides delta among them.
-LIST_MASSES = tuple(round(0.95 - 0.05 * i, 2) for i in range(10))  # 0.95 .. 0.50
+# The answer rule's grid: global thresholds for one sure tag, and list masses (0: no lists).
+ANSWER_THRESHOLDS = tuple(round(0.5 + 0.01 * i, 2) for i in range(50))  # 0.50 .. 0.99
+LIST_MASSES = (0.0, *(round(0.95 - 0.05 * i, 2) for i in range(10)))  # none, 0.95 .. 0.50
 
 
 def binomial_cdf(k: int, n: int, p: float) -> float:
     """P(X <= k) for X ~ Binomial(n, p), summed in log space (n in the thousands)."""
-    if k >= n:
-        return 1.0
-    if p <= 0.0:
+    if k >= n or p <= 0.0:
         return 1.0
     if p >= 1.0:
         return 0.0
-    log_terms = [
-        math.lgamma(n + 1)
-        - math.lgamma(i + 1)
-        - math.lgamma(n - i + 1)
-        + i * math.log(p)
-        + (n - i) * math.log1p(-p)
-        for i in range(k + 1)
-    ]
+    log_terms = [math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1)
+                 + i * math.log(p) + (n - i) * math.log1p(-p) for i in range(k + 1)]
     top = max(log_terms)
     return min(1.0, math.exp(top) * sum(math.exp(t - top) for t in log_terms))
 
 
 @dataclass(frozen=True)
 class ListOutcome:
-    """What a list rule does on a set of photos."""
+    """What an answer rule (single sure tags, else ranked lists) does on a set of photos."""
 
     answered: float  # share of photos with at least one suggestion
     hit_rate: float  # among those, the share whose suggestions hold the right tag (1 when none answered)
@@ -197,102 +186,106 @@ class ListOutcome:
     mean_size: float  # tags per answered photo
     answers: int
     misses: int  # answers without the right tag
-    lists: int
-    list_misses: int
+    singles: int
+    single_misses: int
+
+
+def offered_sizes(
+    tag_p: np.ndarray, *, threshold: float, tag_thresholds: Mapping[str, float], list_mass: float,
+    list_max_tags: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per photo, how many tags ml.serving.inference.ranked_suggestions offers (0: abstain) and the ranked
+    label indices [photos, list_max_tags]: the same rule on arrays, fast enough for a grid search."""
+    other = ALL_LABELS.index(OTHER)
+    depth = max(list_max_tags, 1)
+    ranked = np.argsort(-tag_p, axis=1, kind="stable")[:, :depth]
+    top_p = np.take_along_axis(tag_p, ranked, axis=1)
+    needed = np.full(len(ALL_LABELS), threshold)
+    for tag, value in tag_thresholds.items():
+        needed[ALL_LABELS.index(tag)] = value
+    single = (ranked[:, 0] != other) & (top_p[:, 0] >= needed[ranked[:, 0]])
+    sizes = np.where(single, 1, 0)
+    if list_mass > 0 and list_max_tags >= 2:
+        mass = np.cumsum(top_p, axis=1)
+        no_other = np.cumprod(ranked != other, axis=1).astype(bool)  # no `other` up to this rank
+        reached = (mass >= list_mass) & no_other & (np.arange(depth) >= 1)
+        first = np.where(reached.any(axis=1), reached.argmax(axis=1) + 1, 0)
+        sizes = np.where(single, 1, first)
+    return sizes, ranked
 
 
 def list_outcome(
-    tag_p: np.ndarray,
-    y_true: np.ndarray,
-    *,
-    threshold: float,
-    tag_thresholds: Mapping[str, float],
-    list_mass: float,
-    list_max_tags: int,
+    tag_p: np.ndarray, y_true: np.ndarray, *, threshold: float, tag_thresholds: Mapping[str, float],
+    list_mass: float, list_max_tags: int,
 ) -> ListOutcome:
-    sizes, hits = [], []
-    for row, truth in zip(tag_p, y_true, strict=True):
-        offered = ranked_suggestions(
-            row, threshold, tag_thresholds, list_mass=list_mass, list_max_tags=list_max_tags
-        )
-        sizes.append(len(offered))
-        hits.append(ALL_LABELS[truth] in {tag for tag, _ in offered})
-    size, hit = np.array(sizes), np.array(hits)
-    answered, single, listed = size > 0, size == 1, size > 1
+    sizes, ranked = offered_sizes(tag_p, threshold=threshold, tag_thresholds=tag_thresholds,
+                                  list_mass=list_mass, list_max_tags=list_max_tags)
+    hit = ((ranked == y_true[:, None]) & (np.arange(ranked.shape[1]) < sizes[:, None])).any(axis=1)
+    answered, single, listed = sizes > 0, sizes == 1, sizes > 1
 
     def share(mask: np.ndarray) -> float:
         return float(hit[mask].mean()) if mask.any() else 1.0
 
     return ListOutcome(
-        answered=float(answered.mean()),
-        hit_rate=share(answered),
-        single_precision=share(single),
-        list_share=float(listed.mean()),
-        list_hit_rate=share(listed),
-        mean_size=float(size[answered].mean()) if answered.any() else 0.0,
-        answers=int(answered.sum()),
-        misses=int((answered & ~hit).sum()),
-        lists=int(listed.sum()),
-        list_misses=int((listed & ~hit).sum()),
+        answered=float(answered.mean()), hit_rate=share(answered), single_precision=share(single),
+        list_share=float(listed.mean()), list_hit_rate=share(listed),
+        mean_size=float(sizes[answered].mean()) if answered.any() else 0.0,
+        answers=int(answered.sum()), misses=int((answered & ~hit).sum()), singles=int(single.sum()),
+        single_misses=int((single & ~hit).sum()),
     )
 
 
 @dataclass(frozen=True)
-class ListRule:
-    list_mass: float  # 0.0: no mass passed the test, so no lists
-    outcome: ListOutcome  # on the photos it was chosen on
-    p_value: float  # of the chosen mass's test (1.0 with no lists)
-    level: float  # each mass's test level, delta / len(masses)
-    tested: list[dict[str, float]]  # every mass tested, with its outcome and p-value
+class AnswerRule:
+    threshold: float  # one tag is offered when it is not `other` and reaches this (or its own threshold)
+    list_mass: float  # else the smallest ranked list reaching this mass; 0.0: no lists
+    outcome: ListOutcome  # on all the photos it was chosen with
+    p_value: float  # on the test half (the larger of its two tests); 1.0 when nothing was certified
+    tested: list[dict[str, Any]]  # the test half's candidates in testing order, with outcome and p-value
 
 
-def choose_list_rule(
-    tag_p: np.ndarray,
-    y_true: np.ndarray,
-    *,
-    threshold: float,
-    tag_thresholds: Mapping[str, float],
-    target: float = 0.90,
-    delta: float = 0.10,
-    list_max_tags: int = 3,
-    max_mean_size: float = 1.5,
-    masses: Sequence[float] = LIST_MASSES,
-) -> ListRule:
-    """Of `masses`, the one answering the most photos among those whose lists are certified (binomial test,
-    Bonferroni level delta / len(masses)) to hold the right tag at least `target` of the time and whose
-    answers average at most `max_mean_size` tags; list_mass 0 (no lists) when none qualifies."""
-    level = delta / len(masses)
-    chosen = ListRule(
-        0.0,
-        list_outcome(
-            tag_p,
-            y_true,
-            threshold=threshold,
-            tag_thresholds=tag_thresholds,
-            list_mass=0.0,
-            list_max_tags=list_max_tags,
-        ),
-        1.0,
-        level,
-        [],
-    )
-    tested = []
-    for mass in masses:
-        outcome = list_outcome(
-            tag_p,
-            y_true,
-            threshold=threshold,
-            tag_thresholds=tag_thresholds,
-            list_mass=mass,
-            list_max_tags=list_max_tags,
-        )
-        # H0: the lists miss more than 1 - target; p-value: P(this few misses or fewer | that miss rate).
-        p_value = binomial_cdf(outcome.list_misses, outcome.lists, 1 - target) if outcome.lists else 1.0
-        tested.append({"list_mass": mass, "p_value": p_value, **outcome.__dict__})
-        if (
-            p_value <= level
-            and outcome.mean_size <= max_mean_size
-            and outcome.answered > chosen.outcome.answered
-        ):
-            chosen = ListRule(mass, outcome, p_value, level, [])
-    return ListRule(chosen.list_mass, chosen.outcome, chosen.p_value, level, tested)
+def p_value_of(outcome: ListOutcome, target: float) -> float:
+    """p-value of "answers miss more than 1 - target, or single tags do" (the larger of the two tests)."""
+    answers = binomial_cdf(outcome.misses, outcome.answers, 1 - target) if outcome.answers else 1.0
+    singles = binomial_cdf(outcome.single_misses, outcome.singles, 1 - target) if outcome.singles else 0.0
+    return max(answers, singles)
+
+
+def choose_answer_rule(
+    tag_p: np.ndarray, y_true: np.ndarray, *, tag_thresholds: Mapping[str, float], fallback: float,
+    target: float = 0.90, delta: float = 0.10, list_max_tags: int = 3, max_mean_size: float = 1.5,
+    thresholds: Sequence[float] = ANSWER_THRESHOLDS, masses: Sequence[float] = LIST_MASSES, seed: int = 0,
+) -> AnswerRule:
+    """The (threshold, list mass) answering the most photos whose answers hold the right tag at least
+    `target` of the time and whose single tags are right at least `target` of the time, both certified at
+    level `delta` (Learn then Test, Angelopoulos et al. 2021, with a data split): one half of the photos
+    orders the grid, the most certifiable candidate first (by its p-value there); on the other half each is
+    tested in that order (two binomial tests of "miss rate > 1 - target"), the first failure ending the
+    search (fixed-sequence testing needs no multiplicity correction). Of the certified candidates (each with
+    at most `max_mean_size` tags per answer), the one answering the most photos. None certified: the
+    `fallback` threshold, no lists, p-value 1."""
+    halves = np.random.default_rng(seed).permutation(len(y_true)) % 2
+    learn, test = halves == 0, halves == 1
+
+    def outcome(rows: np.ndarray, threshold: float, mass: float) -> ListOutcome:
+        return list_outcome(tag_p[rows], y_true[rows], threshold=threshold, tag_thresholds=tag_thresholds,
+                            list_mass=mass, list_max_tags=list_max_tags)
+
+    learned = {(t, m): outcome(learn, t, m) for t in thresholds for m in masses}
+    order = sorted((c for c, o in learned.items() if o.answers and o.mean_size <= max_mean_size),
+                   key=lambda c: (p_value_of(learned[c], target), -learned[c].answered))
+    tested: list[dict[str, Any]] = []
+    certified = []
+    for threshold, mass in order:
+        o = outcome(test, threshold, mass)
+        p_value = p_value_of(o, target)
+        tested.append({"threshold": threshold, "list_mass": mass, "p_value": p_value, **o.__dict__})
+        if p_value > delta:
+            break
+        certified.append((threshold, mass, p_value))
+    everything = np.ones(len(y_true), dtype=bool)
+    if not certified:
+        return AnswerRule(fallback, 0.0, outcome(everything, fallback, 0.0), 1.0, tested)
+    scored = [(outcome(everything, t, m), t, m, p) for t, m, p in certified]
+    best = max(scored, key=lambda s: (s[0].answered, -s[2], s[1]))  # ties: no lists, the higher threshold
+    return AnswerRule(best[1], best[2], best[0], best[3], tested)
