@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from moderation.verdict import Sensitivity
 from storage.settings import BotApiSettings, DatabaseSettings
@@ -35,4 +36,18 @@ class BotSettings(ServiceSettings, DatabaseSettings, BotApiSettings):
     webhook_url: str | None = None  # public https URL Telegram posts to, e.g. https://bot.example.org/tg
     webhook_listen: str = "0.0.0.0"  # all interfaces: Telegram (or a proxy) connects in
     webhook_port: int = Field(default=8443, ge=1, le=65535)
-    webhook_secret_token: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,256}$")
+    # Required with WEBHOOK_URL: the only proof that a call to the webhook comes from Telegram.
+    webhook_secret_token: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9_-]{1,256}$", validate_default=True
+    )
+
+    @field_validator("webhook_secret_token")
+    @classmethod
+    def _secret_with_webhook(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # Without it anyone who finds the URL can post updates as any user, admins included.
+        if info.data.get("webhook_url") and not value:
+            raise PydanticCustomError(
+                "webhook_secret_required",
+                "required when WEBHOOK_URL is set (1-256 of A-Z a-z 0-9 _ -; e.g. openssl rand -hex 32)",
+            )
+        return value
