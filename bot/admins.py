@@ -81,6 +81,13 @@ def sent_as_chat(message: Message) -> bool:
     return message.sender_chat is not None or bool(message.is_automatic_forward)
 
 
+def sender_id(message: Message) -> int:
+    """Who sent the message: the chat it was sent as, else the user (0 when Telegram names neither)."""
+    if message.sender_chat is not None:
+        return message.sender_chat.id
+    return message.from_user.id if message.from_user else 0
+
+
 def speaks_for_chat(message: Message, linked_chat_id: int | None = None) -> bool:
     """The group itself (an anonymous admin) or its linked channel (an automatic forward of its post, or
     a message sent as the channel `linked_chat_id`). Any other channel as sender is not the group."""

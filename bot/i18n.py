@@ -107,6 +107,16 @@ TEXTS: dict[str, dict[Language, str]] = {
         "en": "Only chat administrators can do that.",
         "ru": "Это могут только администраторы чата.",
     },
+    "group_flooded": {
+        "en": (
+            "Too many photos at once: I could not check them all for hashtag spam. "
+            "Admins may want to look through the latest ones."
+        ),
+        "ru": (
+            "Слишком много фото сразу: я не успел проверить все на хештег-спам. "
+            "Администраторам стоит просмотреть последние."
+        ),
+    },
     "channel_not_admin": {
         "en": (
             "Settings can't be changed by a message sent as a channel: only the group's own linked channel "

@@ -3,7 +3,8 @@
 - `scenetag_photos_received_total{kind}`: photos that reached a handler, private or group.
 - `scenetag_photo_outcomes_total{kind, outcome, model_version}`: how each photo ended (`photo_outcome`):
   suggested, abstained (no popular tag fits), bad_image, failed, timed_out (worker's side); busy (Redis or
-  no worker at submit), rate_limited (private only); skipped (a group photo moderation does not check).
+  no worker at submit), rate_limited (over a private or a group flood limit: not classified); skipped (a group
+  photo moderation does not check).
   model_version is the version of the model that classified the photo, "none" when none did.
 - `scenetag_reply_latency_seconds{kind}`: from the bot accepting a photo to its answer sent, in
   whichever bot process answered it.

@@ -31,6 +31,10 @@ class BotSettings(ServiceSettings, DatabaseSettings, BotApiSettings):
     moderation_sensitivity: Sensitivity = Sensitivity.BALANCED  # strict / balanced / lenient
     moderation_min_hashtags: int = Field(default=2, ge=1)  # fewer caption hashtags: never flagged
     admin_cache_ttl_seconds: float = Field(default=300.0, ge=0)
+    # Flood control: group photos moderation would classify, per sender (a user, or the channel sent as)
+    # and per chat, in a sliding minute; those over either limit are counted, not classified.
+    group_rate_limit_per_user: int = Field(default=10, ge=1)
+    group_rate_limit_per_chat: int = Field(default=30, ge=1)
 
     # Webhook mode when WEBHOOK_URL is set; polling otherwise.
     webhook_url: str | None = None  # public https URL Telegram posts to, e.g. https://bot.example.org/tg

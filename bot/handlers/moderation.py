@@ -12,12 +12,13 @@ from __future__ import annotations
 import html
 import logging
 
+from redis.exceptions import RedisError
 from telegram import Message, Update
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot import metrics
-from bot.admins import chat_admin_ids, is_admin_message, sent_as_chat
+from bot.admins import chat_admin_ids, is_admin_message, sender_id, sent_as_chat
 from bot.callbacks import not_spam_keyboard, parse_not_spam
 from bot.classify import Busy, Classified, Outcome
 from bot.handlers.photos import attachment_of, download, kept_file_id, pending_answer
@@ -25,7 +26,15 @@ from bot.i18n import Language, text
 from bot.replies import delete_text, flag_text
 from bot.services import Services, services
 from moderation.hashtags import extract_hashtags
-from moderation.verdict import Action, Verdict, caption_scenes, judge, precheck
+from moderation.verdict import (
+    Action,
+    ModerationMode,
+    ModerationSettings,
+    Verdict,
+    caption_scenes,
+    judge,
+    precheck,
+)
 from storage import repository
 from worker.contract import ClassifyResult
 
@@ -56,11 +65,44 @@ async def group_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     if (attachment.file_size or 0) > svc.settings.max_image_bytes:
         metrics.count_unanswered("group", "bad_image")
         return
+    if await flooded(svc, update, message, settings):
+        return
     pending = pending_answer(svc, update, message, attachment, "group")
     submitted = await svc.classifier.submit(await download(attachment), pending)
     if isinstance(submitted, Busy):
         metrics.count_unanswered("group", "busy")
         logger.warning("group photo %s/%s not classified: %s", message.chat_id, message.message_id, submitted)
+
+
+async def flooded(svc: Services, update: Update, message: Message, settings: ModerationSettings) -> bool:
+    """Whether the photo is over a flood limit (then counted and logged, not classified; the first such
+    photo of the chat's window gets a notice, except in dry-run mode, which posts nothing)."""
+    try:
+        over = await svc.group_flood.check(message.chat_id, sender_id(message), str(update.update_id))
+    except RedisError as error:  # Redis is down: the queue is too; submitting would answer busy as well
+        logger.warning(
+            "group photo %s/%s: flood control unavailable: %s", message.chat_id, message.message_id, error
+        )
+        metrics.count_unanswered("group", "busy")
+        return True
+    if over is None:
+        return False
+    metrics.count_unanswered("group", "rate_limited")
+    logger.warning(
+        "group photo %s/%s from %s not classified: over the per-%s limit for %.0f s",
+        message.chat_id,
+        message.message_id,
+        sender_id(message),
+        over.limit,
+        over.wait_s,
+    )
+    if over.notice and settings.mode is not ModerationMode.DRY_RUN:
+        language = svc.language(message.from_user.language_code if message.from_user else None)
+        try:
+            await message.reply_text(text("group_flooded", language))
+        except TelegramError as error:
+            logger.warning("flood notice not sent in chat %s: %s", message.chat_id, error)
+    return True
 
 
 async def answer_group_photo(svc: Services, message: Message, outcome: Outcome) -> None:
