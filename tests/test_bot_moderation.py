@@ -1,6 +1,7 @@
 """The order of writes when a group photo is acted on (bot.handlers.moderation): the flag is recorded before
 the photo is deleted, a delete the bot may not do becomes a flag on that record, and a database that fails
-during the answer is logged and counted, with nothing deleted. Against a migrated SQLite database and a stub
+during the answer is logged and counted, with nothing deleted. And the flood notice: once per window, never
+in dry-run mode. Against a migrated SQLite database and a stub
 Bot API; the real bot doing the same through the fake server: tests/e2e/test_abuse.py."""
 
 from __future__ import annotations
@@ -12,19 +13,22 @@ from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
+from redis.asyncio import Redis
 from sqlalchemy import select, text
 from telegram import Message
 from telegram.error import BadRequest
 
 from bot.classify import Classified
 from bot.handlers.answers import deliver
-from bot.handlers.moderation import act
+from bot.handlers.moderation import act, flooded
+from bot.i18n import text as text_of
 from bot.pending import PendingAnswer
+from bot.ratelimit import GroupFloodControl
 from bot.services import SERVICES_KEY, Services
 from bot.settings import BotSettings
 from ml.tags import ALL_LABELS
 from moderation.hashtags import load_vocabulary
-from moderation.verdict import Action, ModerationMode, Reason, Verdict
+from moderation.verdict import Action, ModerationMode, ModerationSettings, Reason, Verdict
 from storage import repository
 from storage.migrate import upgrade_to_head
 from storage.models import Chat, Flag
@@ -66,7 +70,9 @@ async def svc(tmp_path) -> AsyncIterator[Services]:
         engine=engine,
         sessions=create_sessionmaker(engine),
         vocabulary=load_vocabulary(),
-        **dict.fromkeys(("redis", "classifier", "answers", "intake", "admins", "rate_limiter")),  # unused
+        **dict.fromkeys(
+            ("redis", "classifier", "answers", "intake", "admins", "rate_limiter", "group_flood")
+        ),  # unused
     )
     async with services.sessions.begin() as session:
         chat = await services.chat_row(session, SimpleNamespace(id=GROUP_ID, type="supergroup"))
@@ -154,3 +160,18 @@ async def test_a_database_failure_during_a_group_answer_is_logged_counted_and_de
     assert "job-1" in record.getMessage() and record.exc_info is not None
     async with svc.sessions() as session:  # the chat's settings were read: it was the flag's write
         assert repository.moderation_settings(await session.get(Chat, GROUP_ID)).enabled
+
+
+@pytest.mark.parametrize(("mode", "notices"), [(ModerationMode.FLAG, 1), (ModerationMode.DRY_RUN, 0)])
+async def test_one_flood_notice_per_window_and_none_in_dry_run(svc, redis_url, mode, notices):
+    redis = Redis.from_url(redis_url)
+    svc.group_flood = GroupFloodControl(redis, per_sender=1, per_chat=10)
+    settings = ModerationSettings(enabled=True, mode=mode)
+    bot = GroupBot()
+    try:
+        results = [await flooded(svc, SimpleNamespace(update_id=i), spam(bot), settings) for i in range(4)]
+    finally:
+        await redis.aclose()
+    assert results == [False, True, True, True]  # the first is classified, the rest are not
+    sent = [call for name, call in bot.calls if name == "sendMessage"]
+    assert [call["text"] for call in sent] == [text_of("group_flooded", "en")] * notices
