@@ -1,8 +1,13 @@
 """Who may administer a chat, and whose messages are never flagged.
 
-Administrators come from the Bot API (getChatAdministrators), cached per chat in Redis for a TTL, so
-every bot replica shares one cache and one invalidation: a chat-member update (received by whichever
-replica Telegram reached) deletes the chat's entry for all of them.
+Only three senders speak for a group: the group itself (an anonymous admin: `sender_chat` is the group),
+its linked channel (Telegram's automatic forward of a channel post, or the channel whose id `getChat`
+gives as the group's `linked_chat_id`) and its administrators (`getChatAdministrators`). Anyone may post
+as a channel of their own, so a message sent as any other channel is a member's message.
+
+Both Bot API answers are cached per chat in Redis for a TTL, so every bot replica shares one cache and
+one invalidation: a chat-member update (received by whichever replica Telegram reached) deletes the
+chat's entries for all of them.
 """
 
 from __future__ import annotations
@@ -10,15 +15,22 @@ from __future__ import annotations
 import json
 
 from redis.asyncio import Redis
-from telegram import Bot, Chat, Message
+from telegram import Bot, Message
+
+NO_LINKED_CHAT = 0  # cached for a group without a linked channel (chat ids are never 0)
 
 
 def admins_key(chat_id: int) -> str:
     return f"scenetag:admins:{chat_id}"
 
 
+def linked_chat_key(chat_id: int) -> str:
+    return f"scenetag:linked-chat:{chat_id}"
+
+
 class AdminCache:
-    """chat id -> administrators' user ids, each entry fresh for `ttl_s` seconds (0: never cached)."""
+    """chat id -> administrators' user ids and the linked channel's id, each entry fresh for `ttl_s`
+    seconds (0: never cached)."""
 
     def __init__(self, redis: Redis, ttl_s: float) -> None:
         self._redis = redis
@@ -32,8 +44,17 @@ class AdminCache:
         if self._ttl_ms > 0:
             await self._redis.set(admins_key(chat_id), json.dumps(sorted(admin_ids)), px=self._ttl_ms)
 
+    async def get_linked_chat(self, chat_id: int) -> int | None:
+        """The linked channel's id, NO_LINKED_CHAT when the group has none, None when not cached."""
+        raw = await self._redis.get(linked_chat_key(chat_id))
+        return None if raw is None else int(raw)
+
+    async def put_linked_chat(self, chat_id: int, linked_chat_id: int) -> None:
+        if self._ttl_ms > 0:
+            await self._redis.set(linked_chat_key(chat_id), linked_chat_id, px=self._ttl_ms)
+
     async def invalidate(self, chat_id: int) -> None:
-        await self._redis.delete(admins_key(chat_id))
+        await self._redis.delete(admins_key(chat_id), linked_chat_key(chat_id))
 
 
 async def chat_admin_ids(bot: Bot, cache: AdminCache, chat_id: int) -> frozenset[int]:
@@ -45,19 +66,43 @@ async def chat_admin_ids(bot: Bot, cache: AdminCache, chat_id: int) -> frozenset
     return admin_ids
 
 
-def sent_for_chat_itself(message: Message) -> bool:
-    """An anonymous admin (sender_chat is the group) or the linked channel (automatic forward or
-    a channel as sender) speaks for the chat; such messages are admin messages, never spam."""
-    sender_chat = message.sender_chat
-    if message.is_automatic_forward:
+async def linked_chat_id(bot: Bot, cache: AdminCache, chat_id: int) -> int | None:
+    """The id of the channel linked to the group (getChat's linked_chat_id), None when there is none."""
+    linked = await cache.get_linked_chat(chat_id)
+    if linked is None:
+        linked = (await bot.get_chat(chat_id)).linked_chat_id or NO_LINKED_CHAT
+        await cache.put_linked_chat(chat_id, linked)
+    return linked or None
+
+
+def sent_as_chat(message: Message) -> bool:
+    """Sent on behalf of a chat (the group, a channel) rather than by a user; `from_user` is then one of
+    Telegram's service accounts, which says nothing about who sent it."""
+    return message.sender_chat is not None or bool(message.is_automatic_forward)
+
+
+def sender_id(message: Message) -> int:
+    """Who sent the message: the chat it was sent as, else the user (0 when Telegram names neither)."""
+    if message.sender_chat is not None:
+        return message.sender_chat.id
+    return message.from_user.id if message.from_user else 0
+
+
+def speaks_for_chat(message: Message, linked_chat_id: int | None = None) -> bool:
+    """The group itself (an anonymous admin) or its linked channel (an automatic forward of its post, or
+    a message sent as the channel `linked_chat_id`). Any other channel as sender is not the group."""
+    if message.is_automatic_forward:  # set by Telegram only for posts of the linked channel
         return True
-    return sender_chat is not None and (sender_chat.id == message.chat_id or sender_chat.type == Chat.CHANNEL)
+    sender = message.sender_chat
+    return sender is not None and sender.id in (message.chat_id, linked_chat_id)
 
 
 async def is_admin_message(bot: Bot, cache: AdminCache, message: Message) -> bool:
-    """Whether `message` comes from an administrator of its chat (or on the chat's own behalf)."""
-    if sent_for_chat_itself(message):
+    """Whether `message` comes from an administrator of its chat or speaks for the chat itself."""
+    if speaks_for_chat(message):
         return True
+    if sent_as_chat(message):  # as some channel: only the linked one counts (getChat, once per TTL)
+        return speaks_for_chat(message, await linked_chat_id(bot, cache, message.chat_id))
     if message.from_user is None:
         return False
     return message.from_user.id in await chat_admin_ids(bot, cache, message.chat_id)

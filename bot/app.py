@@ -41,7 +41,7 @@ from bot.i18n import LANGUAGES, Language, text
 from bot.intake import PHOTO, IntakeLoop, RecordingQueue
 from bot.metrics import METRICS_SERVER_KEY, QueueCollector
 from bot.pending import PendingAnswers
-from bot.ratelimit import RateLimiter
+from bot.ratelimit import GroupFloodControl, RateLimiter
 from bot.services import SERVICES_KEY, Services
 from bot.settings import BotSettings
 from moderation.hashtags import load_vocabulary
@@ -128,6 +128,9 @@ def build_application(settings: BotSettings) -> Application:  # type: ignore[typ
             vocabulary=load_vocabulary(),
             admins=AdminCache(redis, settings.admin_cache_ttl_seconds),
             rate_limiter=RateLimiter(redis, settings.rate_limit_per_minute),
+            group_flood=GroupFloodControl(
+                redis, settings.group_rate_limit_per_user, settings.group_rate_limit_per_chat
+            ),
         )
         answer_loop.start()
         intake.start()

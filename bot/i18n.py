@@ -107,6 +107,26 @@ TEXTS: dict[str, dict[Language, str]] = {
         "en": "Only chat administrators can do that.",
         "ru": "Это могут только администраторы чата.",
     },
+    "group_flooded": {
+        "en": (
+            "Too many photos at once: I could not check them all for hashtag spam. "
+            "Admins may want to look through the latest ones."
+        ),
+        "ru": (
+            "Слишком много фото сразу: я не успел проверить все на хештег-спам. "
+            "Администраторам стоит просмотреть последние."
+        ),
+    },
+    "channel_not_admin": {
+        "en": (
+            "Settings can't be changed by a message sent as a channel: only the group's own linked channel "
+            "speaks for it. Send the command from your own account if you are an administrator."
+        ),
+        "ru": (
+            "Настройки нельзя менять сообщением от имени канала: за группу говорит только её привязанный "
+            "канал. Отправьте команду от своего аккаунта, если вы администратор."
+        ),
+    },
     "group_only": {
         "en": "This works in groups: add me to a group and make me an admin who can delete messages.",
         "ru": "Это работает в группах: добавьте меня в группу администратором с правом удалять сообщения.",

@@ -3,13 +3,16 @@
 - `scenetag_photos_received_total{kind}`: photos that reached a handler, private or group.
 - `scenetag_photo_outcomes_total{kind, outcome, model_version}`: how each photo ended (`photo_outcome`):
   suggested, abstained (no popular tag fits), bad_image, failed, timed_out (worker's side); busy (Redis or
-  no worker at submit), rate_limited (private only); skipped (a group photo moderation does not check).
+  no worker at submit), rate_limited (over a private or a group flood limit: not classified); skipped (a group
+  photo moderation does not check).
   model_version is the version of the model that classified the photo, "none" when none did.
 - `scenetag_reply_latency_seconds{kind}`: from the bot accepting a photo to its answer sent, in
   whichever bot process answered it.
 - `scenetag_flags_total{action}`: moderation actions taken: flag, delete, record (dry-run).
 - `scenetag_feedback_total{kind}`: 👍 (up), 👎 (down), the tag picked after 👎 (corrected) and admins'
   "not spam" (not_spam) recorded.
+- `scenetag_database_errors_total{kind}`: answers to private or group photos the database failed (logged
+  with the traceback; a group flag then is not recorded, and nothing is deleted without a record).
 - `scenetag_queue_depth`, `scenetag_queue_workers`: photos waiting on the RQ queue and the workers
   registered on it, read from Redis at scrape time (`QueueCollector`). Exported by the bot because it sees
   them when no worker runs; with several bot replicas, aggregate them with max().
@@ -53,6 +56,9 @@ REPLY_LATENCY = Histogram(
     buckets=(0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60, 120),
 )
 FLAGS = Counter("scenetag_flags_total", "Moderation actions taken on group photos", ["action"])
+DATABASE_ERRORS = Counter(
+    "scenetag_database_errors_total", "Photo answers that failed on the database, by photo kind", ["kind"]
+)
 FEEDBACK = Counter("scenetag_feedback_total", "Feedback recorded: up, down, corrected, not_spam", ["kind"])
 
 
@@ -82,6 +88,10 @@ def count_answered(kind: PhotoKind, outcome: Outcome, latency_s: float) -> None:
 
 def count_flag(action: str) -> None:
     FLAGS.labels(action).inc()
+
+
+def count_database_error(kind: PhotoKind) -> None:
+    DATABASE_ERRORS.labels(kind).inc()
 
 
 def count_feedback(kind: str) -> None:

@@ -1,6 +1,6 @@
 """What handlers share, built once in post_init and kept in `application.bot_data`.
 
-State that replicas must agree on (waiting photos, the rate limit, the admin cache) lives in Redis;
+State that replicas must agree on (waiting photos, the rate limits, the admin cache) lives in Redis;
 the database stays the record of settings, suggestions and flags.
 """
 
@@ -21,7 +21,7 @@ from bot.answers import AnswerLoop
 from bot.classify import Classifier
 from bot.i18n import Language, pick_language
 from bot.intake import IntakeLoop
-from bot.ratelimit import RateLimiter
+from bot.ratelimit import GroupFloodControl, RateLimiter
 from bot.settings import BotSettings
 from moderation.hashtags import HashtagVocabulary
 from moderation.verdict import ModerationSettings
@@ -45,6 +45,7 @@ class Services:
     vocabulary: HashtagVocabulary
     admins: AdminCache
     rate_limiter: RateLimiter
+    group_flood: GroupFloodControl
 
     def language(self, language_code: str | None) -> Language:
         return pick_language(language_code, self.settings.default_language)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from moderation.verdict import Sensitivity
 from storage.settings import BotApiSettings, DatabaseSettings
@@ -30,9 +31,27 @@ class BotSettings(ServiceSettings, DatabaseSettings, BotApiSettings):
     moderation_sensitivity: Sensitivity = Sensitivity.BALANCED  # strict / balanced / lenient
     moderation_min_hashtags: int = Field(default=2, ge=1)  # fewer caption hashtags: never flagged
     admin_cache_ttl_seconds: float = Field(default=300.0, ge=0)
+    # Flood control: group photos moderation would classify, per sender (a user, or the channel sent as)
+    # and per chat, in a sliding minute; those over either limit are counted, not classified.
+    group_rate_limit_per_user: int = Field(default=10, ge=1)
+    group_rate_limit_per_chat: int = Field(default=30, ge=1)
 
     # Webhook mode when WEBHOOK_URL is set; polling otherwise.
     webhook_url: str | None = None  # public https URL Telegram posts to, e.g. https://bot.example.org/tg
     webhook_listen: str = "0.0.0.0"  # all interfaces: Telegram (or a proxy) connects in
     webhook_port: int = Field(default=8443, ge=1, le=65535)
-    webhook_secret_token: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,256}$")
+    # Required with WEBHOOK_URL: the only proof that a call to the webhook comes from Telegram.
+    webhook_secret_token: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9_-]{1,256}$", validate_default=True
+    )
+
+    @field_validator("webhook_secret_token")
+    @classmethod
+    def _secret_with_webhook(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # Without it anyone who finds the URL can post updates as any user, admins included.
+        if info.data.get("webhook_url") and not value:
+            raise PydanticCustomError(
+                "webhook_secret_required",
+                "required when WEBHOOK_URL is set (1-256 of A-Z a-z 0-9 _ -; e.g. openssl rand -hex 32)",
+            )
+        return value

@@ -200,6 +200,11 @@ async def add_flag(
     return flag.id
 
 
+async def set_flag_action(session: AsyncSession, flag_id: int, action: str) -> None:
+    """The action finally taken on a recorded flag (a delete the bot was not allowed becomes a flag)."""
+    await session.execute(update(Flag).where(Flag.id == flag_id).values(action=action))
+
+
 async def mark_not_spam(session: AsyncSession, flag_id: int, chat_id: int, admin_id: int) -> bool:
     """Record an admin's "not spam" on a flag of this chat; False when there is no such flag."""
     result = await session.execute(

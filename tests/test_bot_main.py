@@ -59,6 +59,21 @@ def test_bad_values_name_the_variable(environment, runs, variable, value):
         main()
 
 
+def test_a_webhook_without_a_secret_token_is_refused_at_start(environment, runs):
+    environment.setenv("BOT_TOKEN", TOKEN)
+    environment.setenv("WEBHOOK_URL", "https://bot.example.org/tg/hook")
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert str(exit_info.value) == (
+        "configuration error: WEBHOOK_SECRET_TOKEN: required when WEBHOOK_URL is set "
+        "(1-256 of A-Z a-z 0-9 _ -; e.g. openssl rand -hex 32)"
+    )
+    assert runs == {}
+    environment.setenv("WEBHOOK_SECRET_TOKEN", "")  # empty means unset (the compose default)
+    with pytest.raises(SystemExit, match="WEBHOOK_SECRET_TOKEN: required"):
+        main()
+
+
 def test_polls_by_default_asking_for_chat_member_updates(environment, runs):
     environment.setenv("BOT_TOKEN", TOKEN)
     main()

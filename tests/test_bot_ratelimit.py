@@ -1,11 +1,19 @@
-"""The photo rate limit: a sliding minute per user, in Redis, shared by every limiter on that Redis."""
+"""The photo rate limits: a sliding minute per user (private chats), and per sender and per chat (group flood
+control), in Redis, shared by every limiter on that Redis."""
 
 from __future__ import annotations
 
 import pytest
 from redis.asyncio import Redis
 
-from bot.ratelimit import WINDOW_SECONDS, RateLimiter, window_key
+from bot.ratelimit import (
+    WINDOW_SECONDS,
+    Flooded,
+    GroupFloodControl,
+    RateLimiter,
+    flood_notice_key,
+    window_key,
+)
 
 
 @pytest.fixture
@@ -53,3 +61,38 @@ async def test_an_idle_users_window_expires_from_redis(aredis):
 def test_rejects_a_limit_below_one():
     with pytest.raises(ValueError, match="per_minute"):
         RateLimiter(None, 0)  # type: ignore[arg-type]
+
+
+async def test_group_flood_control_limits_each_sender_then_the_chat(aredis):
+    flood = GroupFloodControl(aredis, per_sender=2, per_chat=3)
+    group, other_group = -100, -200
+    assert await flood.check(group, 1, "a", now=100.0) is None
+    assert await flood.check(group, 1, "b", now=101.0) is None
+    over = await flood.check(group, 1, "c", now=102.0)
+    assert over == Flooded("sender", pytest.approx(58.0), notice=True)  # the chat's first refusal
+    # The sender's limit holds in every group (one user flooding many); each chat has its own notice.
+    assert await flood.check(other_group, 1, "d", now=102.0) == Flooded("sender", pytest.approx(58.0), True)
+    assert await flood.check(group, 2, "e", now=103.0) is None  # the third of the chat's three
+    assert await flood.check(group, 3, "f", now=104.0) == Flooded("chat", pytest.approx(56.0), notice=False)
+    # A raid of fresh accounts: each within its own limit, all over the chat's; still one notice.
+    refused = [await flood.check(group, 10 + i, f"raid-{i}", now=105.0) for i in range(20)]
+    assert {over.limit for over in refused} == {"chat"} and not any(over.notice for over in refused)
+    assert await flood.check(other_group, 4, "g", now=105.0) is None  # another chat has its own allowance
+    assert await flood.check(group, 2, "h", now=161.0) is None  # the window slid past a and b
+
+
+async def test_one_flood_notice_per_chat_and_window(aredis):
+    flood = GroupFloodControl(aredis, per_sender=1, per_chat=100, window_s=60)
+    await flood.check(-100, 1, "a")
+    assert (await flood.check(-100, 1, "b")).notice
+    assert not (await flood.check(-100, 1, "c")).notice
+    assert 0 < await aredis.pttl(flood_notice_key(-100)) <= 60_000
+    await aredis.delete(flood_notice_key(-100))  # what the window's end does
+    assert (await flood.check(-100, 1, "d")).notice
+
+
+async def test_group_windows_are_apart_from_the_private_ones(aredis):
+    private, flood = RateLimiter(aredis, per_minute=1), GroupFloodControl(aredis, per_sender=1, per_chat=9)
+    assert await private.check(7, "private-1") == 0.0
+    assert await flood.check(-100, 7, "group-1") is None  # the user's private photo does not count here
+    assert await aredis.exists(window_key(7), window_key(7, "scenetag:rate:group-sender")) == 2

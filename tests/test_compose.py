@@ -175,7 +175,7 @@ def test_published_ports(compose: dict[str, Any]) -> None:
     assert services["prometheus"]["ports"] == ["127.0.0.1:9090:9090"]
     assert services["grafana"]["ports"] == ["127.0.0.1:3000:3000"]
     webhook_port = BotSettings.model_fields["webhook_port"].default
-    assert services["bot"]["ports"] == [f"{webhook_port}:{webhook_port}"]
+    assert services["bot"]["ports"] == [f"127.0.0.1:{webhook_port}:{webhook_port}"]  # behind the TLS proxy
     web_port = WebSettings.model_fields["web_port"].default
     assert services["web"]["ports"] == [f"127.0.0.1:{web_port}:{web_port}"]  # a login-protected UI, yet local
 
@@ -183,7 +183,7 @@ def test_published_ports(compose: dict[str, Any]) -> None:
 def test_webhook_port_mapping_follows_the_setting(raw_compose: dict[str, Any]) -> None:
     text = COMPOSE_FILE.read_text()
     overridden = yaml.safe_load(interpolate(text, env_example() | REQUIRED | {"WEBHOOK_PORT": "9000"}))
-    assert overridden["services"]["bot"]["ports"] == ["9000:9000"]
+    assert overridden["services"]["bot"]["ports"] == ["127.0.0.1:9000:9000"]
     assert environment(overridden["services"]["bot"])["WEBHOOK_PORT"] == "9000"
     assert raw_compose["services"]["bot"]["environment"]["WEBHOOK_PORT"] == "${WEBHOOK_PORT:-}"
 

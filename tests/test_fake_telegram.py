@@ -302,6 +302,40 @@ async def test_delete_needs_rights_in_groups(telegram: FakeTelegram, bot: Bot) -
     assert anonymous["sender_chat"]["id"] == group.id and anonymous["from"]["username"] == "GroupAnonymousBot"
 
 
+async def test_who_a_group_message_comes_from_as_telegram_attributes_it(
+    telegram: FakeTelegram, bot: Bot
+) -> None:
+    group, alice = telegram.new_group(), telegram.new_user("Alice")
+    news, own = telegram.new_channel("Group news"), telegram.new_channel("Alice's channel")
+    assert (await bot.get_chat(group.id)).linked_chat_id is None
+    telegram.link_channel(group, news)
+    assert (await bot.get_chat(group.id)).linked_chat_id == news.id
+
+    post = await telegram.send_group_photo(group, news, _jpeg(), "#news")
+    assert post["is_automatic_forward"] and post["sender_chat"]["id"] == news.id
+    assert post["forward_origin"]["chat"]["id"] == news.id and post["from"]["id"] == 777000
+    as_own = await telegram.send_group_photo(group, own, _jpeg(), "#beach #sport")
+    assert as_own["sender_chat"]["id"] == own.id and as_own["from"]["username"] == "Channel_Bot"
+    assert "is_automatic_forward" not in as_own and "forward_origin" not in as_own
+    command = await telegram.send_command(group, news, "/moderation off")  # written as the linked channel
+    assert command["sender_chat"]["id"] == news.id and "is_automatic_forward" not in command
+    forwarded = await telegram.send_group_photo(group, alice, _jpeg(), "#ad", forwarded_from=own)
+    assert forwarded["from"]["id"] == alice.id and forwarded["forward_origin"]["chat"]["id"] == own.id
+
+    album = await telegram.send_album(group, alice, [_jpeg(), _jpeg(color=(1, 2, 3))], "#beach #sport")
+    assert len({m["media_group_id"] for m in album}) == 1 and len({m["message_id"] for m in album}) == 2
+    assert album[0]["caption"] == "#beach #sport" and "caption" not in album[1]
+
+    honest = await telegram.send_group_photo(group, alice, _jpeg(), "#cafe")
+    edited = await telegram.edit_caption(honest, "#beach #sport")
+    updates = await bot.get_updates(timeout=0)
+    last = updates[-1]
+    assert last.edited_message is not None and last.edited_message.message_id == honest["message_id"]
+    assert last.edited_message.caption == "#beach #sport" and last.edited_message.edit_date is not None
+    assert [e.type for e in last.edited_message.caption_entities] == ["hashtag", "hashtag"]
+    assert telegram.state.message(group.id, honest["message_id"]) is edited
+
+
 async def test_callback_query_is_answered_once(telegram: FakeTelegram, bot: Bot) -> None:
     alice = telegram.new_user()
     await telegram.send_text(alice.private_chat, alice, "hi")

@@ -33,8 +33,9 @@ async def deliver(application: Application, pending: PendingAnswer, outcome: Out
             await answer_group_photo(svc, message, outcome)
     except TelegramError as error:  # e.g. the user blocked the bot meanwhile
         logger.warning("could not answer photo %s in chat %s: %s", pending.job_id, message.chat_id, error)
-    except SQLAlchemyError:
-        logger.exception("could not answer photo %s in chat %s", pending.job_id, message.chat_id)
+    except SQLAlchemyError:  # never silent: logged with the traceback and counted
+        logger.exception("database failed answering photo %s in chat %s", pending.job_id, message.chat_id)
+        metrics.count_database_error(pending.kind)
         if pending.kind == "private":  # groups stay quiet
             await _tell_internal_error(svc, message)
     metrics.count_answered(pending.kind, outcome, time.time() - pending.accepted_at)

@@ -11,7 +11,7 @@ from telegram.constants import ChatType
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
-from bot.admins import chat_admin_ids, is_admin_message
+from bot.admins import chat_admin_ids, is_admin_message, sent_as_chat
 from bot.callbacks import (
     SettingsChoice,
     apply_settings_choice,
@@ -38,7 +38,9 @@ async def _admin_in_group(svc: Services, context: ContextTypes.DEFAULT_TYPE, mes
         await message.reply_text(text("group_only", language))
         return False
     if not await is_admin_message(context.bot, svc.admins, message):
-        await message.reply_text(text("admin_only", language))
+        # Sent as a channel other than the group's own: say why, since its author may well be an admin.
+        refusal = "channel_not_admin" if sent_as_chat(message) else "admin_only"
+        await message.reply_text(text(refusal, language))
         return False
     return True
 

@@ -9,14 +9,16 @@ worker or a bad image is only logged there.
 
 from __future__ import annotations
 
+import html
 import logging
 
+from redis.exceptions import RedisError
 from telegram import Message, Update
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot import metrics
-from bot.admins import chat_admin_ids, is_admin_message
+from bot.admins import chat_admin_ids, is_admin_message, sender_id, sent_as_chat
 from bot.callbacks import not_spam_keyboard, parse_not_spam
 from bot.classify import Busy, Classified, Outcome
 from bot.handlers.photos import attachment_of, download, kept_file_id, pending_answer
@@ -24,7 +26,15 @@ from bot.i18n import Language, text
 from bot.replies import delete_text, flag_text
 from bot.services import Services, services
 from moderation.hashtags import extract_hashtags
-from moderation.verdict import Action, Verdict, caption_scenes, judge, precheck
+from moderation.verdict import (
+    Action,
+    ModerationMode,
+    ModerationSettings,
+    Verdict,
+    caption_scenes,
+    judge,
+    precheck,
+)
 from storage import repository
 from worker.contract import ClassifyResult
 
@@ -55,11 +65,44 @@ async def group_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     if (attachment.file_size or 0) > svc.settings.max_image_bytes:
         metrics.count_unanswered("group", "bad_image")
         return
+    if await flooded(svc, update, message, settings):
+        return
     pending = pending_answer(svc, update, message, attachment, "group")
     submitted = await svc.classifier.submit(await download(attachment), pending)
     if isinstance(submitted, Busy):
         metrics.count_unanswered("group", "busy")
         logger.warning("group photo %s/%s not classified: %s", message.chat_id, message.message_id, submitted)
+
+
+async def flooded(svc: Services, update: Update, message: Message, settings: ModerationSettings) -> bool:
+    """Whether the photo is over a flood limit (then counted and logged, not classified; the first such
+    photo of the chat's window gets a notice, except in dry-run mode, which posts nothing)."""
+    try:
+        over = await svc.group_flood.check(message.chat_id, sender_id(message), str(update.update_id))
+    except RedisError as error:  # Redis is down: the queue is too; submitting would answer busy as well
+        logger.warning(
+            "group photo %s/%s: flood control unavailable: %s", message.chat_id, message.message_id, error
+        )
+        metrics.count_unanswered("group", "busy")
+        return True
+    if over is None:
+        return False
+    metrics.count_unanswered("group", "rate_limited")
+    logger.warning(
+        "group photo %s/%s from %s not classified: over the per-%s limit for %.0f s",
+        message.chat_id,
+        message.message_id,
+        sender_id(message),
+        over.limit,
+        over.wait_s,
+    )
+    if over.notice and settings.mode is not ModerationMode.DRY_RUN:
+        language = svc.language(message.from_user.language_code if message.from_user else None)
+        try:
+            await message.reply_text(text("group_flooded", language))
+        except TelegramError as error:
+            logger.warning("flood notice not sent in chat %s: %s", message.chat_id, error)
+    return True
 
 
 async def answer_group_photo(svc: Services, message: Message, outcome: Outcome) -> None:
@@ -79,11 +122,17 @@ async def answer_group_photo(svc: Services, message: Message, outcome: Outcome) 
 
 
 async def act(svc: Services, message: Message, verdict: Verdict, result: ClassifyResult) -> None:
-    """Delete (falling back to a flag when the bot may not delete), record, and post the notice."""
+    """Record, delete (falling back to a flag when the bot may not delete), and post the notice.
+
+    The flag is recorded before the photo is deleted: a process that dies in between leaves a record
+    (and with it the admins' "not spam") rather than a photo gone without a trace. A database that fails
+    here raises before anything is deleted.
+    """
     language = svc.language(message.from_user.language_code if message.from_user else None)
-    action = verdict.action
     predicted = result.hashtag or ""
     compatible = verdict.compatible_probability or 0.0  # always set on a verdict that acts
+    flag_id = await record_flag(svc, message, verdict, result)
+    action = verdict.action
     if action is Action.DELETE:
         try:
             await message.delete()
@@ -92,24 +141,8 @@ async def act(svc: Services, message: Message, verdict: Verdict, result: Classif
                 "cannot delete %s, flagging instead: %s", message.link or message.message_id, error
             )
             action = Action.FLAG
-    attachment = attachment_of(message)
-    async with svc.sessions.begin() as session:
-        chat = await svc.chat_row(session, message.chat)
-        flag_id = await repository.add_flag(
-            session,
-            chat_id=message.chat_id,
-            message_id=message.message_id,
-            user_id=message.from_user.id if message.from_user else None,
-            caption_tags=verdict.scene_hashtags,
-            predicted_tag=predicted,
-            confidence=result.confidence,
-            compatible_probability=compatible,
-            action=action.value,
-            model_version=result.model_version,
-            caption_scene_tags=caption_scenes(verdict.scene_hashtags, svc.vocabulary.scene_tags)[1],
-            file_unique_id=attachment.file_unique_id if attachment else None,
-            file_id=kept_file_id(chat, message),
-        )
+            async with svc.sessions.begin() as session:
+                await repository.set_flag_action(session, flag_id, action.value)
     metrics.count_flag(action.value)
     keyboard = not_spam_keyboard(flag_id, language)
     shown = (predicted, result.confidence, verdict.scene_hashtags)
@@ -117,9 +150,38 @@ async def act(svc: Services, message: Message, verdict: Verdict, result: Classif
         notice = flag_text(*shown, compatible=compatible, language=language)
         await message.reply_text(notice, reply_markup=keyboard)
     elif action is Action.DELETE:
-        user = message.from_user.mention_html() if message.from_user else ""
-        notice = delete_text(user, *shown, compatible=compatible, language=language)
+        notice = delete_text(poster_html(message), *shown, compatible=compatible, language=language)
         await message.chat.send_message(notice, reply_markup=keyboard, parse_mode="HTML")
+
+
+def poster_html(message: Message) -> str:
+    """Who posted the photo, for the delete notice: the user, or the channel it was sent as (its `from` is
+    then Telegram's Channel_Bot)."""
+    if message.sender_chat is not None:
+        return html.escape(message.sender_chat.effective_name or "")
+    return message.from_user.mention_html() if message.from_user else ""
+
+
+async def record_flag(svc: Services, message: Message, verdict: Verdict, result: ClassifyResult) -> int:
+    """Store the verdict's action on this photo; the flag's id (the "not spam" button carries it)."""
+    attachment = attachment_of(message)
+    async with svc.sessions.begin() as session:
+        chat = await svc.chat_row(session, message.chat)
+        return await repository.add_flag(
+            session,
+            chat_id=message.chat_id,
+            message_id=message.message_id,
+            user_id=message.from_user.id if message.from_user and not sent_as_chat(message) else None,
+            caption_tags=verdict.scene_hashtags,
+            predicted_tag=result.hashtag or "",
+            confidence=result.confidence,
+            compatible_probability=verdict.compatible_probability or 0.0,
+            action=verdict.action.value,
+            model_version=result.model_version,
+            caption_scene_tags=caption_scenes(verdict.scene_hashtags, svc.vocabulary.scene_tags)[1],
+            file_unique_id=attachment.file_unique_id if attachment else None,
+            file_id=kept_file_id(chat, message),
+        )
 
 
 async def not_spam(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -332,7 +332,9 @@ def get_file(state: BotState, params: Params) -> JSON:
 
 @api_method("getChat")
 def get_chat(state: BotState, params: Params) -> JSON:
-    return state.chat(params.required("chat_id")).full_info()
+    chat = state.chat(params.required("chat_id"))
+    linked = state.linked_chats.get(chat.id)
+    return chat.full_info() | ({"linked_chat_id": linked} if linked is not None else {})
 
 
 @api_method("getChatMember")

@@ -81,9 +81,11 @@ class Chat:
         return {**self.to_api(), "accent_color_id": 0, "max_reaction_count": 11, "accepted_gift_types": gifts}
 
 
-# Telegram's service accounts: the sender of anonymous admins' messages and of linked-channel forwards.
+# Telegram's service accounts: the sender of anonymous admins' messages, of linked-channel forwards and of
+# messages a member sends as a channel.
 GROUP_ANONYMOUS_BOT = User(1087968824, "Group", username="GroupAnonymousBot", language_code=None, is_bot=True)
 TELEGRAM_SERVICE = User(777000, "Telegram", language_code=None)
+CHANNEL_BOT = User(136817688, "Channel", username="Channel_Bot", language_code=None, is_bot=True)
 
 _ADMIN_RIGHTS = (
     "can_manage_chat",

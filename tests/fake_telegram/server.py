@@ -20,6 +20,7 @@ from aiohttp import web
 from tests.fake_telegram.entities import detect_entities
 from tests.fake_telegram.methods import CANONICAL_NAMES, METHODS, commands_key
 from tests.fake_telegram.objects import (
+    CHANNEL_BOT,
     GROUP_ANONYMOUS_BOT,
     JSON,
     TELEGRAM_SERVICE,
@@ -164,7 +165,7 @@ class FakeTelegram:
         return chat
 
     def new_channel(self, title: str = "Photo channel") -> Chat:
-        """A channel, e.g. a group's linked channel whose posts arrive as automatic forwards."""
+        """A channel: a group's linked channel (`link_channel`), or one a member posts as."""
         chat = Chat(-1_000_000_000_000 - next(self._ids), "channel", title=title)
         self.state.chats[chat.id] = chat
         return chat
@@ -231,43 +232,84 @@ class FakeTelegram:
         return self._incoming(chat or user.private_chat, user, document=document, **_caption(caption))
 
     async def send_group_photo(
-        self, chat: Chat, sender: User | Chat, data: bytes, caption: str | None = None
+        self,
+        chat: Chat,
+        sender: User | Chat,
+        data: bytes,
+        caption: str | None = None,
+        *,
+        forwarded_from: Chat | None = None,
     ) -> JSON:
         """A photo posted in a group, with hashtag entities computed in UTF-16 like Telegram's.
 
-        `sender` is a member, the group itself (an anonymous admin) or a channel (its linked channel's post).
+        `sender` is a member, the group itself (an anonymous admin), the group's linked channel (its post,
+        forwarded into the group by Telegram) or any other channel (a member posting as their own channel).
+        `forwarded_from`: the member forwards a post of that channel.
         """
         photo = self.state.files.photo_sizes(data)
-        if isinstance(sender, User):
-            return self._incoming(chat, sender, photo=photo, **_caption(caption))
-        if sender.id == chat.id:
-            return self._incoming(
-                chat, GROUP_ANONYMOUS_BOT, sender_chat=sender.to_api(), photo=photo, **_caption(caption)
-            )
-        origin = {
-            "type": "channel",
-            "chat": sender.to_api(),
-            "message_id": next(self._ids),
-            "date": int(time.time()),
-        }
-        return self._incoming(
-            chat,
-            TELEGRAM_SERVICE,
-            sender_chat=sender.to_api(),
-            is_automatic_forward=True,
-            forward_origin=origin,
-            photo=photo,
-            **_caption(caption),
-        )
+        forward = {"forward_origin": self._channel_origin(forwarded_from)} if forwarded_from else {}
+        return self._group_message(chat, sender, photo=photo, **forward, **_caption(caption))
 
-    async def send_text(self, chat: Chat, user: User, text: str, *, reply_to: JSON | None = None) -> JSON:
-        """A text message; entities (commands, hashtags, mentions) as Telegram detects them."""
+    async def send_album(
+        self, chat: Chat, sender: User | Chat, photos: list[bytes], caption: str | None = None
+    ) -> list[JSON]:
+        """Photos sent together: one message each with a shared media_group_id, the caption on the first."""
+        group_id = str(next(self._ids) * 104729)
+        return [
+            self._group_message(
+                chat,
+                sender,
+                photo=self.state.files.photo_sizes(data),
+                media_group_id=group_id,
+                **_caption(caption if index == 0 else None),
+            )
+            for index, data in enumerate(photos)
+        ]
+
+    async def edit_caption(self, message: JSON, caption: str) -> JSON:
+        """The sender edits the caption of their `message`: Telegram sends the whole message again as an
+        edited_message update, with edit_date."""
+        current = self.state.message(message["chat"]["id"], message["message_id"])
+        if current is None:
+            raise AssertionError(f"message {message['message_id']} is gone; nobody can edit it")
+        current.pop("caption_entities", None)
+        current |= {**_caption(caption), "edit_date": int(time.time())}
+        self.state.updates.push("edited_message", copy.deepcopy(current))
+        return current
+
+    def link_channel(self, group: Chat, channel: Chat) -> None:
+        """Make `channel` the group's linked channel (getChat's linked_chat_id; its posts are forwarded)."""
+        self.state.linked_chats[group.id] = channel.id
+
+    def _group_message(self, chat: Chat, sender: User | Chat, **fields: Any) -> JSON:
+        """A message in a group from a user, or on behalf of a chat as Telegram attributes it."""
+        if isinstance(sender, User):
+            return self._incoming(chat, sender, **fields)
+        if sender.id == chat.id:
+            return self._incoming(chat, GROUP_ANONYMOUS_BOT, sender_chat=sender.to_api(), **fields)
+        # The linked channel's posts arrive as automatic forwards; a text (a command) written as it does not.
+        if self.state.linked_chats.get(chat.id) == sender.id and "text" not in fields:
+            fields |= {"is_automatic_forward": True, "forward_origin": self._channel_origin(sender)}
+            return self._incoming(chat, TELEGRAM_SERVICE, sender_chat=sender.to_api(), **fields)
+        # Sent as a channel (the member chose it in the "send as" menu): `from` is Telegram's Channel_Bot.
+        return self._incoming(chat, CHANNEL_BOT, sender_chat=sender.to_api(), **fields)
+
+    def _channel_origin(self, channel: Chat) -> JSON:
+        """MessageOriginChannel of a post of `channel`."""
+        chat, message_id, date = channel.to_api(), next(self._ids), int(time.time())
+        return {"type": "channel", "chat": chat, "message_id": message_id, "date": date}
+
+    async def send_text(
+        self, chat: Chat, user: User | Chat, text: str, *, reply_to: JSON | None = None
+    ) -> JSON:
+        """A text message; entities (commands, hashtags, mentions) as Telegram detects them. `user` may be a
+        chat: the group itself (anonymous admin) or a channel the message is sent as."""
         reply = {k: v for k, v in reply_to.items() if k != "reply_to_message"} if reply_to else None
-        return self._incoming(
+        return self._group_message(
             chat, user, text=text, entities=detect_entities(text) or None, reply_to_message=reply
         )
 
-    async def send_command(self, chat: Chat, user: User, command: str) -> JSON:
+    async def send_command(self, chat: Chat, user: User | Chat, command: str) -> JSON:
         """E.g. `send_command(group, alice, "/moderation on")`; add "@<bot username>" yourself if wanted."""
         return await self.send_text(chat, user, command)
 

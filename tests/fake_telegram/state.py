@@ -165,6 +165,7 @@ class BotState:
     messages: dict[int, dict[int, JSON]] = field(
         default_factory=lambda: defaultdict(dict)
     )  # chat -> id -> message
+    linked_chats: dict[int, int] = field(default_factory=dict)  # group -> its linked channel
     deleted: list[tuple[int, int]] = field(default_factory=list)  # (chat_id, message_id), in order
     started: set[int] = field(default_factory=set)  # users who have written to the bot (it may write back)
     blocked_by: set[int] = field(default_factory=set)  # users who blocked the bot

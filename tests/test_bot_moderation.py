@@ -1,0 +1,177 @@
+"""The order of writes when a group photo is acted on (bot.handlers.moderation): the flag is recorded before
+the photo is deleted, a delete the bot may not do becomes a flag on that record, and a database that fails
+during the answer is logged and counted, with nothing deleted. And the flood notice: once per window, never
+in dry-run mode. Against a migrated SQLite database and a stub
+Bot API; the real bot doing the same through the fake server: tests/e2e/test_abuse.py."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from prometheus_client import REGISTRY
+from redis.asyncio import Redis
+from sqlalchemy import select, text
+from telegram import Message
+from telegram.error import BadRequest
+
+from bot.classify import Classified
+from bot.handlers.answers import deliver
+from bot.handlers.moderation import act, flooded
+from bot.i18n import text as text_of
+from bot.pending import PendingAnswer
+from bot.ratelimit import GroupFloodControl
+from bot.services import SERVICES_KEY, Services
+from bot.settings import BotSettings
+from ml.tags import ALL_LABELS
+from moderation.hashtags import load_vocabulary
+from moderation.verdict import Action, ModerationMode, ModerationSettings, Reason, Verdict
+from storage import repository
+from storage.migrate import upgrade_to_head
+from storage.models import Chat, Flag
+from storage.session import create_engine, create_sessionmaker
+from worker.contract import ClassifyResult
+
+GROUP_ID, SPAMMER_ID, MESSAGE_ID = -100123, 42, 7
+CAPTION = "#beach #sport"  # water and sport, on a photo the model is sure shows a cafe
+
+
+class Crash(BaseException):
+    """The process dying mid-answer (not an exception any handler catches)."""
+
+
+class GroupBot:
+    """The Bot API calls a moderation answer makes; deleteMessage fails as told."""
+
+    def __init__(self, delete_fails: BaseException | None = None) -> None:
+        self.delete_fails = delete_fails
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    async def delete_message(self, chat_id: int, message_id: int, **kwargs: Any) -> bool:
+        self.calls.append(("deleteMessage", {"chat_id": chat_id, "message_id": message_id}))
+        if self.delete_fails is not None:
+            raise self.delete_fails
+        return True
+
+    async def send_message(self, chat_id: int, text: str, **kwargs: Any) -> None:
+        self.calls.append(("sendMessage", {"chat_id": chat_id, "text": text, **kwargs}))
+
+
+@pytest.fixture
+async def svc(tmp_path) -> AsyncIterator[Services]:
+    settings = BotSettings(bot_token="123:abc", data_dir=tmp_path)
+    engine = create_engine(settings.effective_database_url)
+    await upgrade_to_head(engine)
+    services = Services(
+        settings=settings,
+        engine=engine,
+        sessions=create_sessionmaker(engine),
+        vocabulary=load_vocabulary(),
+        **dict.fromkeys(
+            ("redis", "classifier", "answers", "intake", "admins", "rate_limiter", "group_flood")
+        ),  # unused
+    )
+    async with services.sessions.begin() as session:
+        chat = await services.chat_row(session, SimpleNamespace(id=GROUP_ID, type="supergroup"))
+        chat.moderation_enabled, chat.moderation_mode = True, ModerationMode.DELETE.value
+    yield services
+    await engine.dispose()
+
+
+def spam(bot: GroupBot) -> Message:
+    data = {
+        "message_id": MESSAGE_ID,
+        "date": 0,
+        "chat": {"id": GROUP_ID, "type": "supergroup", "title": "g"},
+        "from": {"id": SPAMMER_ID, "is_bot": False, "first_name": "Spammer"},
+        "photo": [{"file_id": "f", "file_unique_id": "u", "width": 1, "height": 1}],
+        "caption": CAPTION,
+    }
+    return Message.de_json(data, bot)
+
+
+def cafe() -> ClassifyResult:
+    probabilities = dict.fromkeys(ALL_LABELS, 0.01 / (len(ALL_LABELS) - 1)) | {"cafe": 0.99}
+    return ClassifyResult(
+        request_id="r",
+        ok=True,
+        probabilities=probabilities,
+        hashtag="cafe",
+        confidence=0.99,
+        suggested="cafe",
+        model_version="v2",
+    )
+
+
+DELETE = Verdict(Action.DELETE, Reason.MISMATCH, ("beach", "sport"), 0.0001)
+
+
+async def flags(svc: Services) -> list[tuple[int, str]]:
+    async with svc.sessions() as session:
+        return [tuple(row) for row in await session.execute(select(Flag.message_id, Flag.action))]
+
+
+def counted(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def test_the_flag_is_recorded_before_the_photo_is_deleted(svc):
+    bot = GroupBot(delete_fails=Crash())
+    with pytest.raises(Crash):
+        await act(svc, spam(bot), DELETE, cafe())
+    assert [name for name, _ in bot.calls] == ["deleteMessage"]
+    assert await flags(svc) == [(MESSAGE_ID, "delete")]  # the record (and "not spam") survive the crash
+
+
+async def test_a_delete_the_bot_may_not_do_is_recorded_as_the_flag_it_became(svc):
+    bot = GroupBot(delete_fails=BadRequest("Message can't be deleted"))
+    before = counted("scenetag_flags_total", action="flag")
+    await act(svc, spam(bot), DELETE, cafe())
+    assert await flags(svc) == [(MESSAGE_ID, "flag")]
+    ((_, reply),) = [call for call in bot.calls if call[0] == "sendMessage"]
+    assert reply["reply_parameters"].message_id == MESSAGE_ID and reply["reply_markup"] is not None
+    assert counted("scenetag_flags_total", action="flag") == before + 1
+
+
+async def test_a_database_failure_during_a_group_answer_is_logged_counted_and_deletes_nothing(svc, caplog):
+    async with svc.engine.begin() as connection:
+        await connection.execute(text("DROP TABLE flags"))  # every write of a flag now fails
+    bot = GroupBot()
+    message = spam(bot)
+    pending = PendingAnswer(
+        job_id="job-1",
+        update_id=1,
+        kind="group",
+        message=message.to_dict(),
+        file_unique_id="u",
+        accepted_at=0.0,
+        deadline=60.0,
+    )
+    application = SimpleNamespace(bot_data={SERVICES_KEY: svc}, bot=bot)
+    before = counted("scenetag_database_errors_total", kind="group")
+    with caplog.at_level(logging.ERROR):
+        await deliver(application, pending, Classified(cafe(), latency_ms=100.0))
+    assert counted("scenetag_database_errors_total", kind="group") == before + 1
+    assert bot.calls == []  # no record, so nothing deleted (and the group is not told)
+    (record,) = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert "job-1" in record.getMessage() and record.exc_info is not None
+    async with svc.sessions() as session:  # the chat's settings were read: it was the flag's write
+        assert repository.moderation_settings(await session.get(Chat, GROUP_ID)).enabled
+
+
+@pytest.mark.parametrize(("mode", "notices"), [(ModerationMode.FLAG, 1), (ModerationMode.DRY_RUN, 0)])
+async def test_one_flood_notice_per_window_and_none_in_dry_run(svc, redis_url, mode, notices):
+    redis = Redis.from_url(redis_url)
+    svc.group_flood = GroupFloodControl(redis, per_sender=1, per_chat=10)
+    settings = ModerationSettings(enabled=True, mode=mode)
+    bot = GroupBot()
+    try:
+        results = [await flooded(svc, SimpleNamespace(update_id=i), spam(bot), settings) for i in range(4)]
+    finally:
+        await redis.aclose()
+    assert results == [False, True, True, True]  # the first is classified, the rest are not
+    sent = [call for name, call in bot.calls if name == "sendMessage"]
+    assert [call["text"] for call in sent] == [text_of("group_flooded", "en")] * notices
