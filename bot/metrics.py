@@ -8,8 +8,8 @@
 - `scenetag_reply_latency_seconds{kind}`: from the bot accepting a photo to its answer sent, in
   whichever bot process answered it.
 - `scenetag_flags_total{action}`: moderation actions taken: flag, delete, record (dry-run).
-- `scenetag_feedback_total{kind}`: 👍 (up), 👎 (down), the tag picked after 👎 (corrected) and admins'
-  "not spam" (not_spam) recorded.
+- `scenetag_feedback_total{kind}`: 👍 (up), 👎 (down), the tag picked after 👎 or from a ranked list after
+  👍 (corrected) and admins' "not spam" (not_spam) recorded.
 - `scenetag_queue_depth`, `scenetag_queue_workers`: photos waiting on the RQ queue and the workers
   registered on it, read from Redis at scrape time (`QueueCollector`). Exported by the bot because it sees
   them when no worker runs; with several bot replicas, aggregate them with max().
