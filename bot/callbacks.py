@@ -1,8 +1,8 @@
 """Inline keyboards and their callback data: encoding, parsing, and the settings choices they make.
 
 Callback data is a short string (Telegram allows 64 bytes): `fb:<suggestion>:<up|down>`,
-`fx:<suggestion>:<tag>` (the tag that fits, after 👎), `ns:<flag>`, `set:<field>:<value>`. Parsing never
-raises; unknown data parses to None.
+`fx:<suggestion>:<tag>` (the tag that fits, after 👎 or from a list after 👍), `ns:<flag>`,
+`set:<field>:<value>`. Parsing never raises; unknown data parses to None.
 """
 
 from __future__ import annotations
@@ -62,17 +62,28 @@ def parse_feedback(data: str | None) -> FeedbackChoice | None:
     return FeedbackChoice(int(parts[1]), parts[2])
 
 
+def question_after(feedback: str, offered: Sequence[str]) -> str | None:
+    """The question (a `bot.replies.QUESTIONS` key) a 👍/👎 asks: after 👎 which tag fits; after 👍 on a
+    ranked list which of its tags; after 👍 on one tag, none."""
+    if feedback == "down":
+        return "which_tag"
+    return "which_listed" if len(offered) > 1 else None
+
+
 def correction_keyboard(
-    suggestion_id: int, tags: Sequence[str] | None, language: Language
+    suggestion_id: int, tags: Sequence[str] | None, language: Language, *, none_of_these: bool = True
 ) -> InlineKeyboardMarkup:
-    """"Which tag fits?": `tags` (what the serving model can suggest; None: every tag), "none of these"."""
+    """"Which tag fits?": `tags` (what the serving model can suggest, or a ranked list's tags; None: every
+    tag), then "none of these" unless `none_of_these` is False (a 👍 on a list said one of them fits)."""
 
     def button(label: str, tag: str) -> InlineKeyboardButton:
         return InlineKeyboardButton(label, callback_data=f"fx:{suggestion_id}:{tag}")
 
     buttons = [button(f"#{tag}", tag) for tag in (TAGS if tags is None else tags) if tag != OTHER]
     rows = [buttons[start : start + CORRECTION_ROW] for start in range(0, len(buttons), CORRECTION_ROW)]
-    return InlineKeyboardMarkup([*rows, [button(text("correction_none", language), OTHER)]])
+    if none_of_these:
+        rows.append([button(text("correction_none", language), OTHER)])
+    return InlineKeyboardMarkup(rows)
 
 
 def parse_correction(data: str | None) -> CorrectionChoice | None:

@@ -12,6 +12,7 @@ TEXTS: dict[str, dict[Language, str]] = {
     "help": {
         "en": (
             "Send me a photo (or an image as a file) and I will suggest the popular hashtag for its scene.\n"
+            "When no single tag is sure, I offer up to three, most likely first, each with its probability. "
             "If no popular tag fits, I say so instead of guessing.\n\n"
             "Tags I can suggest: {tags}\n\n"
             "In groups, admins can turn on hashtag-spam flagging: /moderation on, then /settings.\n\n"
@@ -22,7 +23,8 @@ TEXTS: dict[str, dict[Language, str]] = {
         ),
         "ru": (
             "Пришлите фото (или изображение файлом), и я предложу популярный хештег для его сцены.\n"
-            "Если ни один популярный тег не подходит, я так и скажу, а не буду гадать.\n\n"
+            "Когда ни в одном теге я не уверен, я предлагаю до трёх, самый вероятный первым, каждый с его "
+            "вероятностью. Если ни один популярный тег не подходит, я так и скажу, а не буду гадать.\n\n"
             "Теги, которые я могу предложить: {tags}\n\n"
             "В группах администраторы могут включить пометку хештег-спама: "
             "/moderation on, затем /settings.\n\n"
@@ -35,6 +37,11 @@ TEXTS: dict[str, dict[Language, str]] = {
     },
     "confidence": {"en": "Confidence: {percent}", "ru": "Уверенность: {percent}"},
     "runner_ups": {"en": "Also close: {tags}", "ru": "Близко также: {tags}"},
+    # A ranked list: no single tag is sure enough, one of these likely fits (ml.serving.inference).
+    "ranked_list": {
+        "en": "Likely one of these, most likely first: {tags}",
+        "ru": "Скорее всего, один из этих, самый вероятный первым: {tags}",
+    },
     "no_tag": {
         "en": "No popular hashtag fits this photo well, so I won't guess.",
         "ru": "Ни один популярный хештег не подходит к этому фото, так что гадать не буду.",
@@ -79,6 +86,7 @@ TEXTS: dict[str, dict[Language, str]] = {
     "feedback_thanks": {"en": "Thanks for the feedback!", "ru": "Спасибо за отзыв!"},
     "feedback_already": {"en": "Already rated. Thanks!", "ru": "Уже оценено. Спасибо!"},
     "which_tag": {"en": "Which tag fits?", "ru": "Какой тег подходит?"},
+    "which_listed": {"en": "Which of them fits?", "ru": "Какой из них подходит?"},
     "correction_none": {"en": "None of these", "ru": "Ни один из них"},
     "correction_noted": {
         "en": "You picked {tag}. Thanks, noted!",

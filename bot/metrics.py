@@ -9,8 +9,8 @@
 - `scenetag_reply_latency_seconds{kind}`: from the bot accepting a photo to its answer sent, in
   whichever bot process answered it.
 - `scenetag_flags_total{action}`: moderation actions taken: flag, delete, record (dry-run).
-- `scenetag_feedback_total{kind}`: 👍 (up), 👎 (down), the tag picked after 👎 (corrected) and admins'
-  "not spam" (not_spam) recorded.
+- `scenetag_feedback_total{kind}`: 👍 (up), 👎 (down), the tag picked after 👎 or from a ranked list after
+  👍 (corrected) and admins' "not spam" (not_spam) recorded.
 - `scenetag_database_errors_total{kind}`: answers to private or group photos the database failed (logged
   with the traceback; a group flag then is not recorded, and nothing is deleted without a record).
 - `scenetag_queue_depth`, `scenetag_queue_workers`: photos waiting on the RQ queue and the workers

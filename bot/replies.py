@@ -37,9 +37,14 @@ def runner_ups(result: ClassifyResult, margin: float) -> list[tuple[str, float]]
 
 
 def suggestion_text(result: ClassifyResult, language: Language, margin: float) -> str:
-    """The hashtag alone on the first line (easy to copy), then confidence and close runner-ups."""
+    """The hashtag alone on the first line (easy to copy), then confidence and close runner-ups; a ranked
+    list (no single tag sure enough) puts its hashtags on the first line, then each with its probability."""
     if result.suggested is None:
         return text("no_tag", language)
+    if len(result.suggestions) > 1:
+        listed = " · ".join(f"#{s.tag}" for s in result.suggestions)
+        shown = " · ".join(f"#{s.tag} {percent(s.probability)}" for s in result.suggestions)
+        return "\n".join([listed, "", text("ranked_list", language, tags=shown)])
     top = result.probabilities.get(result.suggested, result.confidence)
     lines = [f"#{result.suggested}", "", text("confidence", language, percent=percent(top))]
     close = runner_ups(result, margin)
@@ -49,19 +54,24 @@ def suggestion_text(result: ClassifyResult, language: Language, margin: float) -
     return "\n".join(lines)
 
 
-def _question(language: Language) -> str:
-    return f"\n\n{text('which_tag', language)}"
+QUESTIONS = ("which_tag", "which_listed")  # after 👎: which tag fits; after 👍 on a list: which of them
 
 
-def with_question(reply: str, language: Language) -> str:
-    """The suggestion after 👎, asking which tag fits (the keyboard holds the answers)."""
-    return reply + _question(language)
+def _question(language: Language, question: str) -> str:
+    return f"\n\n{text(question, language)}"
+
+
+def with_question(reply: str, language: Language, question: str = "which_tag") -> str:
+    """The suggestion with a question of `QUESTIONS` under it (the keyboard holds the answers)."""
+    return reply + _question(language, question)
 
 
 def with_correction(reply: str, tag: str, language: Language) -> str:
     """The question replaced by the user's answer; `other` ("none of these") is said in words."""
     picked = text("correction_none", language) if tag == OTHER else f"#{tag}"
-    return f"{reply.removesuffix(_question(language))}\n\n{text('correction_noted', language, tag=picked)}"
+    for question in QUESTIONS:
+        reply = reply.removesuffix(_question(language, question))
+    return f"{reply}\n\n{text('correction_noted', language, tag=picked)}"
 
 
 def keep_photo_ids_text(keep: bool, language: Language) -> str:

@@ -1,7 +1,9 @@
 """Users' feedback as labelled photos: `ml feedback export` (the CLI is `ml.cli.feedback`).
 
 Which rows become which label (`label_of_suggestion`, `label_of_flag`):
-- a 👍 on a suggestion: the suggested tag (source `up`);
+- a 👍 on a suggestion of one tag: that tag (source `up`);
+- a 👍 on a ranked list followed by "which one?": the listed tag picked (source `picked`); a 👍 on a list
+  without a pick says only that one of its tags fits, so it is not exported;
 - a 👎 followed by "which tag fits?": the tag picked, `other` for "none of these" (source `corrected`);
 - an admin's "not spam" on a flag: the caption's scene tag, when the caption's hashtags name exactly one
   scene tag between them (`#beach #sea` both name `water`); a caption naming several is ambiguous and
@@ -12,9 +14,10 @@ rows from before file ids were kept) are never exported.
 
 The photos are fetched through the Bot API (`getFile`, then the file URL) into
 `OUT/<tag>/<file_unique_id>.jpg`, the layout `ml train` reads, with `OUT/manifest.csv` (one row per exported
-record). A photo already in OUT is not downloaded again, and the manifest keeps the rows of earlier runs, so
-the export can be re-run (with a later `--since`, too). Photos Telegram no longer serves are counted as gone;
-network failures are counted as failed and retried by the next run.
+record; for a suggestion, `offered` holds the tags it offered, best first). A photo already in OUT is not
+downloaded again, and the manifest keeps the rows of earlier runs, so the export can be re-run (with a later
+`--since`, too). Photos Telegram no longer serves are counted as gone; network failures are counted as failed
+and retried by the next run.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from storage.settings import BotApiSettings, DatabaseSettings
 logger = logging.getLogger(__name__)
 
 MANIFEST = "manifest.csv"
-UP, CORRECTED, ADMIN = "up", "corrected", "admin"  # a label's source
+UP, PICKED, CORRECTED, ADMIN = "up", "picked", "corrected", "admin"  # a label's source
 # Telegram's file_unique_id is URL-safe base64; anything else must not become a path.
 SAFE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 HTTP_TIMEOUT_S = 30.0
@@ -56,9 +59,10 @@ class Labelled:
     file_id: str  # what getFile needs
     file_unique_id: str  # stable across bots: the photo's file name
     tag: str  # an ml.tags label
-    source: str  # UP / CORRECTED / ADMIN
+    source: str  # UP / PICKED / CORRECTED / ADMIN
     model_version: str | None  # the model whose suggestion or flag was rated
     rated_at: datetime  # when the user rated it, or the admin gave the verdict (UTC)
+    offered: tuple[str, ...] = ()  # a suggestion's tags offered, best first (none for flags and old rows)
 
     @property
     def path(self) -> str:
@@ -75,6 +79,7 @@ class ManifestRow:
     record_id: int
     model_version: str
     rated_at: str  # ISO 8601, UTC
+    offered: str = ""  # the tags offered, best first, space-separated (manifests of older runs lack it)
 
     @classmethod
     def of(cls, record: Labelled) -> ManifestRow:
@@ -86,6 +91,7 @@ class ManifestRow:
             record_id=record.record_id,
             model_version=record.model_version or "",
             rated_at=record.rated_at.isoformat(),
+            offered=" ".join(record.offered),
         )
 
     @property
@@ -112,12 +118,13 @@ class Summary:
 
 
 def label_of_suggestion(
-    tag: str | None, feedback: str | None, corrected_tag: str | None
+    tag: str | None, feedback: str | None, corrected_tag: str | None, offered: Sequence[str] = ()
 ) -> tuple[str, str] | None:
-    """(label, source) of a rated suggestion, or None when it teaches nothing (👎 without a pick)."""
+    """(label, source) of a rated suggestion, or None when it teaches nothing (👎 without a pick, 👍 on a
+    list without a pick). `offered`: its tags, best first (empty for rows from before lists)."""
     if corrected_tag is not None:
-        return corrected_tag, CORRECTED
-    if feedback == "up" and tag is not None:
+        return corrected_tag, PICKED if feedback == "up" else CORRECTED
+    if feedback == "up" and tag is not None and len(offered) <= 1:
         return tag, UP
     return None
 
@@ -142,11 +149,12 @@ def labelled_records(
     records: list[Labelled] = []
     ambiguous = 0
     for suggestion in suggestions:
-        label = label_of_suggestion(suggestion.tag, suggestion.feedback, suggestion.corrected_tag)
+        offered = tuple(str(entry["tag"]) for entry in suggestion.offered or ())
+        label = label_of_suggestion(suggestion.tag, suggestion.feedback, suggestion.corrected_tag, offered)
         if label is None or suggestion.file_id is None:
             continue
         tag, source = label
-        rated = suggestion.corrected_at if source == CORRECTED else suggestion.feedback_at
+        rated = suggestion.corrected_at if source in (PICKED, CORRECTED) else suggestion.feedback_at
         records.append(
             Labelled(
                 "suggestion",
@@ -157,6 +165,7 @@ def labelled_records(
                 source,
                 suggestion.model_version,
                 as_utc(rated or suggestion.created_at),
+                offered,
             )
         )
     for flag in flags:

@@ -23,7 +23,10 @@ POLL_S = 0.1
 def describe(name: str, result: ClassifyResult) -> str:
     if not result.ok:
         return f"{name}: error {result.error} ({result.error_detail})"
-    tag = f"#{result.suggested}" if result.suggested else "no popular tag fits"
+    if len(result.suggestions) > 1:  # a ranked list, as the bot offers it
+        tag = " · ".join(f"#{s.tag} {s.probability:.0%}" for s in result.suggestions)
+    else:
+        tag = f"#{result.suggested}" if result.suggested else "no popular tag fits"
     waited = f", queue wait {result.timings.queue_wait_ms:.0f} ms" if result.timings else ""
     return f"{name}: {tag} (top {result.hashtag} {result.confidence:.0%}, TTA {result.tta}{waited})"
 

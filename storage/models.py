@@ -64,13 +64,17 @@ class Suggestion(Base):
     file_unique_id: Mapped[str] = mapped_column(String(64))
     # Telegram's id to download the photo again; None when the chat opted out (and for old rows).
     file_id: Mapped[str | None] = mapped_column(String(255))
-    tag: Mapped[str | None] = mapped_column(String(32))  # None: the model abstained
+    tag: Mapped[str | None] = mapped_column(String(32))  # None: the model abstained; else the best offered
     confidence: Mapped[float] = mapped_column(Float)  # probability of the argmax tag
+    # Every tag offered, best first, as {"tag", "probability"}: one sure tag or a ranked list; [] when the
+    # model abstained; None for rows from before lists (migration 0007).
+    offered: Mapped[list[dict[str, object]] | None] = mapped_column(JSON)
     model_version: Mapped[str] = mapped_column(String(64))
     latency_ms: Mapped[float] = mapped_column(Float)  # photo received -> result in hand
     feedback: Mapped[str | None] = mapped_column(String(8))  # "up" / "down"
     feedback_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    # After 👎: the tag the user picked (an ml.tags label; `other` for "none of these").
+    # The tag the user picked: after 👎 (an ml.tags label; `other` for "none of these"), or after 👍 on a
+    # list, which of its tags.
     corrected_tag: Mapped[str | None] = mapped_column(String(32))
     corrected_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -107,8 +107,10 @@ async def add_suggestion(
     model_version: str,
     latency_ms: float,
     file_id: str | None = None,
+    offered: Sequence[tuple[str, float]] = (),
 ) -> int:
-    """`file_id`: pass it only when the chat keeps photo ids (`Chat.keep_photo_ids`)."""
+    """`file_id`: pass it only when the chat keeps photo ids (`Chat.keep_photo_ids`). `offered`: every tag
+    offered with its probability, best first (`ClassifyResult.suggestions`; empty when abstaining)."""
     suggestion = Suggestion(
         chat_id=chat_id,
         user_id=user_id,
@@ -116,6 +118,7 @@ async def add_suggestion(
         file_id=file_id,
         tag=tag,
         confidence=confidence,
+        offered=[{"tag": offered_tag, "probability": probability} for offered_tag, probability in offered],
         model_version=model_version,
         latency_ms=latency_ms,
     )
@@ -153,15 +156,23 @@ async def set_feedback(session: AsyncSession, suggestion_id: int, user_id: int, 
 
 
 async def set_correction(session: AsyncSession, suggestion_id: int, user_id: int, tag: str) -> Rating:
-    """Store the tag the user picked after their 👎 (`other`: none of these), once."""
+    """Store the tag the user picked, once: after their 👎 (`other`: none of these), or after their 👍 on a
+    list (which of its tags)."""
+    on_a_list = (Suggestion.feedback == "up") & (func.json_array_length(Suggestion.offered) > 1)
     return await _rate(
         session,
         suggestion_id,
         user_id,
-        (Suggestion.feedback == "down") & Suggestion.corrected_tag.is_(None),
+        ((Suggestion.feedback == "down") | on_a_list) & Suggestion.corrected_tag.is_(None),
         corrected_tag=tag,
         corrected_at=datetime.now(UTC),
     )
+
+
+async def offered_tags(session: AsyncSession, suggestion_id: int) -> list[str]:
+    """The tags offered for a suggestion, best first ([] when it abstained, or is from before lists)."""
+    offered = await session.scalar(select(Suggestion.offered).where(Suggestion.id == suggestion_id))
+    return [str(entry["tag"]) for entry in offered or ()]
 
 
 async def add_flag(
@@ -254,7 +265,7 @@ class VersionFeedback:
     mean_confidence: float | None  # of the top tag, over all its photos
     up: int
     down: int
-    corrected: int  # 👎 followed by the user's own pick
+    corrected: int  # 👎 followed by the user's own pick (a pick from a list after 👍 is not a correction)
     flags: int  # group photos it flagged
     not_spam: int  # of which an admin said "not spam"
 
@@ -271,7 +282,7 @@ async def version_feedback(
             func.avg(Suggestion.confidence),
             func.count().filter(Suggestion.feedback == "up"),
             func.count().filter(Suggestion.feedback == "down"),
-            func.count(Suggestion.corrected_tag),
+            func.count(Suggestion.corrected_tag).filter(Suggestion.feedback == "down"),
         ).where(Suggestion.model_version == version, *after)
     )).one()
     flagged = (await session.execute(

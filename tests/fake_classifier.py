@@ -23,6 +23,7 @@ class FakePrediction:
     confidence: float
     suggested: str | None
     scenes: list[tuple[str, float]]
+    suggestions: list[tuple[str, float]]
 
 
 @dataclass
@@ -51,7 +52,8 @@ class FakeClassifier:
         probabilities[label] = 0.9
         suggested = None if label == OTHER else label
         scenes = [(f"/s/{label}", 0.9), ("/a/abbey", 0.05)]
-        return FakePrediction(probabilities, label, 0.9, suggested, scenes)
+        offered = [(label, 0.9)] if suggested else []
+        return FakePrediction(probabilities, label, 0.9, suggested, scenes, offered)
 
 
 @contextmanager

@@ -19,7 +19,7 @@ from web.api.errors import (
 )
 from web.api.schemas import check, classification, runner_ups
 from web.api.settings import ApiSettings
-from worker.contract import ClassifyResult, ErrorCode
+from worker.contract import ClassifyResult, ErrorCode, TagScore
 
 
 @pytest.mark.parametrize("code", list(ErrorCode))
@@ -98,6 +98,15 @@ def test_classification_keeps_the_workers_fields_and_says_when_it_abstained() ->
     assert [item.tag for item in body.runner_ups] == ["cafe", "bar"]
     assert body.model_version == "v1" and body.probabilities["cafe"] == 0.3
     assert "ok" not in body.model_dump() and "error" not in body.model_dump()
+    assert body.suggestions == []
+
+
+def test_classification_carries_a_ranked_list_best_first() -> None:
+    listed = result(cafe=0.48, bar=0.37, other=0.15).model_copy(update={"suggested": "cafe", "suggestions": [
+        TagScore(tag="cafe", probability=0.48), TagScore(tag="bar", probability=0.37)]})
+    body = classification(listed).model_dump(mode="json")
+    assert body["suggestions"] == [{"tag": "cafe", "probability": 0.48}, {"tag": "bar", "probability": 0.37}]
+    assert (body["suggested"], body["abstained"]) == ("cafe", False)
 
 
 def test_check_reports_the_verdict_and_what_judged_it() -> None:

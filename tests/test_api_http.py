@@ -91,6 +91,8 @@ async def test_classify_returns_the_workers_result(module_redis_url, module_work
     assert body["hashtag"] in ALL_LABELS  # the shipped model may abstain on a sample: no tag asserted
     assert body["confidence"] == pytest.approx(body["probabilities"][body["hashtag"]])
     assert body["abstained"] is (body["suggested"] is None)
+    offered = [item["tag"] for item in body["suggestions"]]
+    assert offered[:1] == ([body["suggested"]] if body["suggested"] else []) and OTHER not in offered
     ranked = [item["tag"] for item in body["runner_ups"]]
     assert len(ranked) <= 3 and body["hashtag"] not in ranked and OTHER not in ranked
     assert [body["probabilities"][tag] for tag in ranked] == sorted(
@@ -289,3 +291,4 @@ async def test_openapi_documents_both_endpoints_their_errors_and_the_keys(redis_
     for model in ("Classification", "Check", "TagScore", "ErrorBody"):
         properties = components[model]["properties"]
         assert [name for name, field in properties.items() if "description" not in field] == [], model
+    assert "ranked" in components["Classification"]["properties"]["suggestions"]["description"]

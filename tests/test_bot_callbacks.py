@@ -18,6 +18,7 @@ from bot.callbacks import (
     parse_not_spam,
     parse_settings,
     private_settings_keyboard,
+    question_after,
     settings_keyboard,
 )
 from ml.tags import ALL_LABELS, TAGS
@@ -53,6 +54,21 @@ def test_correction_offers_the_serving_models_tags_and_none_of_these_within_64_b
     assert [b.text for b in buttons(every)][:-1] == [f"#{tag}" for tag in TAGS]
     assert buttons(every)[-1].text == "Ни один из них"
     assert max(len(row) for row in every.inline_keyboard) == 3
+
+
+def test_thumbs_up_asks_which_of_a_list_and_thumbs_down_which_tag_fits():
+    assert question_after("down", []) == "which_tag"
+    assert question_after("down", ["cafe", "bar"]) == "which_tag"
+    assert question_after("up", ["cafe", "bar"]) == "which_listed"
+    assert question_after("up", ["cafe"]) is None  # one sure tag: nothing to ask
+    assert question_after("up", []) is None  # a row from before lists
+
+
+def test_the_list_question_offers_only_its_tags():
+    listed = buttons(correction_keyboard(7, ["cafe", "bar"], "en", none_of_these=False))
+    assert [b.text for b in listed] == ["#cafe", "#bar"]
+    assert [parse_correction(b.callback_data) for b in listed] == [CorrectionChoice(7, "cafe"),
+                                                                   CorrectionChoice(7, "bar")]
 
 
 @pytest.mark.parametrize("data", [None, "", "fx:1", "fx:x:cafe", "fx:1:pizza", "fx:1:cafe:extra", "fb:1:up"])

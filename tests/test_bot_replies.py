@@ -21,7 +21,7 @@ from bot.replies import (
 )
 from ml.tags import ALL_LABELS, TAGS
 from moderation.verdict import ModerationMode, ModerationSettings, Sensitivity
-from worker.contract import ClassifyResult, ErrorCode
+from worker.contract import ClassifyResult, ErrorCode, TagScore
 
 
 def result(suggested: str | None, **probabilities: float) -> ClassifyResult:
@@ -84,6 +84,17 @@ def test_abstaining_says_no_tag_fits_instead_of_guessing():
     assert suggestion_text(result(None, other=0.9), "ru", 0.15) == text("no_tag", "ru")
 
 
+def test_a_ranked_list_puts_its_hashtags_first_then_each_probability_best_first():
+    listed = result("cafe", cafe=0.48, bar=0.37, home=0.1).model_copy(update={"suggestions": [
+        TagScore(tag="cafe", probability=0.48), TagScore(tag="bar", probability=0.37)]})
+    for language in LANGUAGES:
+        reply = suggestion_text(listed, language, margin=0.15)
+        assert reply.splitlines()[0] == "#cafe · #bar"
+        assert "#cafe 48% · #bar 37%" in reply
+        assert text("runner_ups", language, tags="").strip(": ") not in reply  # the list says it all
+    assert "most likely first" in suggestion_text(listed, "en", margin=0.15)
+
+
 @pytest.mark.parametrize("code", list(ErrorCode))
 def test_every_error_code_has_a_phrase_and_internal_ones_share_one(code):
     for language in LANGUAGES:
@@ -142,6 +153,19 @@ def test_the_question_after_thumbs_down_is_replaced_by_the_answer():
         assert answered.startswith("#cafe\n\nConfidence: 91%\n\n") and "#bar" in answered
         assert with_question("", language).strip() not in answered
     assert "None of these" in with_correction(with_question("#cafe", "en"), "other", "en")
+
+
+def test_the_question_after_thumbs_up_on_a_list_is_replaced_by_the_answer():
+    for language in LANGUAGES:
+        asked = with_question("#cafe · #bar", language, "which_listed")
+        assert asked.endswith(text("which_listed", language))
+        answered = with_correction(asked, "bar", language)
+        assert answered.startswith("#cafe · #bar\n\n") and text("which_listed", language) not in answered
+
+
+def test_help_explains_the_ranked_list():
+    assert "up to three, most likely first, each with its probability" in help_text("en")
+    assert "до трёх, самый вероятный первым" in help_text("ru")
 
 
 def test_keep_photo_ids_text_says_never_the_photo_itself():

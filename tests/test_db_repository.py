@@ -24,7 +24,10 @@ async def sessions(tmp_path):
     await engine.dispose()
 
 
-async def suggest(session, chat_id: int, user_id: int, tag: str | None, file_id: str | None = None) -> int:
+async def suggest(
+    session, chat_id: int, user_id: int, tag: str | None, file_id: str | None = None, *,
+    offered: tuple[tuple[str, float], ...] = (),
+) -> int:
     return await repository.add_suggestion(
         session,
         chat_id=chat_id,
@@ -35,6 +38,7 @@ async def suggest(session, chat_id: int, user_id: int, tag: str | None, file_id:
         model_version="abc123",
         latency_ms=812.5,
         file_id=file_id,
+        offered=offered,
     )
 
 
@@ -196,6 +200,29 @@ async def any_sessions(database_url):
     await upgrade_to_head(engine)
     yield create_sessionmaker(engine)
     await engine.dispose()
+
+
+async def test_a_list_is_stored_whole_and_a_thumbs_up_on_it_may_pick_one_once(any_sessions):
+    async with any_sessions.begin() as session:
+        await repository.ensure_chat(session, 10, "private", DEFAULTS)
+        listed = await suggest(session, 10, 10, "cafe", offered=(("cafe", 0.5), ("bar", 0.35)))
+        single = await suggest(session, 10, 10, "cafe", offered=(("cafe", 0.9),))
+        abstained = await suggest(session, 10, 10, None)
+    async with any_sessions.begin() as session:
+        assert await repository.offered_tags(session, listed) == ["cafe", "bar"]
+        assert await repository.offered_tags(session, abstained) == []
+        for suggestion_id in (listed, single):
+            assert await repository.set_feedback(session, suggestion_id, 10, "up") == "stored"
+        # 👍 on one sure tag asks nothing; on a list, which of its tags, once.
+        assert await repository.set_correction(session, single, 10, "bar") == "already"
+        assert await repository.set_correction(session, listed, 10, "bar") == "stored"
+        assert await repository.set_correction(session, listed, 10, "cafe") == "already"
+    async with any_sessions() as session:
+        stored = await session.get(Suggestion, listed)
+        assert stored.offered == [{"tag": "cafe", "probability": 0.5}, {"tag": "bar", "probability": 0.35}]
+        assert (stored.feedback, stored.corrected_tag) == ("up", "bar")
+        feedback = await repository.version_feedback(session, "abc123")
+    assert (feedback.up, feedback.corrected) == (2, 0)  # a pick from a list is no correction
 
 
 TODAY = date(2026, 3, 14)

@@ -20,7 +20,7 @@ REMAP = {"/a/abbey": "church", "/b/bakery/shop": "shopping", "/c/coffee_shop": "
 def member(path: Path, backbone: str, size: int, seed: int, classes: int = 3) -> Path:
     torch.manual_seed(seed)
     return make_tiny_model(path, backbone, size, classes, threshold=0.4, tag_balance=0.25,
-                           data_fingerprint="same")
+                           data_fingerprint="same", list_mass=0.8, list_max_tags=2)
 
 
 def pair(folder: Path) -> tuple[Path, Path]:
@@ -38,6 +38,7 @@ def test_ensemble_probabilities_are_the_members_mean(tmp_path: Path) -> None:
     model, spec = load_model(tmp_path / "ab.pt")
     assert isinstance(model, EnsembleNet) and spec.backbone == "efficientnet-lite0+efficientnet-lite0"
     assert (spec.threshold, spec.tag_balance, spec.remap) == (0.4, 0.25, REMAP)
+    assert (spec.list_mass, spec.list_max_tags) == (0.8, 2)  # the ranked-list rule travels too
     expected = (Classifier.load(a, "cpu").class_probabilities(photos())
                 + Classifier.load(b, "cpu").class_probabilities(photos())) / 2
     got = Classifier.load(tmp_path / "ab.pt", "cpu").class_probabilities(photos())

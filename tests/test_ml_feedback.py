@@ -53,6 +53,19 @@ def test_label_of_suggestion(tag, feedback, corrected, expected):
 
 
 @pytest.mark.parametrize(
+    ("feedback", "corrected", "expected"),
+    [
+        ("up", "bar", ("bar", "picked")),  # 👍 on the list, then which one
+        ("up", None, None),  # 👍 on a list without a pick: one of them fits, but which?
+        ("down", "church", ("church", "corrected")),
+    ],
+)
+def test_label_of_a_ranked_list(feedback, corrected, expected):
+    assert label_of_suggestion("cafe", feedback, corrected, ("cafe", "bar")) == expected
+    assert label_of_suggestion("cafe", "up", None, ("cafe",)) == ("cafe", "up")  # one sure tag
+
+
+@pytest.mark.parametrize(
     ("verdict", "scenes", "expected"),
     [
         ("not_spam", ["water"], "water"),
@@ -70,7 +83,7 @@ def test_label_of_flag(verdict, scenes, expected):
 def suggestion_row(id_: int, **fields) -> SimpleNamespace:
     defaults = dict(
         id=id_, tag="cafe", feedback="up", corrected_tag=None, file_id=f"F{id_}", file_unique_id=f"U{id_}",
-        model_version="v1", feedback_at=JAN, corrected_at=None, created_at=JAN,
+        model_version="v1", feedback_at=JAN, corrected_at=None, created_at=JAN, offered=None,
     )
     return SimpleNamespace(**(defaults | fields))
 
@@ -91,6 +104,9 @@ def test_labelled_records_take_the_rating_time_and_count_ambiguous_verdicts():
         suggestion_row(4, file_id=None),  # opted out
         suggestion_row(5, file_unique_id="../../etc"),  # never a path outside the folder
         suggestion_row(6, feedback_at=None, created_at=MAR.replace(tzinfo=None)),  # SQLite: naive UTC
+        suggestion_row(7, offered=[{"tag": "cafe", "probability": 0.5}, {"tag": "bar", "probability": 0.4}],
+                       corrected_tag="bar", corrected_at=MAR),
+        suggestion_row(8, offered=[{"tag": "cafe", "probability": 0.5}, {"tag": "bar", "probability": 0.4}]),
     ]
     flags = [flag_row(1), flag_row(2, caption_scene_tags=["water", "sport"]), flag_row(3, file_id=None)]
     records, ambiguous = labelled_records(suggestions, flags)
@@ -98,24 +114,34 @@ def test_labelled_records_take_the_rating_time_and_count_ambiguous_verdicts():
         ("suggestion", 1, "cafe/U1.jpg", "up"),
         ("suggestion", 2, "bar/U2.jpg", "corrected"),
         ("suggestion", 6, "cafe/U6.jpg", "up"),
+        ("suggestion", 7, "bar/U7.jpg", "picked"),
         ("flag", 1, "water/V1.jpg", "admin"),
     ]
     assert ambiguous == 1
-    assert [r.rated_at for r in records] == [JAN, MAR, MAR, MAR]
+    assert [r.rated_at for r in records] == [JAN, MAR, MAR, MAR, MAR]
+    assert ManifestRow.of(records[3]).offered == "cafe bar"
     recent, _ = labelled_records(suggestions, flags, since=date(2026, 2, 1))
-    assert [(r.kind, r.record_id) for r in recent] == [("suggestion", 2), ("suggestion", 6), ("flag", 1)]
+    assert [(r.kind, r.record_id) for r in recent] == [
+        ("suggestion", 2), ("suggestion", 6), ("suggestion", 7), ("flag", 1)]
 
 
 def test_the_manifest_round_trips_sorted_by_record(tmp_path):
     rows = [
         ManifestRow("water/V1.jpg", "water", "admin", "flag", 1, "v2", MAR.isoformat()),
         ManifestRow("cafe/U10.jpg", "cafe", "up", "suggestion", 10, "", JAN.isoformat()),
-        ManifestRow("cafe/U9.jpg", "cafe", "up", "suggestion", 9, "v1", JAN.isoformat()),
+        ManifestRow("cafe/U9.jpg", "cafe", "up", "suggestion", 9, "v1", JAN.isoformat(), "cafe bar"),
     ]
     write_manifest(tmp_path / MANIFEST, rows)
     assert list(read_manifest(tmp_path / MANIFEST)) == [("flag", 1), ("suggestion", 9), ("suggestion", 10)]
     assert read_manifest(tmp_path / MANIFEST)[("flag", 1)] == rows[0]
     assert read_manifest(tmp_path / "missing.csv") == {}
+
+
+def test_a_manifest_of_an_older_run_without_offered_still_reads(tmp_path):
+    older = tmp_path / MANIFEST
+    older.write_text("path,tag,source,kind,record_id,model_version,rated_at\n"
+                     f"cafe/U9.jpg,cafe,up,suggestion,9,v1,{JAN.isoformat()}\n", encoding="utf-8")
+    assert read_manifest(older)[("suggestion", 9)].offered == ""
 
 
 async def feedback_database(url: str, telegram: FakeTelegram) -> dict[str, str]:

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from ml.cli import main as ml_main
-from ml.cli.predict import expand
+from ml.cli.predict import expand, human_line
 from tests.ml_support import make_tiny_data, make_tiny_model
 
 
@@ -31,8 +31,23 @@ def test_predict_json_lines_and_corrupt_file_continues(tmp_path: Path, capsys: p
     assert len(errors) == 1 and errors[0]["path"].endswith("broken.jpg")
     good = [line for line in lines if "error" not in line]
     for line in good:
-        assert set(line) == {"path", "hashtag", "confidence", "suggested", "top", "scene"}
+        assert set(line) == {"path", "hashtag", "confidence", "suggested", "suggestions", "top", "scene"}
         assert line["scene"] and line["scene"][0]["class"].startswith("/")
+
+
+def test_predict_json_carries_a_ranked_list_when_no_tag_is_sure(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture) -> None:
+    data = make_tiny_data(tmp_path / "data", per_class=1)
+    # Untrained: about a third for each of three tags, so none reaches 0.99 and two reach 0.05 together.
+    model = make_tiny_model(tmp_path / "m.pt", threshold=0.99, list_mass=0.05)
+    assert ml_main(["predict", str(data), "--json", "--model", str(model), "--threads", "1"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    for line in lines:
+        offered = line["suggestions"]
+        assert len(offered) == 2 and offered[0]["tag"] == line["suggested"] == line["hashtag"]
+        assert offered[0]["probability"] >= offered[1]["probability"]
+        assert human_line(line).split(": ", 1)[1].startswith(f"#{offered[0]['tag']} ")
+        assert " · #" in human_line(line)
 
 
 def test_predict_human_output(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

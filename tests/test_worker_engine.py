@@ -10,9 +10,9 @@ from PIL import Image
 
 from ml.serving.images import DecodeLimits
 from ml.tags import ALL_LABELS
-from tests.fake_classifier import FakeClassifier
-from worker.contract import ClassifyResult, ErrorCode
-from worker.engine import Engine, decode_payload, queue_wait_ms
+from tests.fake_classifier import FakeClassifier, FakePrediction
+from worker.contract import ClassifyResult, ErrorCode, TagScore, Timings
+from worker.engine import Engine, build_result, decode_payload, queue_wait_ms
 from worker.queue import build_request
 
 BLUE, RED = (0, 0, 255), (255, 0, 0)
@@ -37,6 +37,7 @@ def test_a_photo_is_classified_with_every_field_of_the_contract() -> None:
     result = ClassifyResult.model_validate(raw)
     assert result.ok and result.error is None
     assert (result.hashtag, result.suggested, result.confidence) == ("sky", "sky", pytest.approx(0.9))
+    assert [(s.tag, s.probability) for s in result.suggestions] == [("sky", pytest.approx(0.9))]
     assert set(result.probabilities) == set(ALL_LABELS)
     assert result.scenes[0].scene == "/s/sky"
     assert (result.request_id, result.model_name, result.tta) == ("r1", "fake-colour", 2)
@@ -62,7 +63,7 @@ def test_big_jpegs_are_decoded_no_smaller_than_min_side() -> None:
 
 def test_abstains_on_other() -> None:
     (raw,) = engine().classify([payload(photo(RED))])
-    assert raw["ok"] and raw["hashtag"] == "other" and raw["suggested"] is None
+    assert raw["ok"] and raw["hashtag"] == "other" and raw["suggested"] is None and raw["suggestions"] == []
 
 
 def test_batch_is_one_forward_pass_per_tta_and_keeps_order() -> None:
@@ -142,3 +143,21 @@ def test_request_roundtrip_keeps_bytes() -> None:
     data = photo()
     request = build_request(data, "id")
     assert base64.b64decode(request.image_b64) == data
+
+
+def test_a_ranked_list_reaches_the_result_best_first() -> None:
+    classifier = FakeClassifier()
+    listed = FakePrediction(dict.fromkeys(ALL_LABELS, 0.0) | {"cafe": 0.5, "bar": 0.4}, "cafe", 0.5, "cafe",
+                            [], [("cafe", 0.5), ("bar", 0.4)])
+    photo_ = decode_payload(payload(photo()), 1, DecodeLimits())
+    result = build_result(photo_, listed, classifier, Timings(queue_wait_ms=0, decode_ms=0, inference_ms=0))
+    again = ClassifyResult.model_validate(result.model_dump(mode="json"))
+    assert [(s.tag, s.probability) for s in again.suggestions] == [("cafe", 0.5), ("bar", 0.4)]
+    assert again.suggested == "cafe"
+
+
+def test_a_result_of_an_older_worker_offers_its_one_suggested_tag() -> None:
+    older = {"request_id": "r", "ok": True, "hashtag": "cafe", "confidence": 0.7, "suggested": "cafe",
+             "probabilities": {"cafe": 0.7, "bar": 0.3}}
+    assert ClassifyResult.model_validate(older).suggestions == [TagScore(tag="cafe", probability=0.7)]
+    assert ClassifyResult.model_validate({**older, "suggested": None}).suggestions == []

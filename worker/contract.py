@@ -2,8 +2,10 @@
 
 The bot enqueues `classify_photo(request_dict)` on the queue `QUEUE_NAME` with RQ's JSONSerializer
 (pickle would let anyone who can write to Redis run code in the worker); the job returns a
-`ClassifyResult` dict. Both sides validate with these models, so a change here is a change of
-`CONTRACT_VERSION`. This module imports nothing heavy (no torch): the bot depends on it.
+`ClassifyResult` dict. Both sides validate with these models, so a change here that either side's older
+code would refuse or misread is a change of `CONTRACT_VERSION`; a result field added with a default is not
+(older bots ignore it; results of older workers get the default, e.g. `ClassifyResult.suggestions`). This
+module imports nothing heavy (no torch): the bot depends on it.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 CONTRACT_VERSION = 1
 QUEUE_NAME = "scenetag"
@@ -68,6 +70,15 @@ class SceneScore(BaseModel):
     probability: float
 
 
+class TagScore(BaseModel):
+    """One scene hashtag offered for a photo, and its probability."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tag: str = Field(description="A scene hashtag, without '#'.")
+    probability: float = Field(description="The model's probability of that tag.")
+
+
 class Timings(BaseModel):
     """Where the time went, in milliseconds."""
 
@@ -92,12 +103,26 @@ class ClassifyResult(BaseModel):
     probabilities: dict[str, float] = Field(default_factory=dict)  # every label in ml.tags.ALL_LABELS
     hashtag: str | None = None  # argmax label, may be "other"
     confidence: float = 0.0  # probability of `hashtag`
-    suggested: str | None = None  # the tag to suggest, or None when the model abstains
+    suggested: str | None = None  # the tag to suggest (the best of `suggestions`), or None when abstaining
+    # What to offer, best first: one sure tag, or a ranked list of up to 3 when none is sure alone
+    # (`ml.serving.inference.ranked_suggestions`); [] when the model abstains.
+    suggestions: list[TagScore] = Field(default_factory=list)
     scenes: list[SceneScore] = Field(default_factory=list)  # top scene classes, best first
     model_name: str = ""  # e.g. "efficientnet-lite0-sun100"
     model_version: str = ""  # content hash of the model file
     tta: int = 1  # copies actually averaged
     timings: Timings | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _suggestions_of_older_workers(cls, data: object) -> object:
+        """A result from a worker that predates `suggestions` (the field is additive, so the contract
+        version stays): its one suggested tag is the list."""
+        if isinstance(data, dict) and "suggestions" not in data and data.get("suggested"):
+            tag = data["suggested"]
+            probability = data.get("probabilities", {}).get(tag, data.get("confidence", 0.0))
+            return {**data, "suggestions": [{"tag": tag, "probability": probability}]}
+        return data
 
     @property
     def outcome(self) -> str:

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from ml.serving.images import DEFAULT_LIMITS, DecodeLimits, ImageError, decode_image
 from worker import metrics
-from worker.contract import ClassifyRequest, ClassifyResult, ErrorCode, SceneScore, Timings
+from worker.contract import ClassifyRequest, ClassifyResult, ErrorCode, SceneScore, TagScore, Timings
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +36,7 @@ class PredictionLike(Protocol):
     confidence: float
     suggested: str | None
     scenes: Sequence[tuple[str, float]]
+    suggestions: Sequence[tuple[str, float]]
 
 
 class SceneClassifier(Protocol):
@@ -142,6 +143,7 @@ def build_result(
         hashtag=prediction.hashtag,
         confidence=float(prediction.confidence),
         suggested=prediction.suggested,
+        suggestions=[TagScore(tag=tag, probability=float(p)) for tag, p in prediction.suggestions],
         scenes=[SceneScore(scene=s, probability=float(p)) for s, p in list(prediction.scenes)[:TOP_SCENES]],
         **common,  # type: ignore[arg-type]
     )

@@ -1,4 +1,5 @@
-"""👍/👎 under a suggestion, and after 👎 "which tag fits?": stored with it as training data for operators.
+"""👍/👎 under a suggestion, and after 👎 "which tag fits?" (after 👍 on a ranked list, "which of them?"):
+stored with it as training data for operators.
 
 Each suggestion is rated once and its question asked once: a second press, or a stale button, gets a short
 answer. Only the user who sent the photo can rate it (the repository checks the suggestion's user).
@@ -22,6 +23,7 @@ from bot.callbacks import (
     correction_keyboard,
     parse_correction,
     parse_feedback,
+    question_after,
 )
 from bot.i18n import Language, text
 from bot.replies import with_correction, with_question
@@ -34,7 +36,8 @@ Choice = TypeVar("Choice", FeedbackChoice, CorrectionChoice)
 
 
 async def feedback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Store the user's 👍/👎 on their own suggestion; after 👎 ask which tag fits, else drop the buttons."""
+    """Store the user's 👍/👎 on their own suggestion; after 👎 ask which tag fits, after 👍 on a ranked list
+    which of its tags, else drop the buttons."""
     pressed = await _store_press(
         update,
         context,
@@ -47,17 +50,25 @@ async def feedback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     query, choice, svc, language = pressed
     metrics.count_feedback(choice.feedback)
+    offered: list[str] = []
     if choice.feedback == "up":
+        async with svc.sessions() as session:
+            offered = await repository.offered_tags(session, choice.suggestion_id)
+    question = question_after(choice.feedback, offered)
+    if question is None:
         await query.answer(text("feedback_thanks", language))
         await _edit(query, None, None)
         return
-    await query.answer(text("which_tag", language))
-    keyboard = correction_keyboard(choice.suggestion_id, await svc.suggestable_tags(), language)
-    await _edit(query, keyboard, lambda reply: with_question(reply, language))
+    await query.answer(text(question, language))
+    listed = choice.feedback == "up"
+    tags = offered if listed else await svc.suggestable_tags()
+    keyboard = correction_keyboard(choice.suggestion_id, tags, language, none_of_these=not listed)
+    await _edit(query, keyboard, lambda reply: with_question(reply, language, question))
 
 
 async def correction(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Store the tag the user picked after their 👎 (`other`: none of these) and say it was noted."""
+    """Store the tag the user picked after their 👎 (`other`: none of these), or from the list after their 👍,
+    and say it was noted."""
     pressed = await _store_press(
         update,
         context,

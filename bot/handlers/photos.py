@@ -178,6 +178,7 @@ async def reply_suggestion(
                 model_version=result.model_version,
                 latency_ms=latency_ms,
                 file_id=kept_file_id(chat, message),
+                offered=[(offered.tag, offered.probability) for offered in result.suggestions],
             )
     except SQLAlchemyError:
         logger.exception("could not store a suggestion in chat %s", message.chat_id)

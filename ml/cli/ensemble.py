@@ -1,6 +1,7 @@
 """`ml ensemble A.pt B.pt ... --output C.pt`: one model file whose prediction is the mean of the members'
 scene probabilities. The members must share the class list, the target and the normalisation; the remap,
-tag balance and abstain threshold come from the first member (`ml evaluate` then `ml record` re-evaluates)."""
+tag balance, abstain threshold and ranked-list rule (`list_mass`, `list_max_tags`) come from the first member
+(`ml evaluate` then `ml record` re-evaluates)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ def ensemble_spec(specs: list[ModelSpec], command: str, mixed_data: bool = False
         backbone="+".join(spec.backbone for spec in specs), input_size=max(s.input_size for s in specs),
         mean=first.mean, std=first.std, target=first.target, classes=list(first.classes),
         remap=dict(first.remap), threshold=first.threshold, tag_balance=first.tag_balance,
+        list_mass=first.list_mass, list_max_tags=first.list_max_tags,
         tta_strength=first.tta_strength, train_command=command,
         data_fingerprint="+".join(dict.fromkeys(s.data_fingerprint for s in specs)),
         members=[{"backbone": s.backbone, "input_size": s.input_size, "train_command": s.train_command,

@@ -2,7 +2,8 @@
 
 Photos are decoded with the worker's `ml.serving.images.load_image` (EXIF orientation, odd modes, bombs,
 truncation) and classified in batches; a file that cannot be decoded gets an error line and the rest continue.
-With `--json`, one object per line: path, hashtag, confidence, suggested, top, scene (or path, error).
+With `--json`, one object per line: path, hashtag, confidence, suggested, suggestions (what the bot offers,
+best first: one sure tag, a ranked list, or none), top, scene (or path, error).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ def record(path: Path, prediction) -> dict:
         "hashtag": prediction.hashtag,
         "confidence": round(prediction.confidence, 4),
         "suggested": prediction.suggested,
+        "suggestions": [{"tag": tag, "probability": round(p, 4)} for tag, p in prediction.suggestions],
         "top": {tag: round(p, 4) for tag, p in top},
         "scene": [{"class": name, "p": round(p, 4)} for name, p in prediction.scenes[:3]],
     }
@@ -48,8 +50,11 @@ def record(path: Path, prediction) -> dict:
 def human_line(line: dict) -> str:
     if "error" in line:
         return f"{line['path']}: error: {line['error']}"
-    suggestion = f"#{line['suggested']}" if line["suggested"] else f"(no suggestion; best {line['hashtag']})"
     scene = f"  scene {line['scene'][0]['class']}" if line["scene"] else ""
+    if len(line["suggestions"]) > 1:  # a ranked list: each tag with its probability
+        listed = " · ".join(f"#{s['tag']} {s['probability']:.2f}" for s in line["suggestions"])
+        return f"{line['path']}: {listed}{scene}"
+    suggestion = f"#{line['suggested']}" if line["suggested"] else f"(no suggestion; best {line['hashtag']})"
     return f"{line['path']}: {suggestion} {line['confidence']:.2f}{scene}"
 
 

@@ -60,6 +60,17 @@ def buttons(message: dict) -> list[dict]:
     return [button for row in message.get("reply_markup", {}).get("inline_keyboard", []) for button in row]
 
 
+async def answers_to(telegram, query_ids: list[str]) -> list[str]:
+    """The text the bot answered each callback query with."""
+    answers = []
+    for query_id in query_ids:
+        answer = await telegram.wait_for_call(
+            "answerCallbackQuery", lambda p, q=query_id: p["callback_query_id"] == q
+        )
+        answers.append(answer["text"])
+    return answers
+
+
 def replies_to(telegram, chat_id: int, message_id: int) -> list[dict]:
     return [
         m

@@ -15,7 +15,7 @@ from bot.i18n import text
 from bot.replies import error_text
 from storage import repository
 from storage.models import Flag, Suggestion
-from tests.e2e.conftest import buttons, eventually, replies_to
+from tests.e2e.conftest import answers_to, buttons, eventually, replies_to
 from worker.contract import ErrorCode
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
@@ -46,17 +46,6 @@ async def test_private_photo_gets_a_hashtag_and_feedback_is_stored(telegram, bot
     assert suggestion.feedback == "up"
     assert suggestion.file_unique_id and suggestion.model_version and suggestion.latency_ms > 0
     assert suggestion.file_id == sent["photo"][-1]["file_id"]  # kept by default, for training
-
-
-async def answers_to(telegram, query_ids: list[str]) -> list[str]:
-    """The text the bot answered each callback query with."""
-    answers = []
-    for query_id in query_ids:
-        answer = await telegram.wait_for_call(
-            "answerCallbackQuery", lambda p, q=query_id: p["callback_query_id"] == q
-        )
-        answers.append(answer["text"])
-    return answers
 
 
 async def test_thumbs_down_asks_once_which_tag_fits_and_stores_the_pick(telegram, bot, sample):

@@ -9,14 +9,9 @@ from pydantic import BaseModel, Field
 
 from ml.tags import OTHER
 from moderation.verdict import ModerationSettings, Reason, Sensitivity, Verdict
-from worker.contract import ClassifyResult, SceneScore, Timings
+from worker.contract import ClassifyResult, SceneScore, TagScore, Timings
 
 MAX_RUNNER_UPS = 3
-
-
-class TagScore(BaseModel):
-    tag: str = Field(description="A scene hashtag, without '#'.")
-    probability: float = Field(description="The model's probability of that tag.")
 
 
 class Classification(BaseModel):
@@ -28,9 +23,15 @@ class Classification(BaseModel):
     hashtag: str = Field(description="The most probable label, without '#'; may be `other` (no popular tag).")
     confidence: float = Field(description="Probability of `hashtag`.")
     suggested: str | None = Field(
-        description="The tag to suggest, or null when the model abstains: better no tag than a wrong one."
+        description="The tag to suggest, or null when the model abstains: better no tag than a wrong one. "
+        "The best of `suggestions`."
     )
-    abstained: bool = Field(description="True when `suggested` is null.")
+    suggestions: list[TagScore] = Field(
+        description="What to offer, best first: one sure tag, or, when no single tag is sure enough, a "
+        "ranked list of up to three (never `other`) that holds the right one as often as the model file's "
+        "rule promises; empty when the model abstains."
+    )
+    abstained: bool = Field(description="True when `suggested` is null (`suggestions` is empty).")
     runner_ups: list[TagScore] = Field(
         description=f"Up to {MAX_RUNNER_UPS} next most probable tags (not `hashtag` nor `other`), best first."
     )
