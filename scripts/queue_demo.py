@@ -1,4 +1,5 @@
-"""Send photos through Redis to a running `scenetag-worker`, as the bot does, and print the replies.
+"""Send photos through Redis to a running `scenetag-worker`, as the bot does, and print what the bot would
+reply to each (bot.replies, the bot's own wording).
 
 Usage: python scripts/queue_demo.py PHOTO... (REDIS_URL from the environment or .env, like the services;
 `make run` calls it when no BOT_TOKEN is set). Exits non-zero when a photo gets no result in time.
@@ -12,23 +13,23 @@ from pathlib import Path
 
 from redis import Redis
 
+from bot.replies import error_text, suggestion_text
+from bot.settings import BotSettings
 from worker.contract import ClassifyResult
 from worker.queue import OutcomeState, build_request, enqueue_photo, fetch_outcome, photo_queue
 from worker.settings import ServiceSettings
 
+MARGIN = BotSettings.model_fields["suggest_runner_up_margin"].default  # the bot's default
 TIMEOUT_S = 60.0
 POLL_S = 0.1
 
 
 def describe(name: str, result: ClassifyResult) -> str:
-    if not result.ok:
-        return f"{name}: error {result.error} ({result.error_detail})"
-    if len(result.suggestions) > 1:  # a ranked list, as the bot offers it
-        tag = " · ".join(f"#{s.tag} {s.probability:.0%}" for s in result.suggestions)
-    else:
-        tag = f"#{result.suggested}" if result.suggested else "no popular tag fits"
+    """The photo's line, then what the bot would reply to it in a private chat (English)."""
+    reply = suggestion_text(result, "en", MARGIN) if result.ok else error_text(result.error, "en")
     waited = f", queue wait {result.timings.queue_wait_ms:.0f} ms" if result.timings else ""
-    return f"{name}: {tag} (top {result.hashtag} {result.confidence:.0%}, TTA {result.tta}{waited})"
+    top = f"top {result.hashtag} {result.confidence:.0%}, TTA {result.tta}{waited}" if result.ok else "failed"
+    return f"{name} ({top}); the bot replies:\n  " + reply.replace("\n", "\n  ")
 
 
 def main(paths: list[str]) -> int:
