@@ -144,8 +144,9 @@ async def test_without_token_runs_the_demo_keeps_the_worker_and_stops_cleanly(tm
         output = await run.wait_for_text("BOT_TOKEN is not set")
         assert_started_services(run)
         for sample in sorted(p.name for p in (ROOT / "ml" / "samples").glob("*.jp*g")):
-            # The queue demo's line for each photo: a tag or an honest no-tag, never gone/failed.
-            assert re.search(rf"(?m)^{re.escape(sample)}: (#\w+|no popular tag fits) \(top ", output), output
+            # The queue demo's lines for each photo: classified (never gone/failed), then the bot's reply.
+            shown = rf"(?m)^{re.escape(sample)} \(top \w+ \d+%.*; the bot replies:\n  \S"
+            assert re.search(shown, output), output
         await asyncio.sleep(1)
         assert run.process.returncode is None, "run-local.sh must keep the worker running"
         assert await run.interrupt() == 130
