@@ -3,8 +3,11 @@
 Usage: `scenetag-worker [--burst]`; configuration from the environment (see `WorkerSettings`).
 The equivalent with RQ's own CLI (the model then loads from the same variables at worker start):
 
-    rq worker --url "$REDIS_URL" -w worker.batching.BatchingWorker
+    rq worker --url "$REDIS_URL" -w worker.batching.BatchingWorker -j worker.queue.ContractJob
               --serializer rq.serializers.JSONSerializer scenetag
+
+(`-j`: RQ's registry cleanup then resolves callbacks through `ContractJob` too; the worker itself always
+does, whatever `-j` says.)
 """
 
 from __future__ import annotations
