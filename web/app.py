@@ -31,6 +31,7 @@ from swagger_ui_bundle import swagger_ui_path
 from storage.session import create_engine, create_sessionmaker
 from web import api
 from web.formatting import FILTERS, GLOBALS
+from web.limits import BodyLimit, body_limits
 from web.metrics import REQUESTS
 from web.settings import WebSettings
 from web.telegram import BotApi, TelegramUnavailable
@@ -99,6 +100,8 @@ def build_app(settings: WebSettings) -> FastAPI:
         https_only=settings.secure_cookies,
     )
     app.middleware("http")(count_and_protect)
+    # Outermost: every body is bounded as it streams, before any handler reads it.
+    app.add_middleware(BodyLimit, limit_for=body_limits(settings.api_max_upload_bytes))
     app.add_exception_handler(LoginRequired, to_login)
     app.add_exception_handler(PageError, page_error)
     app.add_exception_handler(TelegramUnavailable, telegram_unavailable)
