@@ -119,7 +119,7 @@ STATUS_DOCS = {
 
 class ApiRoute(APIRoute):
     """Answers `ApiError`s and FastAPI's request errors with `ErrorResponse`. `before_body` runs before
-    FastAPI reads the body (which `web.limits.BodyLimit` bounds as it streams, 413 past the limit)."""
+    FastAPI reads the body (`web.limits.BodyLimit` bounds it as it streams: a 413 raised from `receive`)."""
 
     async def before_body(self, request: Request) -> None:
         """A check that needs no body (`web.api.auth.KeyedRoute`: the API key); raise `ApiError` to refuse."""

@@ -16,14 +16,13 @@ from web.api.auth import KeyedRoute, limited_key
 from web.api.errors import error_responses, image_error
 from web.api.schemas import Check, Classification, check, classification
 from web.api.state import api_settings, redis_client
-from web.limits import API_PREFIX
 from worker.contract import ClassifyResult, ErrorCode
 
 DEFAULT_MODERATION = ModerationSettings(enabled=True)
 MAX_MIN_HASHTAGS = 30
 
 router = APIRouter(
-    prefix=API_PREFIX,
+    prefix="/v1",
     tags=["API"],
     route_class=KeyedRoute,
     dependencies=[Depends(limited_key)],  # every endpoint: a valid key within its rate limit
@@ -37,7 +36,7 @@ Image = Annotated[
 
 async def read_image(request: Request, image: UploadFile) -> bytes:
     """The upload's bytes, or 413 past the limit (the whole body was bounded while it streamed, with room
-    for the form around the image: `web.limits`)."""
+    for the form around the image: `web.limits`, `ApiSettings.api_max_body_bytes`)."""
     limit = api_settings(request).api_max_upload_bytes
     if image.size is not None and image.size > limit:
         raise image_error(ErrorCode.TOO_LARGE)
