@@ -1,6 +1,6 @@
 """web.limits.BodyLimit (bodies bounded as they stream) and the API's key check before the body: a chunked
 body (no Content-Length) is cut off at the limit, and a request without a valid key is refused before a byte
-of its body is read. Driven at the ASGI level, so the test sees exactly how much of the body the app pulled."""
+of its body is read. Driven at the ASGI level, so the test sees how much of the body the app pulled."""
 
 from __future__ import annotations
 
