@@ -332,10 +332,11 @@ def test_only_the_worker_image_installs_torch() -> None:
     stages = dockerfile_stages()
     bot, worker, web = ("\n".join(stages[name]) for name in ("bot", "worker", "web"))
     assert "requirements-torch" not in bot and "requirements-torch" not in web
-    assert "pip install -e '.[bot]'" in bot
-    assert "pip install -e '.[web]'" in web
-    # torch first, then the project: pip then keeps that build (see scripts/requirements-torch.txt).
-    assert worker.index("-r /tmp/requirements-torch.txt") < worker.index("pip install -e '.[worker]'")
+    assert "pip install --no-deps -e '.[bot]'" in bot
+    assert "pip install --no-deps -e '.[web]'" in web
+    # torch first, then the locked rest and the project: pip keeps that build (scripts/requirements-torch.txt).
+    steps = ("-r /tmp/requirements-torch.txt", "-r requirements/worker.lock", "pip install -e '.[worker]'")
+    assert [worker.index(step) for step in steps] == sorted(worker.index(step) for step in steps)
     for name in OUR_SERVICES:
         assert stages[name][-2:] == ["USER scenetag", f'CMD ["scenetag-{name}"]'], name
 
