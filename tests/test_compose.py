@@ -334,7 +334,7 @@ def test_only_the_worker_image_installs_torch() -> None:
     assert "requirements-torch" not in bot and "requirements-torch" not in web
     assert "pip install --no-deps -e '.[bot]'" in bot
     assert "pip install --no-deps -e '.[web]'" in web
-    # torch first, then the locked rest and the project: pip keeps that build (scripts/requirements-torch.txt).
+    # torch first, then the locked rest, then the project: pip keeps that build (requirements-torch.txt).
     steps = ("-r /tmp/requirements-torch.txt", "-r requirements/worker.lock", "pip install -e '.[worker]'")
     assert [worker.index(step) for step in steps] == sorted(worker.index(step) for step in steps)
     for name in OUR_SERVICES:
