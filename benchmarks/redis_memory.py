@@ -41,7 +41,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--photos", type=int, default=50)
     parser.add_argument("--long-side", type=int, default=1280)
-    parser.add_argument("--data", type=Path, default=DEFAULT_PHOTOS, help="photos to scale (default: ../shared)")
+    parser.add_argument("--data", type=Path, default=DEFAULT_PHOTOS, help="photos to scale (../shared)")
     args = parser.parse_args()
     photos = load_photos(args.data, args.photos, args.long_side)
     with tempfile.TemporaryDirectory() as directory:
