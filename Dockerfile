@@ -40,14 +40,20 @@ FROM runtime AS bot
 RUN apt-get update \
     && apt-get install -y --no-install-recommends fonts-dejavu-core \
     && rm -rf /var/lib/apt/lists/*
+# Exactly the locked versions, each checked against its hash (requirements/*.lock, scripts/lock.sh), then the
+# project itself with nothing more.
+COPY requirements/bot.lock requirements/bot.lock
+RUN pip install --require-hashes --no-deps -r requirements/bot.lock
 COPY --from=source /app /app
-RUN pip install -e '.[bot]'
+RUN pip install --no-deps -e '.[bot]'
 USER scenetag
 CMD ["scenetag-bot"]
 
 FROM runtime AS web
+COPY requirements/web.lock requirements/web.lock
+RUN pip install --require-hashes --no-deps -r requirements/web.lock
 COPY --from=source /app /app
-RUN pip install -e '.[web]'
+RUN pip install --no-deps -e '.[web]'
 USER scenetag
 CMD ["scenetag-web"]
 
@@ -56,6 +62,10 @@ ARG TORCH_INDEX_URL=
 # Its own layer, before the project: the largest and the least often changed.
 COPY scripts/requirements-torch.txt /tmp/requirements-torch.txt
 RUN pip install ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"} -r /tmp/requirements-torch.txt
+# The rest of the serving stack from its lock (torch is not in it), then the project; pip's check of the
+# extra then only adds efficientnet-lite-pytorch (a small wrapper of torch, left out of the lock with it).
+COPY requirements/worker.lock requirements/worker.lock
+RUN pip install --require-hashes --no-deps -r requirements/worker.lock
 COPY --from=source /app /app
 RUN pip install -e '.[worker]'
 USER scenetag

@@ -27,5 +27,7 @@ fmt: setup ## ruff format and autofix
 compose-config: ## validate docker-compose.yml with .env (or .env.example and placeholders); no engine needed
 	@if docker compose version >/dev/null 2>&1; then compose="docker compose"; else compose=docker-compose; fi; \
 	if [ -f .env ]; then $$compose config --quiet; \
-	else BOT_TOKEN=0:placeholder POSTGRES_PASSWORD=placeholder $$compose --env-file .env.example config --quiet; fi \
+	else BOT_TOKEN=0:placeholder POSTGRES_PASSWORD=placeholder REDIS_PASSWORD=placeholder \
+		RQ_DASHBOARD_REDIS_PASSWORD=placeholder WEB_SESSION_SECRET=placeholder-of-at-least-32-characters \
+		$$compose --env-file .env.example config --quiet; fi \
 	&& echo "docker-compose.yml is valid"

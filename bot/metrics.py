@@ -16,6 +16,9 @@
 - `scenetag_queue_depth`, `scenetag_queue_workers`: photos waiting on the RQ queue and the workers
   registered on it, read from Redis at scrape time (`QueueCollector`). Exported by the bot because it sees
   them when no worker runs; with several bot replicas, aggregate them with max().
+- `scenetag_redis_memory_used_bytes`, `scenetag_redis_memory_max_bytes`: Redis's `used_memory` and its
+  `maxmemory` (0: no limit), from INFO at scrape time: the RedisMemoryHigh alert fires before Redis, with
+  `noeviction`, refuses writes (new photos are then answered "busy").
 """
 
 from __future__ import annotations
@@ -99,8 +102,8 @@ def count_feedback(kind: str) -> None:
 
 
 class QueueCollector(Collector):
-    """`scenetag_queue_depth` and `scenetag_queue_workers`, read from Redis when Prometheus scrapes. When
-    Redis does not answer, both are left out of that scrape (an alert on them then sees no data)."""
+    """`scenetag_queue_depth`, `scenetag_queue_workers` and Redis's memory, read from Redis when Prometheus
+    scrapes. When Redis does not answer, all are left out of that scrape (an alert on them sees no data)."""
 
     def __init__(self, queue: Queue) -> None:
         self._queue = queue
@@ -111,17 +114,24 @@ class QueueCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         try:
             depth, workers = self._queue.count, live_workers(self._queue)  # as the bot's "is any worker up?"
+            memory = self._queue.connection.info("memory")
         except RedisError as error:
             logger.warning("metrics: queue unavailable: %s", error)
             return
-        yield from self.families(depth, workers)
+        yield from self.families(depth, workers, (int(memory["used_memory"]), int(memory["maxmemory"])))
 
     @staticmethod
-    def families(depth: int | None = None, workers: int | None = None) -> list[GaugeMetricFamily]:
-        """The two gauges, with these values, or empty (what `describe` returns)."""
+    def families(
+        depth: int | None = None, workers: int | None = None, memory: tuple[int, int] | None = None
+    ) -> list[GaugeMetricFamily]:
+        """The gauges, with these values (memory: used and max bytes), or empty (what `describe` returns)."""
         queued = GaugeMetricFamily("scenetag_queue_depth", "Photos waiting on the worker queue")
         registered = GaugeMetricFamily("scenetag_queue_workers", "Workers registered on the queue")
-        if depth is not None and workers is not None:
+        used = GaugeMetricFamily("scenetag_redis_memory_used_bytes", "Memory Redis uses (INFO used_memory)")
+        limit = GaugeMetricFamily("scenetag_redis_memory_max_bytes", "Redis's maxmemory; 0 = no limit")
+        if depth is not None and workers is not None and memory is not None:
             queued.add_metric([], depth)
             registered.add_metric([], workers)
-        return [queued, registered]
+            used.add_metric([], memory[0])
+            limit.add_metric([], memory[1])
+        return [queued, registered, used, limit]

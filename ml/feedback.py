@@ -224,6 +224,17 @@ class TokenRefused(Exception):
     """The Bot API refused BOT_TOKEN: no photo can be fetched, so the export stops."""
 
 
+class DownloadFailed(Exception):
+    """A download failed for a reason worth retrying; the message names the step and the HTTP status or the
+    error's kind, never the URL (the Bot API's URLs carry BOT_TOKEN)."""
+
+
+def _ok(response: httpx.Response, step: str) -> httpx.Response:
+    if response.is_error:
+        raise DownloadFailed(f"{step}: HTTP {response.status_code}")
+    return response
+
+
 class BotApiFiles:
     """Downloads files by file_id through the Bot API (the same endpoints the bot uses)."""
 
@@ -234,19 +245,22 @@ class BotApiFiles:
 
     def download(self, file_id: str) -> bytes:
         """The file's bytes; PhotoGone when Telegram no longer has it, TokenRefused for a bad BOT_TOKEN,
-        httpx.HTTPError on other failures."""
-        response = self._client.post(self._method_url, json={"file_id": file_id})
-        if response.status_code in (401, 403):
-            raise TokenRefused(f"the Bot API refused BOT_TOKEN ({response.status_code})")
-        if response.status_code in (400, 404):  # "Bad Request: invalid file_id" / "file not found"
-            raise PhotoGone(response.json().get("description", response.reason_phrase))
-        response.raise_for_status()
-        file_path = response.json()["result"]["file_path"]
-        download = self._client.get(self._file_url + file_path)
-        if download.status_code == 404:
-            raise PhotoGone("file not found")
-        download.raise_for_status()
-        return download.content
+        DownloadFailed on other failures (httpx's own errors name the URL, hence the token: not passed on)."""
+        try:
+            response = self._client.post(self._method_url, json={"file_id": file_id})
+            if response.status_code in (401, 403):
+                raise TokenRefused(f"the Bot API refused BOT_TOKEN ({response.status_code})")
+            if response.status_code in (400, 404):  # "Bad Request: invalid file_id" / "file not found"
+                raise PhotoGone(response.json().get("description", response.reason_phrase))
+            file_path = _ok(response, "getFile").json()["result"]["file_path"]
+            download = self._client.get(self._file_url + file_path)
+            if download.status_code == 404:
+                raise PhotoGone("file not found")
+            return _ok(download, "download").content
+        except httpx.HTTPError as error:
+            raise DownloadFailed(type(error).__name__) from None
+        except (ValueError, KeyError, TypeError):  # not the JSON the Bot API answers
+            raise DownloadFailed("malformed Bot API answer") from None
 
 
 def save(target: Path, data: bytes) -> None:
@@ -273,9 +287,9 @@ def export_records(records: Sequence[Labelled], out: Path, files: BotApiFiles, s
                     logger.debug("%s %d: gone (%s)", record.kind, record.record_id, gone)
                     summary.gone += 1
                     continue
-                except (httpx.HTTPError, ValueError, KeyError) as error:  # network, server, malformed reply
+                except DownloadFailed as error:  # network, server, malformed reply
                     summary.failed += 1
-                    summary.failures.append(f"{record.kind} {record.record_id}: {error!r}")
+                    summary.failures.append(f"{record.kind} {record.record_id}: {error}")
                     continue
                 summary.exported += 1
             row = ManifestRow.of(record)

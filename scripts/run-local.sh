@@ -62,20 +62,24 @@ stop_all() {
     done
 }
 
+# REDIS_URL as it may be shown: its password (redis://:PASSWORD@host) as ***.
+redacted() { printf '%s' "$1" | sed -E 's#(://[^/@:]*:)[^/@]*@#\1***@#'; }
+
 ensure_redis() {
-    local url=$1 data_dir=$2
-    redis_answers "$url" && { echo "==> Redis answers at $url"; return 0; }
+    local url=$1 data_dir=$2 shown
+    shown=$(redacted "$url")
+    redis_answers "$url" && { echo "==> Redis answers at $shown"; return 0; }
     local host port
     read -r host port < <("$PY" -c 'import sys; from urllib.parse import urlsplit
 u = urlsplit(sys.argv[1]); print(u.hostname or "", u.port or 6379)' "$url")
     case "$host" in
         127.0.0.1 | localhost | ::1) ;;
-        *) die "nothing answers at REDIS_URL=$url and it is not on this machine: start that Redis or change REDIS_URL" ;;
+        *) die "nothing answers at REDIS_URL=$shown and it is not on this machine: start that Redis or change REDIS_URL" ;;
     esac
     if ! command -v redis-server >/dev/null 2>&1; then
         apt_install redis-server
         # Debian's package may have started its own server on the default port already.
-        redis_answers "$url" && { echo "==> Redis answers at $url"; return 0; }
+        redis_answers "$url" && { echo "==> Redis answers at $shown"; return 0; }
     fi
     mkdir -p "$data_dir/redis"
     echo "==> starting redis-server on 127.0.0.1:$port (files in $data_dir/redis, log redis.log there)"

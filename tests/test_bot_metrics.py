@@ -86,6 +86,15 @@ def test_queue_collector_reads_depth_and_workers_at_scrape_time(redis_conn: Redi
     assert queue_gauges(collector)["scenetag_queue_workers"] == 0
 
 
+def test_queue_collector_reads_redis_memory_and_its_limit(redis_conn: Redis) -> None:
+    registry = CollectorRegistry()
+    registry.register(metrics.QueueCollector(photo_queue(redis_conn)))
+    info = redis_conn.info("memory")
+    used = registry.get_sample_value("scenetag_redis_memory_used_bytes")
+    assert used is not None and used > 0
+    assert registry.get_sample_value("scenetag_redis_memory_max_bytes") == info["maxmemory"]
+
+
 def test_queue_collector_leaves_the_gauges_out_when_redis_is_down() -> None:
     unreachable = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=1)
     assert queue_gauges(metrics.QueueCollector(photo_queue(unreachable))) == {}

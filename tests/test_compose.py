@@ -13,6 +13,7 @@ import importlib.util
 import os
 import re
 import shutil
+import stat
 import subprocess
 import tomllib
 from pathlib import Path
@@ -22,10 +23,18 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 from pydantic_settings import BaseSettings
+from redis import Redis
+from redis.exceptions import AuthenticationError, NoPermissionError, RedisError
+from rq.serializers import JSONSerializer
 
 from bot.settings import BotSettings
 from ml.registry.settings import RegistrySettings
+from tests.fake_classifier import blue_jpeg, installed_fake
+from tests.services import REDIS_BINARY, end_process, free_port, wait_for
 from web.settings import WebSettings
+from worker.batching import BatchingWorker
+from worker.contract import MODEL_INFO_KEY, RESULTS_STREAM
+from worker.queue import OutcomeState, build_request, enqueue_photo, fetch_outcome, photo_queue
 from worker.settings import ServiceSettings, WorkerSettings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,6 +45,8 @@ REQUIRED = {
     "BOT_TOKEN": "123456:ABC-def",
     "POSTGRES_PASSWORD": "secret",
     "WEB_SESSION_SECRET": "a-session-secret-of-32-characters-or-more",
+    "REDIS_PASSWORD": "servicepassword0123",
+    "RQ_DASHBOARD_REDIS_PASSWORD": "dashboardpassword0123",
 }
 # Each service built from the Dockerfile, with the settings class of the process it runs.
 OUR_SERVICES = {"worker": WorkerSettings, "bot": BotSettings, "web": WebSettings}
@@ -117,17 +128,23 @@ def test_service_environment_builds_valid_settings(
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     settings = settings_class.from_env()
-    assert settings.redis_url == env["REDIS_URL"] == "redis://redis:6379/0"  # the compose value, read
+    # the compose value, read: its own user and password
+    assert settings.redis_url == env["REDIS_URL"] == "redis://scenetag:servicepassword0123@redis:6379/0"
     assert settings.log_level == "INFO"  # `${LOG_LEVEL:-}` empty: the default
 
 
 def test_queue_and_database_urls_point_at_the_compose_services(compose: dict[str, Any]) -> None:
     services = compose["services"]
     dashboard_redis = environment(services["rq-dashboard"])["RQ_DASHBOARD_REDIS_URL"]
+    dashboard = urlsplit(dashboard_redis)
     for redis_url in (environment(services[name])["REDIS_URL"] for name in OUR_SERVICES):
         url = urlsplit(redis_url)
         assert (url.hostname, url.port or REDIS_PORT) == ("redis", REDIS_PORT)
-        assert redis_url == dashboard_redis  # the dashboard watches the queue the bot and worker use
+        assert (url.username, url.password) == ("scenetag", REQUIRED["REDIS_PASSWORD"])
+        # the dashboard watches the queue the bot and worker use, as its own user
+        assert (dashboard.hostname, dashboard.port, dashboard.path) == (url.hostname, url.port, url.path)
+        assert dashboard.username == "rqdashboard"
+        assert dashboard.password == REQUIRED["RQ_DASHBOARD_REDIS_PASSWORD"]
     # The dashboard reads the database the bot writes.
     assert environment(services["web"])["DATABASE_URL"] == environment(services["bot"])["DATABASE_URL"]
     database = urlsplit(environment(services["bot"])["DATABASE_URL"])
@@ -154,11 +171,75 @@ def test_services_wait_for_what_they_need(compose: dict[str, Any]) -> None:
                 assert "healthcheck" in services[dependency], f"{name} waits on {dependency}'s health"
 
 
-def test_redis_persists_queue_with_aof(compose: dict[str, Any]) -> None:
+def redis_script(compose: dict[str, Any]) -> str:
     redis = compose["services"]["redis"]
-    command = redis["command"]
-    assert command[command.index("--appendonly") + 1] == "yes"
+    assert redis["command"][:2] == ["sh", "-c"]
+    return redis["command"][2]
+
+
+def test_redis_persists_queue_with_aof_and_bounds_its_memory(compose: dict[str, Any]) -> None:
+    redis = compose["services"]["redis"]
+    script = redis_script(compose)
+    assert "--appendonly yes" in script
+    assert '--maxmemory "${REDIS_MAXMEMORY}" --maxmemory-policy noeviction' in script
+    assert environment(redis)["REDIS_MAXMEMORY"] == "1gb"
     assert any(volume.endswith(":/data") for volume in redis["volumes"])
+
+
+def test_redis_passwords_are_in_no_process_arguments(raw_compose: dict[str, Any]) -> None:
+    script = raw_compose["services"]["redis"]["command"][2]
+    # `$$`: the container's shell expands them into a 0600 file; compose would put them in the arguments.
+    assert "${REDIS_PASSWORD" not in script.replace("$${REDIS_PASSWORD}", "")
+    assert "umask 077" in script and "user default off" in script
+
+
+def test_compose_redis_users_serve_our_queue_and_keep_the_dashboard_to_rq(
+    compose: dict[str, Any], tmp_path: Path
+) -> None:
+    """The compose Redis's own users and limits, run on the local redis-server: our services' work passes
+    the ACL (queue, worker, results, registry, INFO for metrics), the dashboard sees RQ's keys only."""
+    if not shutil.which(REDIS_BINARY):
+        pytest.skip(f"redis-server not installed at {REDIS_BINARY}")
+    port = free_port()
+    script = redis_script(compose).replace("/tmp/users.conf", str(tmp_path / "users.conf"))
+    script = script.replace("exec redis-server", f"exec {REDIS_BINARY}").rstrip()
+    script += f" --port {port} --bind 127.0.0.1 --dir {tmp_path} --appendonly no --save ''"
+    env = {**environment(compose["services"]["redis"]), "PATH": os.environ["PATH"]}
+    env["REDIS_MAXMEMORY"] = "64mb"
+    output = subprocess.DEVNULL
+    server = subprocess.Popen(["sh", "-c", script], env=env, stdout=output, stderr=subprocess.STDOUT)
+    service = Redis(port=port, username="scenetag", password=REQUIRED["REDIS_PASSWORD"])
+    dashboard = Redis(port=port, username="rqdashboard", password=REQUIRED["RQ_DASHBOARD_REDIS_PASSWORD"])
+    try:
+        wait_for(lambda: _pings(service), 10, "the compose redis-server")
+        assert oct(stat.S_IMODE((tmp_path / "users.conf").stat().st_mode)) == "0o600"
+        with pytest.raises(AuthenticationError):
+            Redis(port=port).ping()  # no password: the default user is off
+        memory = service.info("memory")
+        assert (memory["maxmemory"], memory["maxmemory_policy"]) == (64 * 1024 * 1024, "noeviction")
+        with installed_fake(default_tta=1):
+            queue = photo_queue(service)
+            job = enqueue_photo(queue, build_request(blue_jpeg(), "acl"))
+            BatchingWorker([queue], connection=service, serializer=JSONSerializer).work(burst=True)
+        assert fetch_outcome(queue, job.id).state is OutcomeState.DONE
+        assert service.xlen(RESULTS_STREAM) == 1
+        for forbidden in (service.flushall, lambda: service.config_get("maxmemory")):
+            with pytest.raises(NoPermissionError):
+                forbidden()
+        assert photo_queue(dashboard).finished_job_registry.get_job_ids() == [job.id]  # RQ's keys: yes
+        with pytest.raises(NoPermissionError):
+            dashboard.get(MODEL_INFO_KEY)  # the rest: no
+    finally:
+        service.close()
+        dashboard.close()
+        end_process(server, 10)
+
+
+def _pings(client: Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except RedisError:
+        return False
 
 
 def test_worker_reserves_an_nvidia_gpu(compose: dict[str, Any]) -> None:
@@ -332,10 +413,11 @@ def test_only_the_worker_image_installs_torch() -> None:
     stages = dockerfile_stages()
     bot, worker, web = ("\n".join(stages[name]) for name in ("bot", "worker", "web"))
     assert "requirements-torch" not in bot and "requirements-torch" not in web
-    assert "pip install -e '.[bot]'" in bot
-    assert "pip install -e '.[web]'" in web
-    # torch first, then the project: pip then keeps that build (see scripts/requirements-torch.txt).
-    assert worker.index("-r /tmp/requirements-torch.txt") < worker.index("pip install -e '.[worker]'")
+    assert "pip install --no-deps -e '.[bot]'" in bot
+    assert "pip install --no-deps -e '.[web]'" in web
+    # torch first, then the locked rest, then the project: pip keeps that build (requirements-torch.txt).
+    steps = ("-r /tmp/requirements-torch.txt", "-r requirements/worker.lock", "pip install -e '.[worker]'")
+    assert [worker.index(step) for step in steps] == sorted(worker.index(step) for step in steps)
     for name in OUR_SERVICES:
         assert stages[name][-2:] == ["USER scenetag", f'CMD ["scenetag-{name}"]'], name
 

@@ -5,15 +5,19 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+import logging
 from datetime import UTC, date, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
+import httpx
 import pytest
 
 from ml.cli import main as ml_main
 from ml.feedback import (
     MANIFEST,
+    BotApiFiles,
+    DownloadFailed,
     ManifestRow,
     Summary,
     export,
@@ -259,6 +263,38 @@ async def test_the_cli_prints_a_json_summary_and_names_a_bad_variable(tmp_path, 
     monkeypatch.setenv("BOT_TOKEN", "not a token")
     assert ml_main(["feedback", "export", "--out", str(tmp_path / "out")]) == 2
     assert "configuration error: BOT_TOKEN" in caplog.text and "not a token" not in caplog.text
+
+
+async def test_a_failed_download_logs_its_status_never_the_token(tmp_path, monkeypatch, caplog):
+    url = f"sqlite+aiosqlite:///{tmp_path / 'bot.sqlite3'}"
+    monkeypatch.chdir(tmp_path)
+    caplog.set_level(logging.DEBUG)
+    async with FakeTelegram() as telegram:
+        await feedback_database(url, telegram)
+        for name, value in telegram.env().items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("DATABASE_URL", url)
+        telegram.fail_next("getFile", 502, "Bad Gateway")
+        command = ["feedback", "export", "--out", str(tmp_path / "out")]
+        assert await asyncio.to_thread(ml_main, command) == 1
+        secret = telegram.token.split(":", 1)[1]
+    assert "getFile: HTTP 502" in caplog.text
+    assert secret not in caplog.text
+
+
+def test_a_network_error_names_its_kind_not_the_url():
+    token = "123:SECRET-token"
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError(f"cannot connect to {request.url}", request=request)
+
+    api = BotApiSettings(bot_token=token, telegram_base_url="http://telegram.invalid/bot")
+    client = httpx.Client(transport=httpx.MockTransport(refuse))
+    with client, pytest.raises(DownloadFailed) as raised:
+        BotApiFiles(client, api).download("file-1")
+    assert str(raised.value) == "ConnectError"
+    assert raised.value.__suppress_context__  # `from None`: httpx's error, URL and all, is not shown
+    assert "SECRET" not in repr(raised.value)
 
 
 def test_summary_counts_leave_out_the_failure_lines():

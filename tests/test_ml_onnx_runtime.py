@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import stat
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +13,15 @@ import pytest
 import torch
 from PIL import Image
 
+from ml.serving import (
+    DEFAULT_MODEL_CACHE_DIR,
+    DEFAULT_ONNX_CACHE_DIR,
+    UnsafeCacheDir,
+    private_dir,
+    user_cache_dir,
+)
 from ml.serving.inference import Classifier
-from ml.serving.model import load_model
+from ml.serving.model import file_version, load_model
 from ml.serving.onnx_runtime import OnnxForward, export_onnx, load_onnx_classifier
 from tests.services import served_model_path
 
@@ -76,5 +85,39 @@ def test_export_is_cached_by_model_version(tmp_path: Path) -> None:
     before = exported.stat().st_mtime_ns
     load_onnx_classifier(model, tmp_path, threads=1)
     assert exported.stat().st_mtime_ns == before
-    assert list(tmp_path.iterdir()) == [exported]  # no partial files left behind
+    # no partial files left behind; the export's sha256 beside it
+    assert sorted(tmp_path.iterdir()) == [exported, exported.with_name(exported.name + ".sha256")]
+
+
+def test_a_cached_export_whose_hash_does_not_match_is_not_used(tmp_path: Path) -> None:
+    model = served_model_path()
+    load_onnx_classifier(model, tmp_path, threads=1)
+    (exported,) = tmp_path.glob("*.onnx")
+    good = exported.read_bytes()
+    exported.write_bytes(b"planted")  # would fail to load, or load another network, if it were used
+    classifier = load_onnx_classifier(model, tmp_path, threads=1)
+    assert exported.read_bytes() == good
+    assert classifier.version == file_version(model)
+    exported.with_name(exported.name + ".sha256").unlink()  # an export nobody recorded: not trusted either
+    exported.write_bytes(b"planted")
+    load_onnx_classifier(model, tmp_path, threads=1)
+    assert exported.read_bytes() == good
+
+
+def test_the_cache_must_be_private(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o777)
+    shared.chmod(0o777)
+    with pytest.raises(UnsafeCacheDir, match="writable by group or others"):
+        load_onnx_classifier(served_model_path(), shared, threads=1)
+    assert list(shared.iterdir()) == []
+    created = private_dir(tmp_path / "new" / "onnx")
+    assert stat.S_IMODE(created.stat().st_mode) == 0o700
+
+
+def test_default_caches_are_the_users_not_the_temp_folder(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", "/home/svc/.cache")
+    assert user_cache_dir("onnx") == Path("/home/svc/.cache/scenetag/onnx")
+    assert not str(DEFAULT_ONNX_CACHE_DIR).startswith(tempfile.gettempdir())
+    assert not str(DEFAULT_MODEL_CACHE_DIR).startswith(tempfile.gettempdir())
 

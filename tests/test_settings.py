@@ -16,7 +16,7 @@ import pytest
 
 from bot.settings import BotSettings
 from moderation.verdict import Sensitivity
-from worker.settings import DEFAULT_MODEL_PATH, ServiceSettings, WorkerSettings
+from worker.settings import DEFAULT_MODEL_PATH, ServiceSettings, WorkerSettings, redact_url
 
 TOKEN = "123456:ABC-def_ghi"
 SETTINGS_CLASSES: list[type[ServiceSettings]] = [WorkerSettings, BotSettings]
@@ -199,3 +199,19 @@ def test_bad_value_in_dotenv_file_stops_the_worker_with_one_line(clean_environme
     (clean_environment / ".env").write_text("DEVICE=quantum\n")
     result = run_with_bad_environment("worker", "scenetag-worker", clean_environment)
     assert_one_clear_line(result, "DEVICE")
+
+
+def test_a_urls_password_is_redacted() -> None:
+    assert redact_url("redis://:s3cret@redis:6379/0") == "redis://:***@redis:6379/0"
+    assert redact_url("rediss://bot:s3cret@redis:6379/0") == "rediss://bot:***@redis:6379/0"
+    assert redact_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+    assert redact_url("redis://bot@redis/0") == "redis://bot@redis/0"
+
+
+def test_a_bad_redis_url_is_named_without_its_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REDIS_URL", "http://:s3cret@redis:6379/0")
+    with pytest.raises(SystemExit) as stopped:
+        ServiceSettings.from_env(_env_file=None)
+    message = str(stopped.value)
+    assert message.startswith("configuration error: REDIS_URL") and "s3cret" not in message
+    assert "http://:***@redis" in message

@@ -4,6 +4,7 @@ file."""
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import AsyncIterator
@@ -289,3 +290,66 @@ async def test_api_docs_are_served_without_a_cdn(dashboard: Dashboard) -> None:
     script = await dashboard.client.get("/docs-assets/swagger-ui-bundle.js")
     assert script.status_code == 200 and "SwaggerUIBundle" in script.text
     assert (await dashboard.client.get("/redoc")).status_code == 404  # its scripts would come from a CDN
+
+
+async def test_a_login_link_logs_in_once(dashboard: Dashboard) -> None:
+    query = login_query(dashboard.telegram.token, OPERATOR_ID, "Olga", int(time.time()))
+    assert (await dashboard.client.get(f"/auth/telegram?{query}")).status_code == 303
+    dashboard.client.cookies.clear()  # someone else, holding the same link
+    again = await dashboard.client.get(f"/auth/telegram?{query}")
+    assert again.status_code == 403
+    assert "used already" in again.text
+    assert (await dashboard.client.get("/")).status_code == 303
+
+
+async def test_a_login_link_is_accepted_for_ten_minutes_by_default(dashboard: Dashboard) -> None:
+    defaults = WebSettings(_env_file=None, bot_token="1:x", web_session_secret=SESSION_SECRET)
+    assert defaults.web_login_max_age_seconds == 600
+    query = login_query(dashboard.telegram.token, OPERATOR_ID, "Olga", int(time.time()) - 11 * 60)
+    response = await dashboard.client.get(f"/auth/telegram?{query}")
+    assert response.status_code == 403 and "expired" in response.text
+
+
+async def test_logout_revokes_the_session_on_the_server(dashboard: Dashboard) -> None:
+    await dashboard.login(OPERATOR_ID, "Olga")
+    stolen = dict(dashboard.client.cookies)  # a copy of the signed cookie, as a thief would keep it
+    token = await dashboard.csrf_token("/")
+    assert (await dashboard.client.post("/logout", data={"csrf_token": token})).status_code == 303
+    dashboard.client.cookies.clear()
+    dashboard.client.cookies.update(stolen)
+    assert (await dashboard.client.get("/")).status_code == 303  # the old cookie opens nothing
+
+
+async def test_access_logs_never_hold_the_query_string(
+    dashboard: Dashboard, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    response = await dashboard.login(OPERATOR_ID, "Olga")
+    assert response.status_code == 303
+    lines = [record.getMessage() for record in caplog.records if not record.name.startswith("httpx")]
+    assert any('"GET /auth/telegram" 303' in line for line in lines), lines
+    assert not any("hash=" in line or "auth_date" in line for line in lines), lines
+
+
+def test_uvicorns_access_log_is_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    import web.__main__ as entry
+
+    options: dict[str, object] = {}
+    monkeypatch.setattr(entry.uvicorn, "run", lambda app, **kwargs: options.update(kwargs))
+    monkeypatch.setenv("BOT_TOKEN", "1:x")
+    monkeypatch.setenv("WEB_SESSION_SECRET", SESSION_SECRET)
+    entry.main()
+    assert options["access_log"] is False
+
+
+async def test_a_chunked_form_over_the_pages_limit_is_413(dashboard: Dashboard) -> None:
+    await dashboard.login(OPERATOR_ID, "Olga")
+
+    async def endless() -> AsyncIterator[bytes]:
+        for _ in range(100):
+            yield b"csrf_token=" + bytes(16 * 1024)
+
+    response = await dashboard.client.post(
+        "/logout", content=endless(), headers={"content-type": "application/x-www-form-urlencoded"}
+    )
+    assert response.status_code == 413

@@ -13,7 +13,9 @@ from web.auth import (
     is_admin_status,
     login_hash,
     new_csrf_token,
+    replay_window_s,
     role_for,
+    used_login_key,
     verify_login,
 )
 
@@ -119,3 +121,11 @@ def test_csrf() -> None:
     assert not csrf_ok(token, None)
     assert not csrf_ok(None, None)
     assert not csrf_ok("", "")
+
+
+def test_a_used_link_is_remembered_by_its_hash_until_it_expires() -> None:
+    fields = {"id": "1", "auth_date": "1000", "hash": "ABCDEF"}
+    assert used_login_key(fields) == "scenetag:web:used-login:abcdef"
+    assert replay_window_s(fields, now=1000, max_age_s=600) == 601
+    assert replay_window_s(fields, now=1599.5, max_age_s=600) == 1
+    assert replay_window_s(fields, now=5000, max_age_s=600) == 1  # never a non-positive Redis TTL

@@ -75,3 +75,22 @@ def test_worker_exits_1_when_the_rq_loop_dies(
     monkeypatch.setattr(BatchingWorker, "dequeue_job_and_maintain_ttl", broken_dequeue)
     with installed_fake(default_tta=1):
         assert worker_main.main([]) == 1
+
+
+def test_unreachable_redis_is_named_without_its_password(tmp_path: Path) -> None:
+    model = tmp_path / "model.pt"
+    model.write_bytes(b"never loaded: Redis is checked first")
+    done = run_worker(tmp_path, REDIS_URL="redis://:s3cret@127.0.0.1:1/0", MODEL_PATH=str(model))
+    assert done.returncode == 1
+    assert "s3cret" not in done.stderr and "redis://:***@127.0.0.1:1/0" in done.stderr
+
+
+def test_a_shared_cache_folder_is_refused_at_start(tmp_path: Path, redis_url: str) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    model = str(served_model_path())
+    done = run_worker(tmp_path, REDIS_URL=redis_url, MODEL_PATH=model, ONNX_CACHE_DIR=str(shared))
+    assert done.returncode == 1
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("configuration error: ONNX_CACHE_DIR: ") and "writable by group or others" in line

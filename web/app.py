@@ -30,17 +30,19 @@ from swagger_ui_bundle import swagger_ui_path
 
 from storage.session import create_engine, create_sessionmaker
 from web import api
+from web.auth import SESSION_MAX_AGE_S
 from web.formatting import FILTERS, GLOBALS
+from web.limits import BodyLimit, body_limits
 from web.metrics import REQUESTS
 from web.settings import WebSettings
 from web.telegram import BotApi, TelegramUnavailable
 from web.views import LoginRequired, PageError, render, router
 
 logger = logging.getLogger(__name__)
+access_logger = logging.getLogger("web.access")
 
 HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = "scenetag_session"
-SESSION_MAX_AGE_S = 7 * 24 * 3600
 TELEGRAM_TIMEOUT_S = 10.0
 DOCS_ASSETS = "/docs-assets"  # Swagger UI's files (swagger-ui-bundle)
 
@@ -98,6 +100,10 @@ def build_app(settings: WebSettings) -> FastAPI:
         same_site="lax",  # with the CSRF token: no cross-site POST carries the session
         https_only=settings.secure_cookies,
     )
+    # Every body is bounded as it streams, before any handler reads it. Inside count_and_protect: a 413
+    # raised from receive must reach the app's exception handling directly, not through BaseHTTPMiddleware's
+    # task group (which would wrap it in an ExceptionGroup).
+    app.add_middleware(BodyLimit, limit_for=body_limits(settings.api_max_body_bytes))
     app.middleware("http")(count_and_protect)
     app.add_exception_handler(LoginRequired, to_login)
     app.add_exception_handler(PageError, page_error)
@@ -115,11 +121,15 @@ def build_app(settings: WebSettings) -> FastAPI:
 async def count_and_protect(
     request: Request, call_next: Callable[[Request], Awaitable[Response]]
 ) -> Response:
-    """Count each request by route template; two headers safe for every answer (pages add their CSP)."""
+    """Count and log each request; two headers safe for every answer (pages add their CSP). The access log
+    is this one (uvicorn's is off: it writes the query string, and a Telegram login link's is a credential),
+    so it names the path alone."""
     response = await call_next(request)
     route = request.scope.get("route")
     path = getattr(route, "path", None) or "other"  # unmatched paths share one label value
     REQUESTS.labels(request.method, path, str(response.status_code)).inc()
+    client = request.client.host if request.client else "-"
+    access_logger.info('%s "%s %s" %d', client, request.method, request.url.path, response.status_code)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
     return response

@@ -4,7 +4,8 @@ The Telegram Login Widget check, exactly as Telegram documents it (core.telegram
 "Checking authorization"): the data-check-string is every received field except `hash`, as `key=value`
 lines sorted by key and joined by "\\n"; the secret key is SHA256(bot token); the data is Telegram's when
 `hash` is the hex HMAC-SHA256 of the data-check-string under that key. `auth_date` older than the allowed
-age is refused, so a leaked login link stops working.
+age is refused, so a leaked login link stops working; the dashboard also remembers each accepted link's hash
+until then (`used_login_key`, `replay_window_s`), so a link logs in once.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from enum import StrEnum
 
 # getChatMember statuses that administer a chat.
 ADMIN_STATUSES = frozenset({"creator", "administrator"})
+# A dashboard session (its signed cookie, and its key in Redis) lasts this long at most.
+SESSION_MAX_AGE_S = 7 * 24 * 3600
 # Telegram's clock and ours may disagree a little; more than this in the future is a forgery or a bug.
 CLOCK_SKEW_S = 300
 
@@ -70,6 +73,26 @@ def verify_login(fields: Mapping[str, str], bot_token: str, *, now: float, max_a
     if auth_date - now > CLOCK_SKEW_S:
         raise LoginError("The login link is dated in the future: check this server's clock.")
     return TelegramUser(user_id, fields.get("first_name", ""), fields.get("username") or None)
+
+
+def used_login_key(fields: Mapping[str, str]) -> str:
+    """The Redis key that remembers an accepted login link (by its hash) until the link expires."""
+    return f"scenetag:web:used-login:{fields['hash'].lower()}"
+
+
+def replay_window_s(fields: Mapping[str, str], *, now: float, max_age_s: int) -> int:
+    """How long a verified link could still be accepted: until `auth_date + max_age_s` (at least 1 s)."""
+    return max(1, int(int(fields["auth_date"]) + max_age_s - now) + 1)
+
+
+def session_key(session_id: str) -> str:
+    """The Redis key that keeps a dashboard session alive; logout deletes it, and the cookie then opens
+    nothing (the cookie is signed, not secret: deleting it in the browser alone would not end it)."""
+    return f"scenetag:web:session:{session_id}"
+
+
+def new_session_id() -> str:
+    return secrets.token_urlsafe(24)
 
 
 def role_for(user_id: int, operator_ids: frozenset[int]) -> Role:

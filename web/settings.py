@@ -28,8 +28,9 @@ class WebSettings(ServiceSettings, DatabaseSettings, BotApiSettings, ApiSettings
     web_public_url: str = Field(default="http://127.0.0.1:9103", pattern=r"^https?://")
     # Seconds a "is this user an admin of that chat" answer from the Bot API is reused (in Redis).
     web_admin_cache_seconds: int = Field(default=60, ge=0)
-    # A login link is accepted this many seconds after Telegram signed it (Telegram suggests a day at most).
-    web_login_max_age_seconds: int = Field(default=86400, ge=60, le=86400)
+    # A login link is accepted this many seconds after Telegram signed it, and only once: a link is meant to
+    # be followed at once; one found later in a browser history or a proxy's log opens nothing.
+    web_login_max_age_seconds: int = Field(default=600, ge=60, le=86400)
 
     @field_validator("web_operator_ids", mode="before")
     @classmethod

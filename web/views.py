@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -13,12 +12,26 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
+from redis.exceptions import RedisError
 
 from moderation.verdict import MIN_HASHTAGS_RANGE, THRESHOLDS, ModerationMode, Sensitivity
 from storage.repository import mark_not_spam
 from web import queries
 from web.audit import SettingsChange, describe_changes, recent_changes, record_change
-from web.auth import LoginError, Role, TelegramUser, csrf_ok, new_csrf_token, role_for, verify_login
+from web.auth import (
+    SESSION_MAX_AGE_S,
+    LoginError,
+    Role,
+    TelegramUser,
+    csrf_ok,
+    new_csrf_token,
+    new_session_id,
+    replay_window_s,
+    role_for,
+    session_key,
+    used_login_key,
+    verify_login,
+)
 from web.charts import latency_chart
 from web.forms import FormError, parse_settings_form
 from web.queue_state import queue_state
@@ -32,6 +45,7 @@ router = APIRouter(include_in_schema=False)  # pages; the OpenAPI docs are for t
 CHART_SPAN = timedelta(hours=24)
 CHART_BUCKETS = 48  # half an hour each
 RECENT_FLAGS = 50
+USED_LINK = "This login link was used already: log in with the Telegram button again."
 # The pages load nothing from elsewhere except the login page's Telegram widget (a script and its frame), and
 # may not be framed (the settings form). Set on the pages only: the HTTP API's docs are another matter.
 CONTENT_SECURITY_POLICY = (
@@ -73,12 +87,25 @@ def telegram_of(request: Request) -> BotApi:
     return request.app.state.telegram
 
 
-def current_viewer(request: Request) -> Viewer:
+async def current_viewer(request: Request) -> Viewer:
+    """The logged-in viewer, once their session is still alive in Redis (logout ends it there); pages
+    rendered after this find it in `request.state.viewer`."""
     stored = request.session.get("user")
-    if not stored or "csrf" not in request.session:
+    session_id = request.session.get("sid")
+    if not stored or "csrf" not in request.session or not session_id:
+        raise LoginRequired
+    try:
+        alive = await request.app.state.redis_async.exists(session_key(str(session_id)))
+    except RedisError as error:
+        logger.warning("session check unavailable: %s", error)
+        raise PageError(503, "Your session cannot be checked right now. Try again shortly.") from None
+    if not alive:
+        request.session.clear()  # revoked or expired: the browser gets a fresh, empty cookie
         raise LoginRequired
     user = TelegramUser(int(stored["id"]), stored.get("first_name", ""), stored.get("username"))
-    return Viewer(user, role_for(user.id, settings_of(request).web_operator_ids), request.session["csrf"])
+    viewer = Viewer(user, role_for(user.id, settings_of(request).web_operator_ids), request.session["csrf"])
+    request.state.viewer = viewer
+    return viewer
 
 
 CurrentViewer = Annotated[Viewer, Depends(current_viewer)]
@@ -99,9 +126,7 @@ CheckedForm = Annotated[dict[str, str], Depends(check_csrf)]
 
 
 def render(request: Request, name: str, status: int = 200, **context: object) -> HTMLResponse:
-    viewer = None
-    with contextlib.suppress(LoginRequired):  # the login and error pages render without one
-        viewer = current_viewer(request)
+    viewer = getattr(request.state, "viewer", None)  # the login and error pages render without one
     response = request.app.state.templates.TemplateResponse(
         request,
         name,
@@ -161,9 +186,25 @@ async def telegram_login(request: Request) -> Response:
     except LoginError as error:
         logger.info("login refused: %s", error)
         return login_page(request, 403, str(error))
+    fields = dict(request.query_params)
+    session_id = new_session_id()
+    redis = request.app.state.redis_async
+    try:
+        window = replay_window_s(fields, now=time.time(), max_age_s=settings.web_login_max_age_seconds)
+        first_use = await redis.set(used_login_key(fields), user.id, nx=True, ex=window)
+        if first_use:
+            await redis.set(session_key(session_id), user.id, ex=SESSION_MAX_AGE_S)
+    except RedisError as error:
+        logger.warning("login unavailable: %s", error)
+        return login_page(request, 503, "Logging in is unavailable right now. Try again shortly.")
+    if not first_use:
+        logger.info("login refused: link already used (user %s)", user.id)
+        return login_page(request, 403, USED_LINK)
     request.session.clear()  # a fresh session (and CSRF token) for each login: no fixation
     request.session.update(
-        user={"id": user.id, "first_name": user.first_name, "username": user.username}, csrf=new_csrf_token()
+        user={"id": user.id, "first_name": user.first_name, "username": user.username},
+        csrf=new_csrf_token(),
+        sid=session_id,
     )
     logger.info("user %s logged in as %s", user.id, role_for(user.id, settings.web_operator_ids))
     return RedirectResponse("/", status_code=303)
@@ -171,6 +212,7 @@ async def telegram_login(request: Request) -> Response:
 
 @router.post("/logout")
 async def logout(request: Request, viewer: CurrentViewer, form: CheckedForm) -> Response:
+    await request.app.state.redis_async.delete(session_key(str(request.session.get("sid"))))
     request.session.clear()
     return RedirectResponse("/login", status_code=303)
 

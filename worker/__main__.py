@@ -3,8 +3,11 @@
 Usage: `scenetag-worker [--burst]`; configuration from the environment (see `WorkerSettings`).
 The equivalent with RQ's own CLI (the model then loads from the same variables at worker start):
 
-    rq worker --url "$REDIS_URL" -w worker.batching.BatchingWorker
+    rq worker --url "$REDIS_URL" -w worker.batching.BatchingWorker -j worker.queue.ContractJob
               --serializer rq.serializers.JSONSerializer scenetag
+
+(`-j`: RQ's registry cleanup then resolves callbacks through `ContractJob` too; the worker itself always
+does, whatever `-j` says.)
 """
 
 from __future__ import annotations
@@ -17,11 +20,12 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq.serializers import JSONSerializer
 
+from ml.serving import UnsafeCacheDir, private_dir
 from worker.batching import BatchingWorker
 from worker.exposition import serve_metrics
 from worker.jobs import load_models
 from worker.queue import photo_queue
-from worker.settings import WorkerSettings
+from worker.settings import WorkerSettings, redact_url
 
 logger = logging.getLogger(__name__)
 
@@ -41,11 +45,17 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not settings.model_path.is_file():
         raise SystemExit(f"configuration error: MODEL_PATH: no model file at {settings.model_path}")
+    caches = {"ONNX_CACHE_DIR": settings.onnx_cache_dir, "MODEL_CACHE_DIR": settings.model_cache_dir}
+    for variable, folder in caches.items():
+        try:
+            private_dir(folder)  # what lies there is loaded as a model
+        except (UnsafeCacheDir, OSError) as exc:
+            raise SystemExit(f"configuration error: {variable}: {exc}") from None
     connection = Redis.from_url(settings.redis_url)
     try:
         connection.ping()
     except RedisError as exc:
-        raise SystemExit(f"cannot reach Redis at REDIS_URL={settings.redis_url}: {exc}") from None
+        raise SystemExit(f"cannot reach Redis at REDIS_URL={redact_url(settings.redis_url)}: {exc}") from None
     load_models(connection)  # before /metrics answers: a worker that answers is one that can classify
     metrics_server = serve_metrics(settings.metrics_port)
     worker = BatchingWorker(

@@ -31,7 +31,8 @@ from rq.utils import as_text
 from rq.worker import WorkerStatus
 
 from worker import jobs, metrics
-from worker.contract import JOB_FUNCTION, MODEL_INFO_KEY
+from worker.contract import MODEL_INFO_KEY
+from worker.queue import ContractJob
 
 DEFAULT_BATCH_SIZE = 16
 DEFAULT_ABANDON_GRACE_S = 60  # RQ's SimpleWorker uses job timeout + 60 s too
@@ -44,7 +45,10 @@ MODEL_CHECK_INTERVAL_S = 5
 
 
 class BatchingWorker(SimpleWorker):
-    """A non-forking RQ worker that classifies up to `batch_size` waiting photos per forward pass."""
+    """A non-forking RQ worker that classifies up to `batch_size` waiting photos per forward pass. It runs
+    only photo jobs: `ContractJob` refuses any other function or callback before importing it."""
+
+    job_class = ContractJob
 
     def __init__(
         self,
@@ -55,6 +59,8 @@ class BatchingWorker(SimpleWorker):
     ) -> None:
         kwargs.setdefault("worker_ttl", DEFAULT_WORKER_TTL_S)
         super().__init__(*args, **kwargs)
+        if not issubclass(self.job_class, ContractJob):  # `rq worker` passes RQ's Job unless told -j
+            self.job_class = ContractJob
         self.batch_size = batch_size
         self.abandon_grace_s = abandon_grace_s
         self.stop_signalled = False
@@ -162,7 +168,7 @@ class BatchingWorker(SimpleWorker):
         payloads: dict[str, object] = {}
         for member in batch:
             try:
-                if member.func_name == JOB_FUNCTION and len(member.args) == 1:
+                if isinstance(member, ContractJob) and member.refusal() is None and len(member.args) == 1:
                     payloads[member.id] = member.args[0]
             except DeserializationError:
                 continue  # perform_job fails it with the reason

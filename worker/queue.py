@@ -2,7 +2,8 @@
 queue and read back what became of it. Imports no torch: the bot imports this module.
 
 Every job is JSON-serialised (`rq.serializers.JSONSerializer`): RQ's default pickle would let anyone
-who can write to Redis run code in the worker.
+who can write to Redis run code in the worker. JSON limits the arguments, not the function: RQ imports a
+job's `func_name` and its callbacks' names, so `ContractJob` refuses any name but ours before importing it.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ import time
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from redis import Redis
 from rq import Callback, Queue, Retry, Worker
-from rq.exceptions import NoSuchJobError
+from rq.exceptions import DeserializationError, NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
@@ -41,9 +43,89 @@ FAILURE_TTL_S = 7 * 24 * 3600
 RETRIES = 2
 
 
+# The only functions a photo job may name (None: no callback of that kind). Anything else in a job is a Redis
+# writer's, not the bot's or the API's.
+ALLOWED_NAMES: dict[str, frozenset[str | None]] = {
+    "function": frozenset({JOB_FUNCTION}),
+    "on_success": frozenset({SUCCESS_CALLBACK, None}),
+    "on_failure": frozenset({FAILURE_CALLBACK, None}),
+    "on_stopped": frozenset({None}),
+}
+
+
+class ForeignJobError(Exception):
+    """A job names a function that is not ours: refused before anything is imported."""
+
+
+def refusal_reason(names: dict[str, str | None], has_instance: bool = False) -> str | None:
+    """Why a job with these function/callback names may not run (None: it is ours). Pure: names only."""
+    if has_instance:
+        return "refused: the job names a method of an instance, not worker.jobs.classify_photo"
+    for kind, allowed in ALLOWED_NAMES.items():
+        name = names.get(kind)
+        if name not in allowed:
+            ours = ", ".join(sorted(map(str, allowed)))
+            return f"refused: {kind} {name!r} is not one of this worker's ({ours})"
+    return None
+
+
+class ContractJob(Job):
+    """An RQ job that resolves only our function and callbacks. RQ's `Job.func` and `*_callback` import
+    whatever names the job's hash in Redis holds; here a job naming anything else raises `ForeignJobError`
+    when RQ resolves its function (so `perform_job` records it failed, with the reason), runs no callback at
+    all and is not retried. Nothing of it is imported. The worker's job class (`BatchingWorker.job_class`) and
+    the photo queue's, so RQ's registry cleanup, which runs failure callbacks of abandoned jobs, resolves
+    through it too."""
+
+    def callable_names(self) -> dict[str, str | None]:
+        return {
+            "function": self.func_name,
+            "on_success": self._success_callback_name or None,
+            "on_failure": self._failure_callback_name or None,
+            "on_stopped": self._stopped_callback_name or None,
+        }
+
+    def refusal(self) -> str | None:
+        try:
+            return refusal_reason(self.callable_names(), has_instance=self.instance is not None)
+        except DeserializationError:
+            return "refused: the job's data is not the JSON this worker reads"
+
+    @property
+    def func(self) -> Any:
+        reason = self.refusal()
+        if reason is not None:
+            raise ForeignJobError(reason)
+        return super().func
+
+    @property
+    def success_callback(self) -> Any:
+        return None if self.refusal() else super().success_callback
+
+    @property
+    def failure_callback(self) -> Any:
+        return None if self.refusal() else super().failure_callback
+
+    @property
+    def stopped_callback(self) -> Any:
+        return None if self.refusal() else super().stopped_callback
+
+    @property
+    def should_retry(self) -> bool:
+        return self.refusal() is None and super().should_retry
+
+
 def photo_queue(connection: Redis, name: str = QUEUE_NAME) -> Queue:
-    """The photo queue, always with the JSON serializer."""
-    return Queue(name, connection=connection, serializer=JSONSerializer)
+    """The photo queue, always with the JSON serializer and `ContractJob`."""
+    return Queue(name, connection=connection, serializer=JSONSerializer, job_class=ContractJob)
+
+
+def drop_payload(job: Job, connection: Redis) -> None:
+    """Forget a finished or failed job's photo (its base64 is nearly all of the job's bytes in Redis); its
+    result, status and failure reason stay, which is all the bot and the API read back."""
+    if job.args:  # reading them deserialises the data, which is then written back without them
+        job.args = ()
+        connection.hset(job.key, "data", job.data)
 
 
 def live_workers(queue: Queue) -> int:

@@ -9,7 +9,8 @@ module-level and named by dotted path (`worker.contract.SUCCESS_CALLBACK`), so R
 can carry them, and they import nothing of the bot.
 
 A failure is published only when RQ will not retry the job: RQ runs the failure callback on every
-failed attempt, retries included.
+failed attempt, retries included. Once published, the job's photo is dropped from Redis (`drop_payload`):
+only its result or reason is read back, and a failed job stays a week for post-mortems.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from rq.job import Job
 
 from worker import metrics
 from worker.contract import RESULTS_STREAM
+from worker.queue import drop_payload
 
 # Approximate cap on the stream (XADD MAXLEN ~): bot processes acknowledge within milliseconds, so
 # only entries nobody read for a long while are trimmed; the bot's deadline sweep answers those.
@@ -34,6 +36,7 @@ def publish_success(job: Job, connection: Redis, result: Any) -> None:
     """RQ on_success: the job returned a `ClassifyResult` dict (which may itself be an error result)."""
     metrics.count_result(result)
     _publish(connection, {"job_id": job.id, "status": "finished", "result": json.dumps(result)})
+    drop_payload(job, connection)
 
 
 def publish_failure(
@@ -49,6 +52,7 @@ def publish_failure(
     metrics.count_failure()
     reason = f"{exc_type.__name__}: {exc_value}".strip()[-REASON_CHARS:]
     _publish(connection, {"job_id": job.id, "status": "failed", "reason": reason})
+    drop_payload(job, connection)
 
 
 def _publish(connection: Redis, fields: dict[str, str]) -> None:

@@ -7,14 +7,14 @@ and `from_env()` turns a missing or malformed variable into one clear line inste
 from __future__ import annotations
 
 import os
-import tempfile
+import re
 from pathlib import Path
 from typing import Literal, Self
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ml.serving import DEFAULT_ONNX_CACHE_DIR
+from ml.serving import DEFAULT_MODEL_CACHE_DIR, DEFAULT_ONNX_CACHE_DIR
 
 # The model that ships in the repository; MODEL_PATH overrides it.
 DEFAULT_MODEL_PATH = Path(__file__).resolve().parent.parent / "ml" / "models" / "default.pt"
@@ -42,6 +42,14 @@ class ServiceSettings(BaseSettings):
 
 # Variables whose value is never echoed: start-up errors end up in logs.
 SECRET_NAME_PARTS = ("TOKEN", "SECRET", "PASSWORD")
+# user:password@ in a URL (REDIS_URL, DATABASE_URL): the password is shown as ***.
+URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^/@:\s]*:)[^/@\s]*@", re.IGNORECASE)
+
+
+def redact_url(text: str) -> str:
+    """`text` with every URL's password replaced by *** (`redis://:s3cret@redis:6379/0` ->
+    `redis://:***@redis:6379/0`): what start-up errors and logs may show of REDIS_URL."""
+    return URL_PASSWORD.sub(r"\g<head>***@", text)
 
 
 def describe_validation_error(exc: ValidationError) -> str:
@@ -51,7 +59,8 @@ def describe_validation_error(exc: ValidationError) -> str:
         variable = "_".join(str(p) for p in error["loc"]).upper() or "?"
         got = error.get("input")
         secret = any(part in variable for part in SECRET_NAME_PARTS)
-        shown = "" if isinstance(got, dict) or got is None or secret else f" (got {str(got)[:40]!r})"
+        hidden = isinstance(got, dict) or got is None or secret
+        shown = "" if hidden else f" (got {redact_url(str(got))[:40]!r})"
         parts.append(f"{variable}: {error['msg']}{shown}")
     return "configuration error: " + "; ".join(parts)
 
@@ -64,11 +73,12 @@ class WorkerSettings(ServiceSettings):
     # Forward pass: "onnx" (ONNX Runtime, 3x faster than torch on our CPUs), "torch", or "auto":
     # onnx when the device is the CPU, torch (with autocast and channels_last) on CUDA.
     backend: Literal["auto", "torch", "onnx"] = "auto"
-    # Where the ONNX export of MODEL_PATH is cached, by the model's content hash.
+    # Where the ONNX export of MODEL_PATH is cached, by the model's content hash. Both caches must be this
+    # user's alone (`ml.serving.private_dir`): what lies there is loaded as a model.
     onnx_cache_dir: Path = DEFAULT_ONNX_CACHE_DIR
     # Where model files fetched from the registry (`ml promote`) are kept, by version; those of versions the
     # registry no longer stores are deleted.
-    model_cache_dir: Path = Path(tempfile.gettempdir()) / "scenetag-models"
+    model_cache_dir: Path = DEFAULT_MODEL_CACHE_DIR
     # Test-time copies averaged per photo; unset: the model file's recommended TTA (its measured gain).
     tta: int | None = Field(default=None, ge=1, le=32)
     # torch's CPU threads, set explicitly: its own default can oversubscribe a shared box (rq #1991).

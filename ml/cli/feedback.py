@@ -46,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
     from ml.feedback import TokenRefused, export
     from storage.settings import BotApiSettings, DatabaseSettings
 
+    # httpx logs each request's URL at INFO, and the Bot API's URLs carry BOT_TOKEN.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         database, api = DatabaseSettings(), BotApiSettings()
     except ValidationError as error:

@@ -43,5 +43,6 @@ class RegistrySettings(BaseSettings):
         try:
             connection.ping()
         except RedisError as exc:
-            raise SystemExit(f"cannot reach Redis at REDIS_URL={self.redis_url}: {exc}") from None
+            # Redis's error names the host and port; the URL is not shown, it may hold a password.
+            raise SystemExit(f"cannot reach Redis at REDIS_URL: {exc}") from None
         return connection

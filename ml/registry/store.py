@@ -128,15 +128,15 @@ def change(
 def fetch(connection: Redis, version: str, cache_dir: Path) -> Path:
     """The model file of `version` in `cache_dir` (downloaded unless a verified copy is there), its hash
     checked against the version. RegistryError when it is not stored or its bytes do not match."""
+    from ml.serving import private_dir
     from ml.serving.model import file_version
 
-    path = cache_dir / f"{version}.pt"
+    path = private_dir(cache_dir) / f"{version}.pt"
     if path.is_file() and file_version(path) == version:
         return path
     data = connection.get(blob_key(version))
     if data is None:
         raise RegistryError(f"version {version} is not stored in the registry")
-    cache_dir.mkdir(parents=True, exist_ok=True)
     partial = cache_dir / f"{version}.pt.{os.getpid()}.tmp"  # workers sharing the folder may fetch at once
     partial.write_bytes(data)
     actual = file_version(partial)

@@ -11,6 +11,7 @@ both give the same probabilities.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import warnings
@@ -20,6 +21,7 @@ import onnxruntime
 import torch
 from torch import nn
 
+from ml.serving import private_dir
 from ml.serving.inference import Classifier
 from ml.serving.model import file_version, load_model, read_model_file
 
@@ -75,13 +77,38 @@ def export_onnx(model_path: Path, onnx_path: Path) -> None:
     export_module(model, spec.input_size, onnx_path)
 
 
+def onnx_digest(onnx_path: Path) -> str:
+    digest = hashlib.sha256()
+    with onnx_path.open("rb") as file:
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def recorded_digest_path(onnx_path: Path) -> Path:
+    return onnx_path.with_name(onnx_path.name + ".sha256")
+
+
+def cached_export_ok(onnx_path: Path) -> bool:
+    """Whether the cached export is the one this cache wrote: its sha256 matches the one recorded beside it
+    at export (a truncated, swapped or planted file is exported again)."""
+    recorded = recorded_digest_path(onnx_path)
+    if not onnx_path.is_file() or not recorded.is_file():
+        return False
+    return recorded.read_text(encoding="ascii").strip() == onnx_digest(onnx_path)
+
+
 def load_onnx_classifier(model_path: Path, cache_dir: Path, threads: int) -> Classifier:
-    """A CPU `Classifier` for `model_path` whose forward pass runs in ONNX Runtime."""
+    """A CPU `Classifier` for `model_path` whose forward pass runs in ONNX Runtime. `cache_dir` must be this
+    user's alone (`private_dir`); its export is used only when its hash matches the recorded one."""
     version = file_version(model_path)
-    onnx_path = cache_dir / f"{version}.onnx"
-    if not onnx_path.is_file():
+    onnx_path = private_dir(cache_dir) / f"{version}.onnx"
+    if not cached_export_ok(onnx_path):
+        if onnx_path.exists():
+            logger.warning("%s does not match its recorded sha256: exporting it again", onnx_path)
         logger.info("exporting %s to %s", model_path, onnx_path)
         export_onnx(model_path, onnx_path)
+        recorded_digest_path(onnx_path).write_text(onnx_digest(onnx_path) + "\n", encoding="ascii")
     spec, _ = read_model_file(model_path)
     forward = OnnxForward(cpu_session(onnx_path, threads))
     return Classifier(forward, spec, version, torch.device("cpu"), "onnx")

@@ -1,8 +1,10 @@
 """Who is calling and whether they may: the API key (401) and its rate limit (429), as FastAPI dependencies.
 
 A key comes as `Authorization: Bearer KEY` or `X-API-Key: KEY` (both documented as security schemes in
-the OpenAPI docs). The rate limit counts in Redis through the synchronous client, in the thread pool:
-one round trip, and one client for the API instead of a second, asyncio one beside RQ's.
+the OpenAPI docs). `KeyedRoute` checks it before the body is read, so a caller without a valid key uploads
+nothing; the dependency then reuses that answer. The rate limit counts in Redis through the synchronous
+client, in the thread pool: one round trip, and one client for the API instead of a second, asyncio one
+beside RQ's.
 """
 
 from __future__ import annotations
@@ -18,7 +20,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from storage.models import ApiKey
-from web.api.errors import RATE_LIMITED_MESSAGE, UNAUTHORIZED_MESSAGE, ApiError, ApiErrorCode, busy
+from web.api.errors import (
+    RATE_LIMITED_MESSAGE,
+    UNAUTHORIZED_MESSAGE,
+    ApiError,
+    ApiErrorCode,
+    ApiRoute,
+    busy,
+)
 from web.api.keys import find_key
 from web.api.ratelimit import RateDecision, hit
 from web.api.state import api_settings, redis_client, sessionmaker
@@ -51,6 +60,9 @@ async def api_key(
     header_key: Annotated[str | None, Security(key_header)],
 ) -> ApiKey:
     """The caller's active key, or 401."""
+    checked = getattr(request.state, "api_key", None)
+    if checked is not None:  # KeyedRoute found it before the body was read
+        return checked
     key = presented_key(credentials, header_key)
     if key is None:
         raise unauthorized()
@@ -63,6 +75,13 @@ async def api_key(
     if row is None:
         raise unauthorized()
     return row
+
+
+class KeyedRoute(ApiRoute):
+    """An API route that refuses a request without a valid key before its body is read."""
+
+    async def before_body(self, request: Request) -> None:
+        request.state.api_key = await api_key(request, await bearer(request), await key_header(request))
 
 
 def rate_headers(decision: RateDecision) -> dict[str, str]:

@@ -19,7 +19,6 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
-from web.api.state import api_settings
 from worker.contract import ErrorCode
 
 
@@ -119,35 +118,26 @@ STATUS_DOCS = {
 
 
 class ApiRoute(APIRoute):
-    """Answers `ApiError`s and FastAPI's request errors with `ErrorResponse`, and refuses a body whose
-    declared length is over the upload limit before reading it."""
+    """Answers `ApiError`s and FastAPI's request errors with `ErrorResponse`. `before_body` runs before
+    FastAPI reads the body (`web.limits.BodyLimit` bounds it as it streams: a 413 raised from `receive`)."""
+
+    async def before_body(self, request: Request) -> None:
+        """A check that needs no body (`web.api.auth.KeyedRoute`: the API key); raise `ApiError` to refuse."""
 
     def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
         handler = super().get_route_handler()
 
         async def guarded(request: Request) -> Response:
             try:
-                refuse_oversized_body(request)
+                await self.before_body(request)
                 return await handler(request)
             except ApiError as error:
                 return error.response()
             except RequestValidationError as error:
                 return invalid_request(list(error.errors())).response()
-            except HTTPException as error:  # a body that does not parse, or over a server-wide size limit
+            except HTTPException as error:  # a body that does not parse, or over the size limit
                 if error.status_code == 413:
                     return image_error(ErrorCode.TOO_LARGE).response()
                 return ApiError(error.status_code, ApiErrorCode.INVALID_REQUEST, str(error.detail)).response()
 
         return guarded
-
-
-# Room for the multipart framing and the form's text fields around the image.
-FORM_OVERHEAD_BYTES = 64 * 1024
-
-
-def refuse_oversized_body(request: Request) -> None:
-    """413 from the Content-Length header alone; a body sent without one is measured after parsing."""
-    limit = api_settings(request).api_max_upload_bytes + FORM_OVERHEAD_BYTES
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise image_error(ErrorCode.TOO_LARGE)

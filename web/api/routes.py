@@ -12,8 +12,8 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from moderation.hashtags import MAX_TEXT_CHARS, extract_hashtags, load_vocabulary
 from moderation.verdict import ModerationSettings, Sensitivity, judge, precheck
 from web.api import jobs
-from web.api.auth import limited_key
-from web.api.errors import ApiRoute, error_responses, image_error
+from web.api.auth import KeyedRoute, limited_key
+from web.api.errors import error_responses, image_error
 from web.api.schemas import Check, Classification, check, classification
 from web.api.state import api_settings, redis_client
 from worker.contract import ClassifyResult, ErrorCode
@@ -24,7 +24,7 @@ MAX_MIN_HASHTAGS = 30
 router = APIRouter(
     prefix="/v1",
     tags=["API"],
-    route_class=ApiRoute,
+    route_class=KeyedRoute,
     dependencies=[Depends(limited_key)],  # every endpoint: a valid key within its rate limit
     responses=error_responses(401, 413, 415, 422, 429, 500, 503, 504),
 )
@@ -35,7 +35,8 @@ Image = Annotated[
 
 
 async def read_image(request: Request, image: UploadFile) -> bytes:
-    """The upload's bytes, or 413 past the limit (a body that declared its length was refused already)."""
+    """The upload's bytes, or 413 past the limit (the whole body was bounded while it streamed, with room
+    for the form around the image: `web.limits`, `ApiSettings.api_max_body_bytes`)."""
     limit = api_settings(request).api_max_upload_bytes
     if image.size is not None and image.size > limit:
         raise image_error(ErrorCode.TOO_LARGE)

@@ -9,6 +9,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # imported, because that module loads Pillow and numpy, which the web service does not install. A test
 # keeps the two equal.
 DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+# Room in a request body for the multipart framing and the form's text fields around the image.
+FORM_OVERHEAD_BYTES = 64 * 1024
 
 
 class ApiSettings(BaseSettings):
@@ -26,3 +28,8 @@ class ApiSettings(BaseSettings):
     api_request_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     # Largest image accepted, in bytes.
     api_max_upload_bytes: int = Field(default=DEFAULT_MAX_UPLOAD_BYTES, ge=1)
+
+    @property
+    def api_max_body_bytes(self) -> int:
+        """The largest request body of the API (`web.limits.BodyLimit` counts it as it streams)."""
+        return self.api_max_upload_bytes + FORM_OVERHEAD_BYTES
