@@ -10,10 +10,11 @@ poll, getFile and download, the queue, the worker's decode and TTA inference, an
     python benchmarks/e2e_latency.py                      # 1, 5, 20 users; TTA 1 and 8
     python benchmarks/e2e_latency.py --users 1,5 --tta 1 --photos-per-user 3
 
-Per TTA it also measures the worker alone, fed the same photos straight through the queue with
-`--in-flight` (20) photos outstanding, and prints the bot path's share of capacity: replies/s with that
-many users divided by the worker's photos/s, both measured against the same worker in the same run
-(1.0: the bot costs nothing; the rest is what the bot side costs).
+Per TTA it also measures the worker alone, fed the photos the bot downloads (Telegram's copy that fits the
+model's input, ml.photo_sizes) straight through the queue, with `--in-flight` (20) photos outstanding and
+with one, and prints the bot path's share of capacity: replies/s with that many users divided by the
+worker's photos/s (1.0: the bot costs nothing; the rest is what the bot side costs), and one user's p50
+over the worker's p50 with one photo in flight, both against the same worker in the same run.
 
 Prints tables and writes JSON to benchmarks/results/e2e_latency.json.
 """
@@ -43,7 +44,9 @@ sys.path.insert(0, str(REPO))  # run as a script: make `tests` and the project i
 from redis import Redis  # noqa: E402
 
 from bot.i18n import text  # noqa: E402
+from ml.photo_sizes import fitting_size  # noqa: E402
 from tests.fake_telegram import FakeTelegram, User  # noqa: E402
+from tests.fake_telegram.objects import FileStore  # noqa: E402
 from tests.services import BotProcess, RedisServer, WorkerProcess, launch_bot, launch_worker  # noqa: E402
 from worker.contract import RESULTS_STREAM  # noqa: E402
 from worker.queue import build_request, enqueue_photo, photo_queue  # noqa: E402
@@ -80,6 +83,8 @@ class Plan:
     worker_threads: int
     model_path: Path
     in_flight: int  # photos outstanding when the worker alone is measured
+    input_side: int  # the model's: which Telegram copy the bot downloads
+    precision: str  # the worker's PRECISION
 
     def photos_per_user(self, users: int) -> int:
         return max(self.per_user, -(-self.min_photos // users))  # ceil: at least min_photos per level
@@ -121,6 +126,8 @@ def get_args_parser() -> argparse.ArgumentParser:
         default=1280,
         help="longest side photos are resized to, as Telegram serves them (default: 1280)",
     )
+    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "int8"),
+                        help="PRECISION of the worker (default: auto: int8 when the model file has one)")
     parser.add_argument(
         "--worker-threads",
         type=int,
@@ -153,10 +160,10 @@ def load_photos(directory: Path, count: int, side: int, seed: int = 0) -> list[b
 
 
 def start_worker(
-    redis_url: str, directory: Path, *, tta: int, model_path: Path, threads: int
+    redis_url: str, directory: Path, *, tta: int, model_path: Path, threads: int, precision: str
 ) -> WorkerProcess:
     """The real worker, launched as the e2e tests launch it; returns once it is registered with RQ."""
-    threads_env = {"TORCH_THREADS": str(threads), "OMP_NUM_THREADS": str(threads)}
+    threads_env = {"TORCH_THREADS": str(threads), "OMP_NUM_THREADS": str(threads), "PRECISION": precision}
     worker = launch_worker(
         redis_url, directory, tta=tta, model_path=model_path, LOG_LEVEL="WARNING", **threads_env
     )
@@ -177,6 +184,15 @@ class WorkerRow:
     photos: int
     wall_s: float
     photos_per_s: float
+    p50_ms: float  # enqueue -> its result in the stream
+
+
+def downloaded_copy(photo: bytes, input_side: int) -> bytes:
+    """The copy of `photo` the bot downloads from the fake Bot API for a model of `input_side`."""
+    store = FileStore()
+    sizes = store.photo_sizes(photo)
+    chosen = sizes[fitting_size([(s["width"], s["height"]) for s in sizes], input_side)]
+    return store.by_id[chosen["file_id"]].data
 
 
 def measure_worker(redis_url: str, photos: list[bytes], tta: int, in_flight: int, total: int) -> WorkerRow:
@@ -189,23 +205,24 @@ def measure_worker(redis_url: str, photos: list[bytes], tta: int, in_flight: int
             if connection.exists(RESULTS_STREAM)
             else "0-0"
         )
-        outstanding: set[str] = set()
-        sent = done = 0
+        outstanding: dict[str, float] = {}  # job id -> when it was enqueued
+        latencies_ms: list[float] = []
+        sent = 0
         started = time.perf_counter()
-        while done < total:
+        while len(latencies_ms) < total:
             while sent < total and len(outstanding) < in_flight:
                 request = build_request(photos[sent % len(photos)])
-                outstanding.add(enqueue_photo(queue, request).id)
+                outstanding[enqueue_photo(queue, request).id] = time.perf_counter()
                 sent += 1
             for _, entries in connection.xread({RESULTS_STREAM: last_id}, block=1000) or []:
                 for entry_id, fields in entries:
                     last_id = entry_id
-                    job_id = fields[b"job_id"].decode()
-                    if job_id in outstanding:
-                        outstanding.discard(job_id)
-                        done += 1
+                    enqueued = outstanding.pop(fields[b"job_id"].decode(), None)
+                    if enqueued is not None:
+                        latencies_ms.append((time.perf_counter() - enqueued) * 1000)
         wall_s = time.perf_counter() - started
-    return WorkerRow(tta, in_flight, total, round(wall_s, 2), round(total / wall_s, 2))
+    return WorkerRow(tta, in_flight, total, round(wall_s, 2), round(total / wall_s, 2),
+                     round(percentile(latencies_ms, 50), 1))
 
 
 @dataclass(frozen=True)
@@ -222,9 +239,9 @@ async def one_user(telegram: FakeTelegram, user: User, photos: list[bytes], coun
         mark = len(telegram.calls)
         sent = await telegram.send_private_photo(user, photos[(user.id + index) % len(photos)])
         started = time.perf_counter()
-        file_id = sent["photo"][-1]["file_id"]
+        copies = {size["file_id"] for size in sent["photo"]}  # the bot fetches the one the model needs
         await telegram.wait_for_call(
-            "getFile", lambda p, f=file_id: p["file_id"] == f, timeout=300, after=mark
+            "getFile", lambda p, f=copies: p["file_id"] in f, timeout=300, after=mark
         )
         picked_up = time.perf_counter()
         reply = await telegram.wait_for_message(user.id, after_message_id=sent["message_id"], timeout=300)
@@ -272,12 +289,14 @@ async def measure_level(
 
 async def measure_tta(
     telegram: FakeTelegram, *, tta: int, plan: Plan, photos: list[bytes], redis_url: str, directory: Path
-) -> tuple[list[Row], WorkerRow]:
+) -> tuple[list[Row], list[WorkerRow]]:
     """Every concurrency level against one worker started with this TTA (after unmeasured warm-up photos),
-    then the same worker alone with `plan.in_flight` photos outstanding."""
+    then the same worker alone, fed the copies the bot downloads, with one and `plan.in_flight` photos
+    outstanding."""
     # In a thread: the fake server must keep answering the bot's long polls meanwhile.
     worker = await asyncio.to_thread(
-        start_worker, redis_url, directory, tta=tta, model_path=plan.model_path, threads=plan.worker_threads
+        start_worker, redis_url, directory, tta=tta, model_path=plan.model_path, threads=plan.worker_threads,
+        precision=plan.precision,
     )
     rows = []
     try:
@@ -286,8 +305,12 @@ async def measure_tta(
             rows.append(await measure_level(telegram, photos, tta, users, plan.photos_per_user(users)))
             print(f"  measured TTA {tta}, {users} users: p50 {rows[-1].p50_ms} ms", flush=True)
         total = max(row.photos for row in rows)
-        alone = await asyncio.to_thread(measure_worker, redis_url, photos, tta, plan.in_flight, total)
-        print(f"  measured TTA {tta}, worker alone: {alone.photos_per_s} photos/s", flush=True)
+        copies = [downloaded_copy(photo, plan.input_side) for photo in photos]
+        alone = []
+        for in_flight in (1, plan.in_flight):
+            alone.append(await asyncio.to_thread(measure_worker, redis_url, copies, tta, in_flight, total))
+            print(f"  measured TTA {tta}, worker alone, {in_flight} in flight: {alone[-1].photos_per_s} "
+                  f"photos/s, p50 {alone[-1].p50_ms} ms", flush=True)
     finally:
         worker.terminate(timeout=30)
     return rows, alone
@@ -313,7 +336,7 @@ async def run(plan: Plan, photos: list[bytes], directory: Path) -> tuple[list[Ro
                         directory=directory,
                     )
                     rows += levels
-                    alone.append(worker_row)
+                    alone += worker_row
             finally:
                 await asyncio.to_thread(bot.stop)
     finally:
@@ -322,7 +345,8 @@ async def run(plan: Plan, photos: list[bytes], directory: Path) -> tuple[list[Ro
 
 
 def capacity_shares(rows: list[Row], alone: list[WorkerRow]) -> list[dict[str, float]]:
-    """Per TTA: replies/s with `in_flight` users ÷ the worker's photos/s with `in_flight` outstanding."""
+    """Per TTA and worker-alone row: replies/s with as many users as it had photos in flight ÷ its
+    photos/s, and those users' p50 ÷ its p50 (with one user: what the bot adds to a photo's wait)."""
     shares = []
     for worker_row in alone:
         level = next((r for r in rows if r.tta == worker_row.tta and r.users == worker_row.in_flight), None)
@@ -334,6 +358,9 @@ def capacity_shares(rows: list[Row], alone: list[WorkerRow]) -> list[dict[str, f
                     "replies_per_s": level.replies_per_s,
                     "worker_photos_per_s": worker_row.photos_per_s,
                     "share": round(level.replies_per_s / worker_row.photos_per_s, 3),
+                    "p50_ms": level.p50_ms,
+                    "worker_p50_ms": worker_row.p50_ms,
+                    "p50_ratio": round(level.p50_ms / worker_row.p50_ms, 3),
                 }
             )
     return shares
@@ -386,6 +413,7 @@ def main(argv: list[str] | None = None) -> int:
             f"no model file at {args.model_path} (train one with `ml train` or pass --model-path)"
         )
     photos = load_photos(args.photo_dir, 32, args.photo_side)
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="scenetag-e2e-") as scratch:
         # A private copy: the numbers stay tied to one model even if the file is replaced meanwhile.
         model_path = Path(shutil.copy(args.model_path, Path(scratch) / "model.pt"))
@@ -398,6 +426,8 @@ def main(argv: list[str] | None = None) -> int:
             worker_threads=args.worker_threads,
             model_path=model_path,
             in_flight=args.in_flight,
+            input_side=int(describe_model(model_path)["input_size"]),  # type: ignore[call-overload]
+            precision=args.precision,
         )
         model = describe_model(model_path)
         rows, alone = run_and_keep_logs(plan, photos, Path(scratch))
@@ -407,12 +437,14 @@ def main(argv: list[str] | None = None) -> int:
     for worker_row in alone:
         print(
             f"worker alone, TTA {worker_row.tta}, {worker_row.in_flight} in flight: "
-            f"{worker_row.photos_per_s:.2f} photos/s ({worker_row.photos} photos)"
+            f"{worker_row.photos_per_s:.2f} photos/s, p50 {worker_row.p50_ms:.0f} ms "
+            f"({worker_row.photos} photos)"
         )
     for share in shares:
         print(
-            f"bot path's share of capacity, TTA {share['tta']}: {share['replies_per_s']:.2f} replies/s with "
-            f"{share['users']} users / {share['worker_photos_per_s']:.2f} photos/s = {share['share']:.2f}"
+            f"bot path, TTA {share['tta']}, {share['users']} users: {share['replies_per_s']:.2f} replies/s / "
+            f"{share['worker_photos_per_s']:.2f} photos/s = share {share['share']:.2f}; "
+            f"p50 {share['p50_ms']:.0f} / {share['worker_p50_ms']:.0f} ms = {share['p50_ratio']:.2f}x"
         )
     args.output.parent.mkdir(parents=True, exist_ok=True)
     report = {
@@ -425,7 +457,10 @@ def main(argv: list[str] | None = None) -> int:
         },
         "model": {"path": str(args.model_path), **model},
         "photo_side": args.photo_side,
+        "load_average_before": load_before,
         "worker_threads": args.worker_threads,
+        "worker_precision": args.precision,
+        "load_average_after": os.getloadavg(),
         "rows": [asdict(row) for row in rows],
         "worker_alone": [asdict(row) for row in alone],
         "capacity_share": shares,

@@ -58,15 +58,27 @@ class Services:
             min_hashtags=self.settings.moderation_min_hashtags,
         )
 
-    async def suggestable_tags(self) -> list[str] | None:
-        """The tags the serving model can suggest, as its workers published them; None before any worker
-        started or when Redis does not answer (/help then lists every tag)."""
+    async def model_info(self) -> ModelInfo | None:
+        """What the serving model can do, as its workers published it; None before any worker started or
+        when Redis does not answer."""
         try:
             raw = await self.redis.get(MODEL_INFO_KEY)
-            return ModelInfo.model_validate_json(raw).tags if raw else None
+            return ModelInfo.model_validate_json(raw) if raw else None
         except (RedisError, ValidationError) as error:
             logger.warning("model info unavailable: %s", error)
             return None
+
+    async def suggestable_tags(self) -> list[str] | None:
+        """The tags the serving model can suggest; None when its info is unavailable (/help then lists every
+        tag)."""
+        info = await self.model_info()
+        return info.tags if info else None
+
+    async def model_input_side(self) -> int | None:
+        """The side of the square the model sees; None when unknown (the bot then downloads the largest
+        copy)."""
+        info = await self.model_info()
+        return info.input_size if info else None
 
     async def chat_row(self, session: AsyncSession, chat: TelegramChat) -> Chat:
         """The chat's row, created with the default settings on first sight."""

@@ -33,6 +33,7 @@ class FakeClassifier:
     name: str = "fake-colour"
     version: str = "0" * 12
     tags: list[str] = field(default_factory=lambda: ["sky"])
+    input_size: int = 224  # what the worker publishes in ModelInfo
     calls: list[tuple[int, int]] = field(default_factory=list)  # (photos, tta) per predict call
     sizes: list[tuple[int, int]] = field(default_factory=list)  # every image's size, in order
     fail_with: Exception | None = None

@@ -17,7 +17,8 @@ from tests.ml_support import make_tiny_data, make_tiny_model
 
 TORCH = ["--backend", "torch", "--device", "cpu", "--threads", "1"]
 MODEL_KEYS = {"path", "name", "version", "tta", "temperature", "tag_balance", "accuracy", "weighted_accuracy",
-              "coverage_at_precision_90", "threshold_at_precision_90", "suggestions"}
+              "coverage_at_precision_90", "threshold_at_precision_90", "suggestions", "backend",
+              "telegram_size"}
 
 
 @pytest.fixture(scope="module")
@@ -98,3 +99,28 @@ def test_refuses_models_that_disagree_on_the_ground_truth(data: Path, tmp_path: 
         ml_main(["compare", str(a), str(a), "--data", str(data), "--tta", "0"])
     with pytest.raises(SystemExit, match="does not exist"):
         ml_main(["compare", str(a), str(a), "--data", str(tmp_path / "nowhere")])
+
+
+def test_telegram_copy_is_the_one_the_bot_downloads() -> None:
+    """A 4:3 photo becomes Telegram's 1280x960 original; a 240 px model needs its 320 px copy, a 260 px one
+    the 800 px copy, a bigger one the largest."""
+    import io
+
+    from PIL import Image
+
+    from ml.cli.compare import telegram_copy
+
+    photo = Image.new("RGB", (128, 96), (10, 120, 200))
+    sides = {(choice, side): Image.open(io.BytesIO(telegram_copy(photo, choice, side))).size
+             for choice, side in (("largest", 260), ("fit", 240), ("fit", 260), ("fit", 2000))}
+    assert sides == {("largest", 260): (1280, 960), ("fit", 240): (320, 240), ("fit", 260): (800, 600),
+                     ("fit", 2000): (1280, 960)}
+
+
+def test_telegram_sizes_show_each_model_its_copy(data: Path, tmp_path: Path) -> None:
+    model = make_tiny_model(tmp_path / "m.pt")
+    report = compare(tmp_path, model, model, data, *TORCH, "--telegram-size-a", "largest",
+                     "--telegram-size-b", "fit")
+    a, b = report["models"]["A"], report["models"]["B"]
+    assert (a["telegram_size"], b["telegram_size"], a["backend"]) == ("largest", "fit", "torch")
+    assert report["photos"] == 6

@@ -46,6 +46,7 @@ def test_worker_defaults() -> None:
     assert settings.model_path == DEFAULT_MODEL_PATH
     assert settings.device == "auto"
     assert settings.tta is None  # the model file's recommended TTA
+    assert settings.precision == "auto"  # int8 when the model file carries an int8 graph
 
 
 def test_bot_defaults_need_no_database_server() -> None:
@@ -184,7 +185,9 @@ def assert_one_clear_line(result: subprocess.CompletedProcess[str], variable: st
     assert variable in lines[0]
 
 
-@pytest.mark.parametrize(("variable", "value"), [("TTA", "lots"), ("REDIS_URL", "127.0.0.1:6379")])
+@pytest.mark.parametrize(
+    ("variable", "value"), [("TTA", "lots"), ("REDIS_URL", "127.0.0.1:6379"), ("PRECISION", "int4")]
+)
 def test_worker_process_stops_with_one_line(variable: str, value: str, clean_environment: Path) -> None:
     result = run_with_bad_environment("worker", "scenetag-worker", clean_environment, **{variable: value})
     assert_one_clear_line(result, variable)

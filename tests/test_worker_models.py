@@ -230,6 +230,7 @@ def test_the_worker_serves_what_was_promoted_and_says_so(queue: Queue, tmp_path:
     assert set(versions_of(queue, after).values()) == {version}
     info = ModelInfo.model_validate_json(connection.get(MODEL_INFO_KEY) or b"")
     assert (info.model_version, info.canary_version, info.tags) == (version, None, ["sky"])
+    assert info.input_size == 224  # the bot downloads the Telegram copy that fits it
 
 
 def test_a_canary_answers_exactly_the_jobs_its_share_routes_to_it(queue: Queue, tmp_path: Path) -> None:

@@ -56,7 +56,10 @@ def main(argv: list[str] | None = None) -> int:
         connection.ping()
     except RedisError as exc:
         raise SystemExit(f"cannot reach Redis at REDIS_URL={redact_url(settings.redis_url)}: {exc}") from None
-    load_models(connection)  # before /metrics answers: a worker that answers is one that can classify
+    try:
+        load_models(connection)  # before /metrics answers: a worker that answers is one that can classify
+    except ValueError as exc:  # e.g. PRECISION=int8 for a file without an int8 graph
+        raise SystemExit(f"cannot serve the model: {exc}") from None
     metrics_server = serve_metrics(settings.metrics_port)
     worker = BatchingWorker(
         [photo_queue(connection)],

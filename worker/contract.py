@@ -142,6 +142,9 @@ class ModelInfo(BaseModel):
     model_version: str
     tags: list[str]  # the tags it can suggest (ml.tags order); a tag without training photos never is
     tta: int  # the worker's default test-time copies
+    # The side in px of the square the model sees (the larger of the active's and the canary's): the bot
+    # downloads the smallest Telegram copy whose short side reaches it (ml.photo_sizes). None: older worker.
+    input_size: int | None = None
     canary_version: str | None = None  # a candidate answering `canary_percent` % of photos (`ml promote`)
     canary_name: str | None = None
     canary_percent: int = 0

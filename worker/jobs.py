@@ -53,7 +53,8 @@ def load_engine(settings: WorkerSettings, model_path: Path | None = None) -> Eng
             f"configuration error: BACKEND: {exc}; set DEVICE=cpu or BACKEND=torch"
         ) from None
     classifier = load_classifier(model_path or settings.model_path, settings.device, settings.backend,
-                                 settings.torch_threads, settings.onnx_cache_dir)
+                                 settings.torch_threads, settings.onnx_cache_dir,
+                                 precision=settings.precision)
     classifier.warmup()
     tta = settings.tta or classifier.spec.recommended_tta
     logger.info(
@@ -75,7 +76,9 @@ def model_info(serving: Serving) -> ModelInfo:
     active = serving.active.classifier
     canary = serving.canary.classifier if serving.canary is not None else None
     return ModelInfo(model_name=active.name, model_version=active.version, tags=list(active.tags),
-                     tta=serving.active.default_tta, canary_version=canary.version if canary else None,
+                     tta=serving.active.default_tta,
+                     input_size=max(active.input_size, canary.input_size if canary else 0),
+                     canary_version=canary.version if canary else None,
                      canary_name=canary.name if canary else None, canary_percent=serving.canary_percent)
 
 

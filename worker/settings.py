@@ -73,6 +73,9 @@ class WorkerSettings(ServiceSettings):
     # Forward pass: "onnx" (ONNX Runtime, 3x faster than torch on our CPUs), "torch", or "auto":
     # onnx when the device is the CPU, torch (with autocast and channels_last) on CUDA.
     backend: Literal["auto", "torch", "onnx"] = "auto"
+    # ONNX Runtime's arithmetic: "int8" serves the model file's int8 graph (`ml quantize`; refused at start
+    # for a file without one), "fp32" the exact export, "auto" int8 when the file has such a graph.
+    precision: Literal["auto", "fp32", "int8"] = "auto"
     # Where the ONNX export of MODEL_PATH is cached, by the model's content hash. Both caches must be this
     # user's alone (`ml.serving.private_dir`): what lies there is loaded as a model.
     onnx_cache_dir: Path = DEFAULT_ONNX_CACHE_DIR

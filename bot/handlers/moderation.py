@@ -62,13 +62,14 @@ async def group_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     if await is_admin_message(context.bot, svc.admins, message):
         metrics.count_unanswered("group", "skipped")
         return
-    if (attachment.file_size or 0) > svc.settings.max_image_bytes:
+    needed = attachment_of(message, await svc.model_input_side())  # the copy the model needs
+    if (needed.file_size or 0) > svc.settings.max_image_bytes:
         metrics.count_unanswered("group", "bad_image")
         return
     if await flooded(svc, update, message, settings):
         return
     pending = pending_answer(svc, update, message, attachment, "group")
-    submitted = await svc.classifier.submit(await download(attachment), pending)
+    submitted = await svc.classifier.submit(await download(needed), pending)
     if isinstance(submitted, Busy):
         metrics.count_unanswered("group", "busy")
         logger.warning("group photo %s/%s not classified: %s", message.chat_id, message.message_id, submitted)

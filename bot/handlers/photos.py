@@ -24,6 +24,7 @@ from bot.i18n import Language, text
 from bot.pending import PendingAnswer, PhotoKind
 from bot.replies import error_text, suggestion_text
 from bot.services import Services, services
+from ml.photo_sizes import fitting_size
 from storage import repository
 from storage.models import Chat
 from worker.contract import ClassifyResult, ErrorCode
@@ -31,10 +32,12 @@ from worker.contract import ClassifyResult, ErrorCode
 logger = logging.getLogger(__name__)
 
 
-def attachment_of(message: Message) -> PhotoSize | Document | None:
-    """The largest photo size, or an image sent as a file."""
+def attachment_of(message: Message, input_side: int | None = None) -> PhotoSize | Document | None:
+    """The smallest photo size whose short side reaches the model's `input_side` (the largest when none
+    does, or without a side: what feedback keeps for training), or an image sent as a file (the worker
+    downscales that as it decodes)."""
     if message.photo:
-        return message.photo[-1]
+        return message.photo[fitting_size([(p.width, p.height) for p in message.photo], input_side)]
     return message.document
 
 
@@ -68,11 +71,12 @@ def pending_answer(
 async def private_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Accept a photo (or image file) sent in a private chat; its answer comes through `bot.answers`."""
     message, user = update.effective_message, update.effective_user
-    attachment = attachment_of(message) if message else None
-    if message is None or user is None or attachment is None:
+    largest = attachment_of(message) if message else None  # the photo's identity in stored rows
+    if message is None or user is None or largest is None:
         return
     metrics.count_received("private")
     svc = services(context)
+    attachment = attachment_of(message, await svc.model_input_side())  # what the model needs
     language = svc.language(user.language_code)
     try:
         # The update id makes a redelivered update count once.
@@ -100,7 +104,7 @@ async def private_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         await message.reply_text(error_text(ErrorCode.TOO_LARGE if too_big else None, language))
         return
     submitted = await svc.classifier.submit(
-        image, pending_answer(svc, update, message, attachment, "private")
+        image, pending_answer(svc, update, message, largest, "private")
     )
     match submitted:
         case Accepted():

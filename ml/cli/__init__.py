@@ -22,6 +22,8 @@ COMMANDS: dict[str, str] = {
               "model file",
     "predict": "suggest hashtags for image files or folders",
     "ensemble": "combine trained models into one file that averages their probabilities",
+    "quantize": "add an int8 ONNX graph (static quantization, calibrated on validation photos) to a model "
+                "file, for the CPU worker",
     "feedback": "users' feedback as training data: `export` downloads rated photos into a labelled folder",
     "promote": "store a model file in the registry and make it the version every worker serves, or a canary",
     "models": "the versions in the model registry: active, canary, rollback targets and their metrics",

@@ -13,10 +13,12 @@ import argparse
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from PIL import Image
 
 from ml.serving.images import load_image
 from ml.tags import ALL_LABELS, OTHER
@@ -127,25 +129,33 @@ def save_gallery_png(path: Path, root: Path, rows: list[tuple[str, list[tuple[ds
 
 
 def load_classifier(args: argparse.Namespace, onnx_dir: Path) -> Any:
-    """The model of --model on --device with --backend and --threads (see `add_machine_arguments`)."""
+    """The model of --model on --device with --backend, --precision and --threads
+    (`add_machine_arguments`)."""
     from ml.serving.loading import load_classifier as load
 
     try:
-        return load(args.model, args.device, args.backend, args.threads, onnx_dir)
+        return load(args.model, args.device, args.backend, args.threads, onnx_dir, precision=args.precision)
     except ValueError as exc:
-        raise SystemExit(f"{exc}: use --device cpu or --backend torch") from None
+        raise SystemExit(f"ml: {exc}") from None
 
 
 def predict_class_probabilities(
-    classifier: Any, root: Path, samples: list[ds.Sample], tta: int, batch_size: int
+    classifier: Any,
+    root: Path,
+    samples: list[ds.Sample],
+    tta: int,
+    batch_size: int,
+    *,
+    load: Callable[[Path], Image.Image] = load_image,
 ) -> Any:
-    """[photos, classes] probabilities as the model outputs them (before its temperature), in batches."""
+    """[photos, classes] probabilities as the model outputs them (before its temperature), in batches;
+    `load` turns a photo's path into the image the model sees."""
     import torch
 
     chunks = []
     for start in range(0, len(samples), batch_size):
         chunk = samples[start:start + batch_size]
-        chunks.append(classifier.class_probabilities([load_image(root / s.path) for s in chunk], tta))
+        chunks.append(classifier.class_probabilities([load(root / s.path) for s in chunk], tta))
         logger.info("%d / %d photos", min(start + batch_size, len(samples)), len(samples))
     return torch.cat(chunks)
 
@@ -259,5 +269,8 @@ def add_machine_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
     parser.add_argument("--backend", default="auto", choices=("auto", "torch", "onnx"),
                         help="forward pass: auto is ONNX Runtime on the CPU, torch on CUDA (default: auto)")
+    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "int8"),
+                        help="ONNX Runtime's arithmetic: auto is the file's int8 graph (`ml quantize`) when "
+                        "it has one, else fp32 (default: auto)")
     parser.add_argument("--threads", type=int, default=1,
                         help="CPU threads; 1 is fastest on a busy shared machine (default: 1)")

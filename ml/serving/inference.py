@@ -160,7 +160,7 @@ class Classifier:
         backend: str = "torch",
     ) -> None:
         self.spec = spec
-        self.backend = backend  # "torch", or "onnx" when `model` runs in ONNX Runtime
+        self.backend = backend  # "torch", or "onnx" / "onnx-int8" when `model` runs in ONNX Runtime
         self.name = f"{spec.backbone}-{spec.target}{len(spec.classes)}"
         self.version = version
         self.device = device

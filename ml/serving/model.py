@@ -28,6 +28,8 @@ BACKBONES: tuple[str, ...] = (*LITE_WHEELS, "resnet18", "resnet34", "resnet50")
 LITE_MEAN_STD = ((0.498, 0.498, 0.498), (0.502, 0.502, 0.502))
 IMAGENET_MEAN_STD = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 FORMAT_VERSION = 1
+# The int8 ONNX graph's key in a model file (`ml quantize`): a uint8 tensor, which weights_only loads.
+INT8_GRAPH_KEY = "int8_onnx"
 
 
 @dataclass
@@ -59,6 +61,9 @@ class ModelSpec:
     metrics: dict[str, Any] = field(default_factory=dict)
     # An ensemble (`ml ensemble`): each member's backbone, input_size and train_command; empty for one net.
     members: list[dict[str, Any]] = field(default_factory=list)
+    # `ml quantize`: the int8 ONNX graph stored beside the weights (under INT8_GRAPH_KEY): its sha256, the
+    # members it quantizes, its calibration photos' fingerprint and the command; empty for fp32 only.
+    quantized: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -214,26 +219,56 @@ def build_from_spec(spec: ModelSpec) -> nn.Module:
 
 
 def save_model(
-    path: str | Path, model: nn.Module, spec: ModelSpec, dtype: torch.dtype = torch.float32
+    path: str | Path,
+    model: nn.Module,
+    spec: ModelSpec,
+    dtype: torch.dtype = torch.float32,
+    int8_graph: bytes | None = None,
 ) -> None:
-    """Write the self-describing model file (weights in `dtype`, plain-typed metadata); loading always gives
-    float32 weights, so float16 only halves the file (what keeps an ensemble under the repo's size limit)."""
+    """Write the self-describing model file (weights in `dtype`, plain-typed metadata, and the int8 ONNX
+    graph when given); loading always gives float32 weights, so float16 only halves the file (what keeps
+    an ensemble under the repo's size limit)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to("cpu", dtype) if v.is_floating_point() else v.cpu()
              for k, v in model.state_dict().items()}
+    data: dict[str, Any] = {"spec": spec.to_dict(), "state_dict": state}
+    if int8_graph is not None:
+        data[INT8_GRAPH_KEY] = torch.frombuffer(bytearray(int8_graph), dtype=torch.uint8)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save({"spec": spec.to_dict(), "state_dict": state}, tmp)
+    torch.save(data, tmp)
     tmp.replace(path)
 
 
-def save_with_spec(path: str | Path, spec: ModelSpec, state: dict[str, torch.Tensor]) -> None:
+def save_with_spec(
+    path: str | Path, spec: ModelSpec, state: dict[str, torch.Tensor], int8_graph: bytes | None = None
+) -> None:
     """Save weights as `read_model_file` returned them under a changed spec (calibration, metrics), in the
-    dtype they were stored in: a float16 file stays float16."""
+    dtype they were stored in: a float16 file stays float16. Without `int8_graph` the file is fp32 only: an
+    int8 graph calibrated for other weights must not travel on (`ml quantize` the new file again)."""
     model = build_from_spec(spec)
     model.load_state_dict(state)
     stored = next(v.dtype for v in state.values() if v.is_floating_point())
-    save_model(path, model, spec, dtype=stored)
+    if int8_graph is None:
+        spec = ModelSpec.from_dict(spec.to_dict() | {"quantized": {}})
+    save_model(path, model, spec, dtype=stored, int8_graph=int8_graph)
+
+
+def graph_sha256(graph: bytes) -> str:
+    return hashlib.sha256(graph).hexdigest()
+
+
+def read_int8_graph(path: str | Path) -> bytes | None:
+    """The model file's int8 ONNX graph (`ml quantize`), None when it has none; ValueError when the graph
+    does not match the sha256 its spec records (a file edited by hand, or truncated)."""
+    data = torch.load(Path(path), map_location="cpu", weights_only=True)
+    spec = ModelSpec.from_dict(data["spec"])
+    if INT8_GRAPH_KEY not in data or not spec.quantized:
+        return None
+    graph = data[INT8_GRAPH_KEY].numpy().tobytes()
+    if graph_sha256(graph) != spec.quantized.get("sha256"):
+        raise ValueError(f"{path}: its int8 graph does not match the sha256 its spec records")
+    return graph
 
 
 def read_model_file(path: str | Path) -> tuple[ModelSpec, dict[str, torch.Tensor]]:

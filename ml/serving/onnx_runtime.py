@@ -6,7 +6,8 @@ Runtime vs 42 ms with torch (fp32; channels_last was slower still). Only the net
 moves to ONNX Runtime: decoding, TTA views, the scene->tag sum and the abstain decision stay in
 `ml.serving.inference.Classifier`, so both backends share every other line. A model file's ONNX export is
 cached under the model's version (its content hash), so it cannot drift from the torch model; a test checks
-both give the same probabilities.
+both give the same probabilities. A model file may also carry an int8 graph (`ml quantize`, static QDQ
+quantization calibrated on validation photos); `precision` chooses it (ONNX Runtime's VNNI int8 kernels).
 """
 
 from __future__ import annotations
@@ -23,12 +24,13 @@ from torch import nn
 
 from ml.serving import private_dir
 from ml.serving.inference import Classifier
-from ml.serving.model import file_version, load_model, read_model_file
+from ml.serving.model import file_version, load_model, read_int8_graph, read_model_file
 
 logger = logging.getLogger(__name__)
 
 INPUT, OUTPUT = "images", "logits"
 OPSET = 17
+PRECISIONS = ("auto", "fp32", "int8")  # auto: int8 when the model file carries an int8 graph, else fp32
 
 
 def export_module(module: nn.Module, input_size: int, onnx_path: Path, output_name: str = OUTPUT) -> None:
@@ -52,11 +54,13 @@ def export_module(module: nn.Module, input_size: int, onnx_path: Path, output_na
     partial.replace(onnx_path)
 
 
-def cpu_session(onnx_path: Path, threads: int) -> onnxruntime.InferenceSession:
+def cpu_session(graph: Path | bytes, threads: int) -> onnxruntime.InferenceSession:
+    """A CPU session of an ONNX file or of a serialized graph."""
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
-    return onnxruntime.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+    source = graph if isinstance(graph, bytes) else str(graph)
+    return onnxruntime.InferenceSession(source, options, providers=["CPUExecutionProvider"])
 
 
 class OnnxForward(nn.Module):
@@ -98,17 +102,32 @@ def cached_export_ok(onnx_path: Path) -> bool:
     return recorded.read_text(encoding="ascii").strip() == onnx_digest(onnx_path)
 
 
-def load_onnx_classifier(model_path: Path, cache_dir: Path, threads: int) -> Classifier:
-    """A CPU `Classifier` for `model_path` whose forward pass runs in ONNX Runtime. `cache_dir` must be this
-    user's alone (`private_dir`); its export is used only when its hash matches the recorded one."""
-    version = file_version(model_path)
-    onnx_path = private_dir(cache_dir) / f"{version}.onnx"
+def fp32_graph(model_path: Path, cache_dir: Path) -> Path:
+    """The model file's fp32 ONNX export, cached under its version in `cache_dir`, which must be this user's
+    alone (`private_dir`); the cached export is used only when its hash matches the recorded one."""
+    onnx_path = private_dir(cache_dir) / f"{file_version(model_path)}.onnx"
     if not cached_export_ok(onnx_path):
         if onnx_path.exists():
             logger.warning("%s does not match its recorded sha256: exporting it again", onnx_path)
         logger.info("exporting %s to %s", model_path, onnx_path)
         export_onnx(model_path, onnx_path)
         recorded_digest_path(onnx_path).write_text(onnx_digest(onnx_path) + "\n", encoding="ascii")
+    return onnx_path
+
+
+def load_onnx_classifier(
+    model_path: Path, cache_dir: Path, threads: int, precision: str = "auto"
+) -> Classifier:
+    """A CPU `Classifier` for `model_path` whose forward pass runs in ONNX Runtime, on the file's int8
+    graph (`precision` int8, or auto when it has one) or its fp32 export. ValueError for int8 when the
+    file has no int8 graph, or an unknown precision."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    int8 = read_int8_graph(model_path) if precision != "fp32" else None
+    if precision == "int8" and int8 is None:
+        raise ValueError(f"{model_path} has no int8 graph: run `ml quantize` on it, or serve it in fp32")
     spec, _ = read_model_file(model_path)
-    forward = OnnxForward(cpu_session(onnx_path, threads))
-    return Classifier(forward, spec, version, torch.device("cpu"), "onnx")
+    graph = int8 if int8 is not None else fp32_graph(model_path, cache_dir)
+    forward = OnnxForward(cpu_session(graph, threads))
+    return Classifier(forward, spec, file_version(model_path), torch.device("cpu"),
+                      "onnx-int8" if int8 is not None else "onnx")

@@ -6,9 +6,11 @@ One worker and one bot serve the whole module (see conftest.py); each test uses 
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import Callable
 
 import pytest
+from PIL import Image
 from sqlalchemy import select
 
 from bot.i18n import text
@@ -46,6 +48,33 @@ async def test_private_photo_gets_a_hashtag_and_feedback_is_stored(telegram, bot
     assert suggestion.feedback == "up"
     assert suggestion.file_unique_id and suggestion.model_version and suggestion.latency_ms > 0
     assert suggestion.file_id == sent["photo"][-1]["file_id"]  # kept by default, for training
+
+
+def enlarged(photo: bytes, side: int) -> bytes:
+    """`photo` as a phone's square photo of `side` px (Telegram then makes copies of 90, 320 and 800 px)."""
+    buffer = io.BytesIO()
+    Image.open(io.BytesIO(photo)).convert("RGB").resize((side, side)).save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+async def test_the_bot_downloads_the_smallest_copy_the_model_needs(telegram, bot, sample):
+    gus = telegram.new_user("Gus")
+    calls_before = len(telegram.calls)
+    sent = await telegram.send_private_photo(gus, enlarged(sample.photo, 1280))
+    reply = await telegram.wait_for_message(
+        gus.id, lambda m: "text" in m, after_message_id=sent["message_id"], timeout=CLASSIFY_TIMEOUT_S
+    )
+    assert reply["text"].splitlines()[0] == f"#{sample.tag}"
+    copies = sent["photo"]
+    assert [(c["width"], c["height"]) for c in copies] == [(90, 90), (320, 320), (800, 800), (1280, 1280)]
+    # The shipped model sees 260 px, as its worker published: the 320 px copy is enough.
+    assert await bot.services.model_input_side() == 260
+    fetched = [params["file_id"] for method, params in telegram.calls[calls_before:] if method == "getFile"]
+    assert fetched == [copies[1]["file_id"]]
+    async with bot.services.sessions() as session:
+        stored = (await session.scalars(select(Suggestion).where(Suggestion.user_id == gus.id))).one()
+    # The stored ids stay the largest copy's: feedback export downloads that one for training.
+    assert (stored.file_unique_id, stored.file_id) == (copies[-1]["file_unique_id"], copies[-1]["file_id"])
 
 
 async def test_thumbs_down_asks_once_which_tag_fits_and_stores_the_pick(telegram, bot, sample):

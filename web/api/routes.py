@@ -30,7 +30,11 @@ router = APIRouter(
 )
 
 Image = Annotated[
-    UploadFile, File(description="The photo (JPEG, PNG, WebP or GIF), at most API_MAX_UPLOAD_BYTES.")
+    UploadFile,
+    File(description="The photo (JPEG, PNG, WebP or GIF), at most API_MAX_UPLOAD_BYTES. The model sees a "
+         "centre square of its input side (260 px for the shipped model): send the smallest copy whose short "
+         "side reaches it (from Telegram: the smallest PhotoSize whose width and height both do, else the "
+         "largest); more pixels only cost upload, queue and decoding."),
 ]
 
 
