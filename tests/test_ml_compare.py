@@ -18,7 +18,7 @@ from tests.ml_support import make_tiny_data, make_tiny_model
 TORCH = ["--backend", "torch", "--device", "cpu", "--threads", "1"]
 MODEL_KEYS = {"path", "name", "version", "tta", "temperature", "tag_balance", "accuracy", "weighted_accuracy",
               "coverage_at_precision_90", "threshold_at_precision_90", "suggestions", "backend",
-              "telegram_size"}
+              "telegram_size", "ranked"}
 
 
 @pytest.fixture(scope="module")

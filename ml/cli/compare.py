@@ -176,6 +176,11 @@ def format_table(report: dict[str, Any]) -> str:
     rows = [(label, a[key], b[key]) for label, key in ROWS]
     rows += [(f"suggestions: {key}", a["suggestions"][key], b["suggestions"][key])
              for key in ("coverage", "precision")]
+    # What users get from each file's whole answer rule (one sure tag, else a ranked list).
+    rows += [(f"answers: {label}", a["ranked"][key], b["ranked"][key]) for label, key in
+             (("share answered", "answered"), ("right tag in", "hit_rate"),
+              ("single right", "single_precision"), ("tags per answer", "mean_size"),
+              ("accuracy@3", "accuracy_at_3"))]
     lines += [f"{label:<28} {x:>14.4f} {y:>14.4f} {y - x:>+8.4f}" for label, x, y in rows]
     m = report["mcnemar"]
     lines += [f"top tag, paired: both right {m['both_right']}, only A right {m['only_a_right']}, "
