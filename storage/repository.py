@@ -157,8 +157,9 @@ async def set_feedback(session: AsyncSession, suggestion_id: int, user_id: int, 
 
 async def set_correction(session: AsyncSession, suggestion_id: int, user_id: int, tag: str) -> Rating:
     """Store the tag the user picked, once: after their 👎 (`other`: none of these), or after their 👍 on a
-    list (which of its tags)."""
-    on_a_list = (Suggestion.feedback == "up") & (func.json_array_length(Suggestion.offered) > 1)
+    list one of its tags (the keyboard offers only those; a forged press with another is refused)."""
+    listed = tag in await offered_tags(session, suggestion_id)
+    on_a_list = (Suggestion.feedback == "up") & (func.json_array_length(Suggestion.offered) > 1) & listed
     return await _rate(
         session,
         suggestion_id,

@@ -215,6 +215,8 @@ async def test_a_list_is_stored_whole_and_a_thumbs_up_on_it_may_pick_one_once(an
             assert await repository.set_feedback(session, suggestion_id, 10, "up") == "stored"
         # 👍 on one sure tag asks nothing; on a list, which of its tags, once.
         assert await repository.set_correction(session, single, 10, "bar") == "already"
+        # A pick that is not on the list (a forged press: the keyboard shows only its tags) is refused.
+        assert await repository.set_correction(session, listed, 10, "nature") == "already"
         assert await repository.set_correction(session, listed, 10, "bar") == "stored"
         assert await repository.set_correction(session, listed, 10, "cafe") == "already"
     async with any_sessions() as session:
