@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
-from moderation.verdict import Sensitivity
+from moderation.verdict import MIN_HASHTAGS_RANGE, Sensitivity
 from storage.settings import BotApiSettings, DatabaseSettings
 from worker.settings import ServiceSettings
 
@@ -29,7 +29,8 @@ class BotSettings(ServiceSettings, DatabaseSettings, BotApiSettings):
 
     # Group moderation defaults, copied into a chat's settings when it is first seen.
     moderation_sensitivity: Sensitivity = Sensitivity.BALANCED  # strict / balanced / lenient
-    moderation_min_hashtags: int = Field(default=2, ge=1)  # fewer caption hashtags: never flagged
+    # fewer caption hashtags: never flagged; the bounds /settings and the dashboard offer
+    moderation_min_hashtags: int = Field(default=2, ge=MIN_HASHTAGS_RANGE[0], le=MIN_HASHTAGS_RANGE[-1])
     admin_cache_ttl_seconds: float = Field(default=300.0, ge=0)
     # Flood control: group photos moderation would classify, per sender (a user, or the channel sent as)
     # and per chat, in a sliding minute; those over either limit are counted, not classified.

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.replies import error_text
 from ml.tags import ALL_LABELS, OTHER
+from moderation.verdict import MIN_HASHTAGS_RANGE
 from storage.session import create_sessionmaker
 from tests.api_support import api_app, migrated_database
 from tests.services import free_port
@@ -149,6 +150,15 @@ async def test_check_with_too_few_hashtags_needs_no_worker(redis_url, sessions, 
     assert response.status_code == 200, response.text
     body = response.json()
     assert (body["spam"], body["reason"], body["predicted_tag"]) == (False, "too_few_hashtags", None)
+
+
+async def test_min_hashtags_has_the_bounds_the_bot_and_the_dashboard_offer(redis_url, sessions, key) -> None:
+    low, high = MIN_HASHTAGS_RANGE[0], MIN_HASHTAGS_RANGE[-1]
+    async with client(redis_url, sessions) as api:
+        for value, status in ((high, 200), (high + 1, 422), (low - 1, 422)):
+            response = await api.post("/v1/check", files=photo(), headers=auth(key),
+                                      data={"caption": NOT_JUDGED, "min_hashtags": str(value)})
+            assert response.status_code == status, (value, response.text)
 
 
 async def test_a_key_is_accepted_as_bearer_or_x_api_key_and_nothing_else(redis_url, sessions, key) -> None:

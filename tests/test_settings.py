@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bot.settings import BotSettings
-from moderation.verdict import Sensitivity
+from moderation.verdict import MIN_HASHTAGS_RANGE, Sensitivity
 from worker.settings import DEFAULT_MODEL_PATH, ServiceSettings, WorkerSettings, redact_url
 
 TOKEN = "123456:ABC-def_ghi"
@@ -78,6 +78,17 @@ def test_moderation_sensitivity_is_a_word(monkeypatch: pytest.MonkeyPatch) -> No
         BotSettings.from_env()
     message = str(exit_info.value.code)
     assert "MODERATION_SENSITIVITY" in message and "strict" in message
+
+
+def test_moderation_min_hashtags_has_the_bounds_settings_offer(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("MODERATION_MIN_HASHTAGS", str(MIN_HASHTAGS_RANGE[-1]))
+    assert BotSettings().moderation_min_hashtags == MIN_HASHTAGS_RANGE[-1]
+    # more than /settings and the dashboard can show is refused at start
+    monkeypatch.setenv("MODERATION_MIN_HASHTAGS", str(MIN_HASHTAGS_RANGE[-1] + 1))
+    with pytest.raises(SystemExit) as exit_info:
+        BotSettings.from_env()
+    assert "MODERATION_MIN_HASHTAGS" in str(exit_info.value.code)
 
 
 def test_bot_database_url_and_data_dir_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 
 from moderation.hashtags import MAX_TEXT_CHARS, extract_hashtags, load_vocabulary
-from moderation.verdict import ModerationSettings, Sensitivity, judge, precheck
+from moderation.verdict import MIN_HASHTAGS_RANGE, ModerationSettings, Sensitivity, judge, precheck
 from web.api import jobs
 from web.api.auth import KeyedRoute, limited_key
 from web.api.errors import error_responses, image_error
@@ -19,7 +19,6 @@ from web.api.state import api_settings, redis_client
 from worker.contract import ClassifyResult, ErrorCode
 
 DEFAULT_MODERATION = ModerationSettings(enabled=True)
-MAX_MIN_HASHTAGS = 30
 
 router = APIRouter(
     prefix="/v1",
@@ -76,7 +75,8 @@ async def check_photo(
         DEFAULT_MODERATION.sensitivity
     ),
     min_hashtags: Annotated[
-        int, Form(ge=1, le=MAX_MIN_HASHTAGS, description="Captions with fewer hashtags are never spam.")
+        int, Form(ge=MIN_HASHTAGS_RANGE[0], le=MIN_HASHTAGS_RANGE[-1],
+                  description="Captions with fewer hashtags are never spam.")
     ] = DEFAULT_MODERATION.min_hashtags,
 ) -> Check:
     """Decide, as the bot does in a group with moderation on, whether the caption's hashtags contradict
