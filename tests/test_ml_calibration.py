@@ -155,14 +155,14 @@ def test_list_outcome_counts_singles_lists_and_abstentions() -> None:
     assert singles.answers == 1 and singles.list_share == 0
 
 
-def test_offered_sizes_is_the_served_rule_on_arrays() -> None:
-    from ml.serving.inference import ranked_suggestions
+def test_offered_sizes_on_a_batch_is_the_rule_photo_by_photo() -> None:
+    from ml.serving.inference import offered_sizes, ranked_suggestions
 
     rng = np.random.default_rng(1)
     tag_p = rng.dirichlet(np.full(len(ALL_LABELS), 0.15), size=400)
     per_tag = {"cafe": 0.6, "nature": 0.95}
     for threshold, mass, depth in ((0.8, 0.0, 3), (0.7, 0.85, 3), (0.9, 0.6, 2), (0.5, 0.99, 3)):
-        sizes, ranked = cal.offered_sizes(tag_p, threshold=threshold, tag_thresholds=per_tag, list_mass=mass,
+        sizes, ranked = offered_sizes(tag_p, threshold=threshold, tag_thresholds=per_tag, list_mass=mass,
                                           list_max_tags=depth)
         for row, size, order in zip(tag_p, sizes, ranked, strict=True):
             served = ranked_suggestions(row, threshold, per_tag, list_mass=mass, list_max_tags=depth)

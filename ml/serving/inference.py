@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image
 
@@ -77,33 +78,45 @@ def decide(
     return label, confidence, suggested
 
 
+def offered_sizes(
+    tag_p: np.ndarray, *, threshold: float, tag_thresholds: Mapping[str, float] | None, list_mass: float,
+    list_max_tags: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The answer rule on a batch of tag probability rows [photos, labels]: per photo how many tags to offer
+    (0: abstain) and the labels ranked best first [photos, max(list_max_tags, 1)].
+
+    One tag when the best label is a tag that reaches its threshold (its own, else the global one, as in
+    `decide`). Otherwise, when the model file has a list rule (`list_mass` > 0, chosen by `ml calibrate` on
+    validation photos), the smallest ranked list of at least two labels whose probabilities add up to
+    `list_mass`: offered when it has at most `list_max_tags` tags and no `other` (a plausible "no popular tag
+    fits" means abstaining); else nothing. `ml calibrate` searches its grid with this same function."""
+    tag_p = np.asarray(tag_p, dtype=np.float64)  # sums as the probabilities' Python floats would
+    other = ALL_LABELS.index(OTHER)
+    depth = max(list_max_tags, 1)
+    ranked = np.argsort(-tag_p, axis=1, kind="stable")[:, :depth]  # ties: the first label, as `decide`
+    top_p = np.take_along_axis(tag_p, ranked, axis=1)
+    needed = np.full(len(ALL_LABELS), threshold)
+    for tag, value in (tag_thresholds or {}).items():
+        needed[ALL_LABELS.index(tag)] = value
+    single = (ranked[:, 0] != other) & (top_p[:, 0] >= needed[ranked[:, 0]])
+    sizes = np.where(single, 1, 0)
+    if list_mass > 0 and list_max_tags >= 2:
+        mass = np.cumsum(top_p, axis=1)
+        no_other = np.cumprod(ranked != other, axis=1).astype(bool)  # no `other` up to this rank
+        reached = (mass >= list_mass) & no_other & (np.arange(depth) >= 1)
+        sizes = np.where(single, 1, np.where(reached.any(axis=1), reached.argmax(axis=1) + 1, 0))
+    return sizes, ranked
+
+
 def ranked_suggestions(
     tag_probabilities: Sequence[float], threshold: float, tag_thresholds: Mapping[str, float] | None = None,
     *, list_mass: float = 0.0, list_max_tags: int = 3,
 ) -> list[tuple[str, float]]:
-    """The tags to offer, best first, with their probabilities.
-
-    One tag when the best label is a tag that reaches its threshold (`decide`). Otherwise, when the model file
-    has a list rule (`list_mass` > 0, chosen by `ml calibrate` on validation photos), the smallest ranked list
-    of at least two labels whose probabilities add up to `list_mass`: offered when it has at most
-    `list_max_tags` tags and no `other` (a plausible "no popular tag fits" means abstaining); else [].
-    """
-    label, confidence, suggested = decide(tag_probabilities, threshold, tag_thresholds)
-    if suggested:
-        return [(label, confidence)]
-    if list_mass <= 0:
-        return []
-    ranked = sorted(range(len(ALL_LABELS)), key=lambda i: -tag_probabilities[i])
-    offered: list[tuple[str, float]] = []
-    mass = 0.0
-    for i in ranked[:list_max_tags]:
-        if ALL_LABELS[i] == OTHER:
-            return []
-        offered.append((ALL_LABELS[i], float(tag_probabilities[i])))
-        mass += tag_probabilities[i]
-        if mass >= list_mass and len(offered) >= 2:
-            return offered
-    return []
+    """The tags to offer for one photo, best first, with their probabilities (the rule: `offered_sizes`)."""
+    sizes, ranked = offered_sizes(np.asarray([tag_probabilities]), threshold=threshold,
+                                  tag_thresholds=tag_thresholds, list_mass=list_mass,
+                                  list_max_tags=list_max_tags)
+    return [(ALL_LABELS[i], float(tag_probabilities[i])) for i in ranked[0, :sizes[0]]]
 
 
 def suggestable_tags(spec: ModelSpec) -> list[str]:
@@ -212,12 +225,14 @@ class Classifier:
             return []
         class_p = temper(self.class_probabilities(images, tta), self.spec.temperature)
         tag_p = tag_probabilities(class_p, self._labels.cpu(), self.spec.tag_balance)
+        sizes, ranked = offered_sizes(tag_p.numpy(), threshold=self.threshold,
+                                      tag_thresholds=self.spec.tag_thresholds, list_mass=self.spec.list_mass,
+                                      list_max_tags=self.spec.list_max_tags)
         predictions = []
-        for scenes_row, tags_row in zip(class_p.tolist(), tag_p.tolist(), strict=True):
+        for scenes_row, tags_row, size, labels in zip(class_p.tolist(), tag_p.tolist(), sizes, ranked,
+                                                      strict=True):
             label, confidence, _ = decide(tags_row, self.threshold, self.spec.tag_thresholds)
-            suggestions = ranked_suggestions(tags_row, self.threshold, self.spec.tag_thresholds,
-                                             list_mass=self.spec.list_mass,
-                                             list_max_tags=self.spec.list_max_tags)
+            suggestions = [(ALL_LABELS[i], tags_row[i]) for i in labels[:size]]
             top: list[tuple[str, float]] = []
             if self.spec.target == "scenes":
                 order = sorted(range(len(scenes_row)), key=lambda i: -scenes_row[i])[:TOP_SCENES]

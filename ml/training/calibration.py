@@ -25,8 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ml.serving.inference import tag_probabilities, temper
-from ml.tags import ALL_LABELS, OTHER
+from ml.serving.inference import offered_sizes, tag_probabilities, temper
 from ml.training.metrics import abstain_curve
 
 TEMPERATURES = tuple(round(0.5 + 0.05 * i, 2) for i in range(51))  # 0.5 .. 3.0
@@ -188,30 +187,6 @@ class ListOutcome:
     misses: int  # answers without the right tag
     singles: int
     single_misses: int
-
-
-def offered_sizes(
-    tag_p: np.ndarray, *, threshold: float, tag_thresholds: Mapping[str, float], list_mass: float,
-    list_max_tags: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per photo, how many tags ml.serving.inference.ranked_suggestions offers (0: abstain) and the ranked
-    label indices [photos, list_max_tags]: the same rule on arrays, fast enough for a grid search."""
-    other = ALL_LABELS.index(OTHER)
-    depth = max(list_max_tags, 1)
-    ranked = np.argsort(-tag_p, axis=1, kind="stable")[:, :depth]
-    top_p = np.take_along_axis(tag_p, ranked, axis=1)
-    needed = np.full(len(ALL_LABELS), threshold)
-    for tag, value in tag_thresholds.items():
-        needed[ALL_LABELS.index(tag)] = value
-    single = (ranked[:, 0] != other) & (top_p[:, 0] >= needed[ranked[:, 0]])
-    sizes = np.where(single, 1, 0)
-    if list_mass > 0 and list_max_tags >= 2:
-        mass = np.cumsum(top_p, axis=1)
-        no_other = np.cumprod(ranked != other, axis=1).astype(bool)  # no `other` up to this rank
-        reached = (mass >= list_mass) & no_other & (np.arange(depth) >= 1)
-        first = np.where(reached.any(axis=1), reached.argmax(axis=1) + 1, 0)
-        sizes = np.where(single, 1, first)
-    return sizes, ranked
 
 
 def list_outcome(
