@@ -117,17 +117,20 @@ class EpochPermutation(Sampler[int]):
     def set_epoch(self, epoch: int, skip: int = 0) -> None:
         self.epoch, self.skip = epoch, skip
 
-    def _indices(self) -> torch.Tensor:
+    def _slice(self) -> tuple[int, int, int]:
+        """(pass, first, end) of this epoch's part of its pass's permutation, less the skipped indices."""
         pass_, part = divmod(self.epoch, self.epochs_per_pass)
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + pass_)
-        return torch.randperm(self.n, generator=generator)[part * self.per_epoch:(part + 1) * self.per_epoch]
+        end = min((part + 1) * self.per_epoch, self.n)
+        return pass_, min(part * self.per_epoch + self.skip, end), end
 
     def __iter__(self) -> Iterator[int]:
-        yield from self._indices()[self.skip:].tolist()
+        pass_, first, end = self._slice()
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + pass_)
+        yield from torch.randperm(self.n, generator=generator)[first:end].tolist()
 
     def __len__(self) -> int:
-        return max(0, min(self.per_epoch, self.n - (self.epoch % self.epochs_per_pass) * self.per_epoch)
-                   - self.skip)
+        _, first, end = self._slice()
+        return end - first
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
