@@ -46,7 +46,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from redis import Redis
 from redis.exceptions import RedisError
-from rq import Worker
+from rq import Queue, Worker
 from rq.serializers import JSONSerializer
 from sqlalchemy.engine import make_url
 
@@ -185,6 +185,12 @@ def redis_conn(redis_url: str) -> Iterator[Redis]:
     client = Redis.from_url(redis_url)
     yield client
     client.close()
+
+
+@pytest.fixture
+def queue(redis_conn: Redis) -> Queue:
+    """The photo queue on this test's Redis database."""
+    return photo_queue(redis_conn)
 
 
 @pytest.fixture

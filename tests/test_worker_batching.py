@@ -7,7 +7,6 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from redis import Redis
 from rq import Queue
 from rq.registry import FailedJobRegistry, FinishedJobRegistry, StartedJobRegistry
 from rq.serializers import JSONSerializer
@@ -15,18 +14,13 @@ from rq.serializers import JSONSerializer
 from tests.fake_classifier import FakeClassifier, blue_jpeg, installed_fake
 from worker.batching import BatchingWorker
 from worker.contract import ErrorCode
-from worker.queue import OutcomeState, build_request, enqueue_photo, fetch_outcome, photo_queue
+from worker.queue import OutcomeState, build_request, enqueue_photo, fetch_outcome
 
 
 @pytest.fixture
 def classifier() -> Iterator[FakeClassifier]:
     with installed_fake(default_tta=8) as fake:
         yield fake
-
-
-@pytest.fixture
-def queue(redis_conn: Redis) -> Queue:
-    return photo_queue(redis_conn)
 
 
 def run_burst(queue: Queue, batch_size: int = 16) -> None:

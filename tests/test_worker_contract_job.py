@@ -29,7 +29,6 @@ from worker.queue import (
     build_request,
     enqueue_photo,
     fetch_outcome,
-    photo_queue,
     refusal_reason,
 )
 
@@ -41,11 +40,6 @@ MARK = "SCENETAG_TEST_PLANTED_IMPORTED"
 def classifier() -> Iterator[FakeClassifier]:
     with installed_fake(default_tta=1) as fake:
         yield fake
-
-
-@pytest.fixture
-def queue(redis_conn: Redis) -> Queue:
-    return photo_queue(redis_conn)
 
 
 @pytest.fixture(autouse=True)

@@ -42,11 +42,6 @@ def worker(worker_factory: StartWorker, redis_url: str, models: list[Path], tmp_
                           ONNX_CACHE_DIR=str(tmp_path / "onnx"))
 
 
-@pytest.fixture
-def queue(redis_conn: Redis) -> Queue:
-    return photo_queue(redis_conn)
-
-
 def model_info(connection: Redis) -> ModelInfo | None:
     raw = connection.get(MODEL_INFO_KEY)
     return ModelInfo.model_validate_json(raw) if raw else None

@@ -19,18 +19,13 @@ from tests.fake_classifier import FakeClassifier, blue_jpeg, installed_fake
 from worker import metrics
 from worker.batching import BatchingWorker
 from worker.contract import RESULTS_STREAM, ClassifyResult
-from worker.queue import build_request, enqueue_photo, photo_queue
+from worker.queue import build_request, enqueue_photo
 
 
 @pytest.fixture
 def classifier() -> Iterator[FakeClassifier]:
     with installed_fake(default_tta=1) as fake:
         yield fake
-
-
-@pytest.fixture
-def queue(redis_conn: Redis) -> Queue:
-    return photo_queue(redis_conn)
 
 
 def run_burst(queue: Queue) -> None:
