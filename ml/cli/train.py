@@ -103,8 +103,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads (default: 2)")
     parser.add_argument("--no-bf16", action="store_true",
-                        help="train in float32 (default: bf16 autocast, except on CPU with --cache-features, "
-                             "where it measured slower)")
+                        help="train in float32 (default: bf16 autocast on CUDA and on CPUs with bf16 kernels; "
+                             "float32 with --cache-features on CPU, where bf16 measured slower)")
     parser.add_argument("--resume",
                         help="a run folder (continue it with its own arguments) or a checkpoint.pt "
                              "(continue with this command's arguments) (default: none)")

@@ -341,7 +341,7 @@ def main(args: argparse.Namespace) -> int:
     from torch.utils.tensorboard import SummaryWriter
 
     from ml.serving.augment import train_transform
-    from ml.serving.inference import label_matrix, resolve_device
+    from ml.serving.inference import label_matrix, resolve_device, use_bf16
     from ml.serving.preprocess import eval_transform
     from ml.tags import ALL_LABELS, OTHER
     from ml.training.feature_cache import build_cache, cache_key, cached_rows, open_cache
@@ -349,10 +349,11 @@ def main(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     device = resolve_device(args.device)
-    # bf16 autocast: on CUDA, and on CPU for the whole network, where benchmarks/train_step.py measured it
-    # faster at every side (Lite0, 2 threads: 40 vs 31 photos/s at 128 px, 14 vs 6 at 224). Not on CPU
-    # for the cached last blocks: there its backward measured 3x slower (11 vs 36 photos/s).
-    bf16 = not args.no_bf16 and (device.type == "cuda" or not args.cache_features)
+    # bf16 autocast: on CUDA, and on CPUs with bf16 kernels for the whole network, where
+    # benchmarks/train_step.py measured it faster at every side (Lite0, 2 threads: 40 vs 31 photos/s at 128 px,
+    # 14 vs 6 at 224). Not for the cached last blocks on CPU (its backward measured 3x slower), and not on an
+    # AVX2-only CPU, where it is emulated (12.5 s a batch of 32 at 224 px).
+    bf16 = not args.no_bf16 and use_bf16(device) and (device.type == "cuda" or not args.cache_features)
     root, output = Path(args.data), Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
 
