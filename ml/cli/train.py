@@ -103,8 +103,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads (default: 2)")
     parser.add_argument("--no-bf16", action="store_true",
-                        help="train in float32 (default: bf16 autocast on CUDA and on CPUs with bf16 kernels; "
-                             "float32 with --cache-features on CPU, where bf16 measured slower)")
+                        help="train in float32 (default: bf16 autocast on CUDA and on CPUs with bf16 "
+                             "kernels; float32 with --cache-features on CPU, where bf16 measured slower)")
     parser.add_argument("--resume",
                         help="a run folder (continue it with its own arguments) or a checkpoint.pt "
                              "(continue with this command's arguments) (default: none)")
@@ -148,7 +148,10 @@ def run(args: argparse.Namespace) -> int:
     if args.extra_weight <= 0:
         raise SystemExit("--extra-weight must be positive")
     from ml.serving.model import native_input_size
+    from ml.training.config import TrainConfig
     from ml.training.loop import main
 
-    args.input_size = args.input_size or native_input_size(args.backbone)
-    return main(args)
+    # The side is part of the stored arguments, so a resumed run keeps the one its start chose.
+    side = args.input_size or native_input_size(args.backbone)
+    chosen = argparse.Namespace(**{**vars(args), "input_size": side})
+    return main(TrainConfig.from_args(chosen))

@@ -1,7 +1,9 @@
 """The training loop behind `ml train` (arguments in ml/cli/train.py): fine-tune a backbone on a SUN397-layout
 photo folder and write a self-describing model file.
 
-Shape of torchvision's reference script: `train_one_epoch`, `validate`, data set-up, `main`.
+Shape of torchvision's reference script: `train_one_epoch`, `validate`, then `main`, which reads top-down:
+`load_data`, `build_network`, `build_batches`, `build_criterion`, `build_optimizer`, `resume`, `fit`, all
+from one frozen `TrainConfig` (ml/training/config.py) made from the parsed arguments.
 The run folder (`--output`) gets `split.json` (train / held-out photos: evaluate with it), `checkpoint.pt`
 (resumable: model, optimizer, lr_scheduler, epoch, the batches done of the next epoch, args; written
 atomically at each epoch's end and, on the whole-network path, every `--checkpoint-minutes` within one, so a
@@ -20,16 +22,13 @@ resumed mid-epoch skip exactly the batches it had done.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
 import os
-import shlex
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +40,7 @@ from torch.utils.data import Sampler
 from ml.serving.images import load_image
 from ml.serving.model import ModelSpec, SceneNet, build_model, default_mean_std, save_model
 from ml.training import data as ds
+from ml.training.config import TrainConfig
 from ml.training.labels import load_remap, target_classes, target_indices
 from ml.training.schedule import build_scheduler
 
@@ -258,29 +258,27 @@ def validate(
     return max(reports, key=lambda r: (r["accuracy"] + r["weighted_accuracy"], -r["tag_balance"]))
 
 
-def prepare_split(
-    args: argparse.Namespace, root: Path, output: Path
-) -> tuple[list[ds.Sample], list[ds.Sample], list[ds.Sample] | None]:
+def prepare_split(config: TrainConfig) -> tuple[list[ds.Sample], list[ds.Sample], list[ds.Sample] | None]:
     """(train, held-out, validation or None) from `--split`, else the run's own split.json when resuming,
     else a new stratified split written there. Validation is None for a split without that part: it is then
     the start of the class-interleaved training order."""
-    split_path = output / "split.json"
-    if args.split:
-        given = Path(args.split).read_text()
+    split_path = config.output / "split.json"
+    if config.split:
+        given = Path(config.split).read_text()
         if split_path.exists() and split_path.read_text() != given:
-            raise SystemExit(f"{split_path} differs from --split {args.split}: use a new --output")
+            raise SystemExit(f"{split_path} differs from --split {config.split}: use a new --output")
         split_path.write_text(given)
     if split_path.exists():
         has_validation = ds.has_part(split_path, "validation")
         validation = ds.read_split(split_path, "validation") if has_validation else None
         return ds.read_split(split_path, "train"), ds.read_split(split_path, "heldout"), validation
-    samples = ds.scan(root)
-    if args.split_lists:
-        train, held = ds.official_split(samples, Path(args.split_lists[0]), Path(args.split_lists[1]))
-        how = f"official lists {args.split_lists[0]} / {args.split_lists[1]}"
+    samples = ds.scan(config.data)
+    if config.split_lists:
+        train, held = ds.official_split(samples, Path(config.split_lists[0]), Path(config.split_lists[1]))
+        how = f"official lists {config.split_lists[0]} / {config.split_lists[1]}"
     else:
-        train, held = ds.stratified_split(samples, args.holdout, args.seed)
-        how = f"stratified, holdout {args.holdout}, seed {args.seed}"
+        train, held = ds.stratified_split(samples, config.holdout, config.seed)
+        how = f"stratified, holdout {config.holdout}, seed {config.seed}"
     ds.write_split(split_path, train, held, how)
     return train, held, None
 
@@ -331,61 +329,93 @@ def weights_digest(modules: Any) -> str:
     return digest.hexdigest()[:12]
 
 
-def plain_args(args: argparse.Namespace) -> dict[str, Any]:
-    """The arguments as plain JSON types (for checkpoints loadable with weights_only=True)."""
-    return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "module"}
+@dataclass(frozen=True)
+class TrainingData:
+    """The photos of a run in the order its rows use: validation first, then training, class-interleaved."""
+
+    ordered: list[ds.Sample]
+    n_val: int  # rows [0, n_val) validate
+    train_rows: np.ndarray  # the rows that train (up to --cache-rows)
+    labels: np.ndarray  # per row: the class the loss sees
+    tag_targets: np.ndarray  # per row: its tag's index in ml.tags.ALL_LABELS
+    classes: list[str]
+    remap: dict[str, str]  # every scene of the split -> its tag
+    fingerprint: str  # of the training and held-out photos: the model file records it
 
 
-def main(args: argparse.Namespace) -> int:
-    from torch.utils.data import DataLoader
-    from torch.utils.tensorboard import SummaryWriter
+@dataclass(frozen=True)
+class Network:
+    model: SceneNet
+    spec: ModelSpec
+    frozen: int  # stages run without gradients
+    prefix_weights: str | None  # digest of the frozen stages' --init weights (the feature cache's key)
 
-    from ml.serving.augment import train_transform
-    from ml.serving.inference import label_matrix, resolve_device, use_bf16
-    from ml.serving.preprocess import eval_transform
+
+@dataclass(frozen=True)
+class ExtraPhotos:
+    """--extra's tag-labelled photos (the operator's feedback loop) and their targets."""
+
+    samples: list[ds.Sample]
+    labels: np.ndarray
+
+
+@dataclass(frozen=True)
+class Batches:
+    train: Callable[[], Iterator]  # one epoch's batches
+    validation: Callable[[], Iterator]
+    steps: int  # batches in a whole epoch
+    start: int  # the stage the batches enter: the frozen stages' output when cached, else 0 (photos)
+    sampler: EpochPermutation | None  # photos only: it lets a run resumed mid-epoch skip the batches done
+
+
+@dataclass
+class Progress:
+    """Where a run stands: what a checkpoint keeps besides the weights."""
+
+    first_epoch: int = 0
+    best: float = -1.0
+    bad_epochs: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    done_losses: list[float] = field(default_factory=list)  # batches of first_epoch done before a stop
+
+
+def load_data(config: TrainConfig) -> TrainingData:
     from ml.tags import ALL_LABELS, OTHER
-    from ml.training.feature_cache import build_cache, cache_key, cached_rows, open_cache
 
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    device = resolve_device(args.device)
-    # bf16 autocast: on CUDA, and on CPUs with bf16 kernels for the whole network, where
-    # benchmarks/train_step.py measured it faster at every side (Lite0, 2 threads: 40 vs 31 photos/s at 128 px,
-    # 14 vs 6 at 224). Not for the cached last blocks on CPU (its backward measured 3x slower), and not on an
-    # AVX2-only CPU, where it is emulated (12.5 s a batch of 32 at 224 px).
-    bf16 = not args.no_bf16 and use_bf16(device) and (device.type == "cuda" or not args.cache_features)
-    root, output = Path(args.data), Path(args.output)
-    output.mkdir(parents=True, exist_ok=True)
-
-    # Data: split, then a class-interleaved order whose first val-per-class * classes photos validate.
-    train_part, held, validation = prepare_split(args, root, output)
+    train_part, held, validation = prepare_split(config)
     if validation is None:
-        ordered = ds.class_interleaved(train_part, args.seed)
-        n_val = args.val_per_class * len({s.scene for s in train_part})
+        ordered = ds.class_interleaved(train_part, config.seed)
+        n_val = config.val_per_class * len({s.scene for s in train_part})
     else:  # the split's own validation photos come first, in the same interleaved order
-        ordered = ds.class_interleaved(validation, args.seed) + ds.class_interleaved(train_part, args.seed)
+        interleaved = ds.class_interleaved
+        ordered = interleaved(validation, config.seed) + interleaved(train_part, config.seed)
         n_val = len(validation)
         train_part = [*validation, *train_part]
     scenes = sorted({s.scene for s in train_part} | {s.scene for s in held})
-    remap = load_remap(args.remap)
-    classes = target_classes(args.target, scenes)
-    labels = np.array(target_indices(args.target, classes, [s.scene for s in ordered], remap))
-    tag_targets = np.array([ALL_LABELS.index(remap.get(s.scene, OTHER)) for s in ordered])
-    val_rows = np.arange(n_val)
-    last_row = len(ordered) if args.cache_rows is None else min(args.cache_rows, len(ordered))
-    train_rows = np.arange(n_val, last_row)
+    remap = load_remap(config.remap)
+    classes = target_classes(config.target, scenes)
+    last_row = len(ordered) if config.cache_rows is None else min(config.cache_rows, len(ordered))
+    data = TrainingData(
+        ordered=ordered, n_val=n_val, train_rows=np.arange(n_val, last_row),
+        labels=np.array(target_indices(config.target, classes, [s.scene for s in ordered], remap)),
+        tag_targets=np.array([ALL_LABELS.index(remap.get(s.scene, OTHER)) for s in ordered]),
+        classes=classes, remap={s: remap.get(s, OTHER) for s in scenes},
+        fingerprint=ds.fingerprint(sorted([*train_part, *held], key=lambda s: s.path)),
+    )
     logger.info("%d classes; %d validation, %d training photos (%d held out, untouched)",
-                len(classes), len(val_rows), len(train_rows), len(held))
+                len(classes), n_val, len(data.train_rows), len(held))
+    return data
 
-    # Model.
-    mean, std = default_mean_std(args.backbone)
+
+def build_network(config: TrainConfig, data: TrainingData, device: torch.device) -> Network:
+    mean, std = default_mean_std(config.backbone)
     # With --init the pretrained weights would only be overwritten: build the bare network.
-    model = build_model(args.backbone, len(classes), args.input_size,
-                        weights=None if args.init else args.weights)
-    frozen = frozen_stages(args.freeze_blocks)
+    model = build_model(config.backbone, len(data.classes), config.input_size,
+                        weights=None if config.init else config.weights)
+    frozen = frozen_stages(config.freeze_blocks)
     prefix_weights = None
-    if args.init:
-        state, init_name = initial_weights(args.init, args.backbone, classes)
+    if config.init:
+        state, init_name = initial_weights(config.init, config.backbone, data.classes)
         model.load_state_dict(state)
         # The cache depends on the frozen stages' weights, not on which file brought them.
         prefix_weights = weights_digest(model.stages[:frozen])
@@ -394,173 +424,272 @@ def main(args: argparse.Namespace) -> int:
     for stage in model.stages[:frozen]:
         stage.requires_grad_(False)
     spec = ModelSpec(
-        backbone=args.backbone, input_size=args.input_size, mean=mean, std=std, target=args.target,
-        classes=classes, remap={s: remap.get(s, OTHER) for s in scenes},
-        tta_strength=max(args.augment_strength, 1.0),
-        train_command="ml " + shlex.join(getattr(args, "argv", sys.argv[1:])),
-        data_fingerprint=ds.fingerprint(sorted([*train_part, *held], key=lambda s: s.path)),
+        backbone=config.backbone, input_size=config.input_size, mean=mean, std=std, target=config.target,
+        classes=data.classes, remap=data.remap, tta_strength=max(config.augment_strength, 1.0),
+        train_command=config.command, data_fingerprint=data.fingerprint,
     )
-    extra, extra_labels = extra_photos(args.extra, label_matrix(spec), len(classes))
-    if extra:
-        logger.info("%d --extra photos from %s, weight %s each", len(extra), args.extra, args.extra_weight)
+    return Network(model, spec, frozen, prefix_weights)
 
-    # Batches: cached frozen-prefix maps, or photos through the whole network.
-    generator = torch.Generator().manual_seed(args.seed)
-    sampler: EpochPermutation | None = None  # cached epochs are short: checkpoints at their end only
-    if args.cache_features:
-        cache_dir = Path(args.cache_features)
 
-        def cached(
-            folder: Path, photos_root: Path, samples: list[ds.Sample], rows: int
-        ) -> dict[str, np.ndarray]:
-            key = cache_key(args.backbone, args.input_size, frozen, samples, args.cache_views.split(","),
-                            augment_strength=args.augment_strength, prefix_weights=prefix_weights)
-            if cached_rows(folder, key) < rows:
-                build_cache(folder, photos_root, samples, model.cpu(), key, mean=mean, std=std,
-                            workers=args.workers)
-                model.to(device)
-            return open_cache(folder, key, rows)
+def load_extra(config: TrainConfig, network: Network) -> ExtraPhotos:
+    from ml.serving.inference import label_matrix
 
-        views = cached(cache_dir, root, ordered, last_row)
-        parts = [CachedPart(views, train_rows, labels)]
-        if extra:  # their own cache beside the training photos', keyed by their paths
-            extra_dir = cache_dir / f"extra-{ds.fingerprint(extra)}"
-            extra_views = cached(extra_dir, Path(args.extra), extra, len(extra))
-            parts.append(CachedPart(extra_views, np.arange(len(extra)), extra_labels))
-        start = frozen  # batches are the frozen stages' cached output
+    samples, labels = extra_photos(config.extra, label_matrix(network.spec), len(network.spec.classes))
+    if samples:
+        logger.info("%d --extra photos from %s, weight %s each", len(samples), config.extra,
+                    config.extra_weight)
+    return ExtraPhotos(samples, labels)
 
-        def train_batches() -> Iterator:
-            return cached_batches(parts, batch_size=args.batch_size, max_shift=args.feature_shift,
-                                  generator=generator)
 
-        def val_batches() -> Iterator:
-            for lo in range(0, n_val, args.batch_size):
-                rows = val_rows[lo:lo + args.batch_size]
-                yield torch.from_numpy(views["plain"][rows].astype(np.float32)), None
+def build_batches(
+    config: TrainConfig, data: TrainingData, network: Network, extra: ExtraPhotos, device: torch.device
+) -> Batches:
+    """Cached frozen-prefix maps (--cache-features), or photos through the whole network."""
+    generator = torch.Generator().manual_seed(config.seed)
+    if config.cache_features:
+        return cached_feature_batches(config, data, network, extra, device=device, generator=generator)
+    return photo_batches(config, data, network, extra, generator)
 
-        steps = math.ceil((len(train_rows) + len(extra)) / args.batch_size)
+
+def cached_feature_batches(
+    config: TrainConfig, data: TrainingData, network: Network, extra: ExtraPhotos, *, device: torch.device,
+    generator: torch.Generator,
+) -> Batches:
+    from ml.training.feature_cache import build_cache, cache_key, cached_rows, open_cache
+
+    assert config.cache_features is not None
+    cache_dir, model, spec = Path(config.cache_features), network.model, network.spec
+
+    def cached(folder: Path, photos_root: Path, samples: list[ds.Sample], rows: int) -> dict[str, np.ndarray]:
+        key = cache_key(config.backbone, config.input_size, network.frozen, samples,
+                        config.cache_views.split(","), augment_strength=config.augment_strength,
+                        prefix_weights=network.prefix_weights)
+        if cached_rows(folder, key) < rows:
+            build_cache(folder, photos_root, samples, model.cpu(), key, mean=spec.mean, std=spec.std,
+                        workers=config.workers)
+            model.to(device)
+        return open_cache(folder, key, rows)
+
+    last_row = int(data.train_rows[-1]) + 1 if len(data.train_rows) else data.n_val
+    views = cached(cache_dir, config.data, data.ordered, last_row)
+    parts = [CachedPart(views, data.train_rows, data.labels)]
+    if extra.samples:  # their own cache beside the training photos', keyed by their paths
+        extra_dir = cache_dir / f"extra-{ds.fingerprint(extra.samples)}"
+        extra_views = cached(extra_dir, Path(config.extra or ""), extra.samples, len(extra.samples))
+        parts.append(CachedPart(extra_views, np.arange(len(extra.samples)), extra.labels))
+
+    def validation() -> Iterator:
+        for lo in range(0, data.n_val, config.batch_size):
+            rows = np.arange(lo, min(lo + config.batch_size, data.n_val))
+            yield torch.from_numpy(views["plain"][rows].astype(np.float32)), None
+
+    return Batches(
+        train=lambda: cached_batches(parts, batch_size=config.batch_size, max_shift=config.feature_shift,
+                                     generator=generator),
+        validation=validation,
+        steps=math.ceil((len(data.train_rows) + len(extra.samples)) / config.batch_size),
+        start=network.frozen,  # cached epochs are short: checkpoints at their end only
+        sampler=None,
+    )
+
+
+def photo_batches(
+    config: TrainConfig, data: TrainingData, network: Network, extra: ExtraPhotos, generator: torch.Generator
+) -> Batches:
+    from torch.utils.data import ConcatDataset, DataLoader
+
+    from ml.serving.augment import train_transform
+    from ml.serving.preprocess import eval_transform
+
+    spec = network.spec
+    augment = train_transform(config.input_size, spec.mean, spec.std, config.augment_strength)
+    train_set: Any = ds.PhotoDataset(config.data, [data.ordered[i] for i in data.train_rows],
+                                     data.labels[data.train_rows].tolist(), augment)
+    if extra.samples:
+        extra_set = ds.PhotoDataset(config.extra, extra.samples, extra.labels.tolist(), augment)
+        train_set = ConcatDataset([train_set, extra_set])
+    val_set = ds.PhotoDataset(config.data, data.ordered[:data.n_val], data.labels[:data.n_val].tolist(),
+                              eval_transform(config.input_size, spec.mean, spec.std))
+    sampler = EpochPermutation(len(train_set), config.seed, config.epoch_photos)
+    train_loader = DataLoader(train_set, batch_size=config.batch_size, sampler=sampler,
+                              num_workers=config.workers, generator=generator,
+                              drop_last=len(train_set) > config.batch_size)
+    val_loader = DataLoader(val_set, batch_size=config.batch_size, num_workers=config.workers)
+    # set_epoch(..., skip) shortens the loader; steps stay the full epoch's. Frozen stages build no graph.
+    return Batches(train=lambda: iter(train_loader), validation=lambda: iter(val_loader),
+                   steps=len(train_loader), start=0, sampler=sampler)
+
+
+def build_criterion(config: TrainConfig, network: Network, extra: ExtraPhotos) -> nn.Module:
+    from ml.serving.inference import label_matrix
+
+    matrix = label_matrix(network.spec)
+    if config.target == "scenes":
+        criterion: nn.Module = SceneTagLoss(matrix, config.tag_loss, config.label_smoothing)
     else:
-        from torch.utils.data import ConcatDataset
+        criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    if extra.samples:
+        criterion = FeedbackMixLoss(criterion, matrix, len(network.spec.classes), config.extra_weight)
+    return criterion
 
-        augment = train_transform(args.input_size, mean, std, args.augment_strength)
-        train_set: Any = ds.PhotoDataset(root, [ordered[i] for i in train_rows], labels[train_rows].tolist(),
-                                         augment)
-        if extra:
-            train_set = ConcatDataset([train_set, ds.PhotoDataset(args.extra, extra, extra_labels.tolist(),
-                                                                  augment)])
-        val_set = ds.PhotoDataset(root, ordered[:n_val], labels[:n_val].tolist(),
-                                  eval_transform(args.input_size, mean, std))
-        sampler = EpochPermutation(len(train_set), args.seed, args.epoch_photos)
-        train_loader = DataLoader(train_set, batch_size=args.batch_size, sampler=sampler,
-                                  num_workers=args.workers, generator=generator,
-                                  drop_last=len(train_set) > args.batch_size)
-        val_loader = DataLoader(val_set, batch_size=args.batch_size, num_workers=args.workers)
 
-        def train_batches() -> Iterator:
-            return iter(train_loader)
-
-        def val_batches() -> Iterator:
-            return iter(val_loader)
-
-        steps = len(train_loader)  # set_epoch(..., skip) shortens the loader; steps stay the full epoch's
-        start = 0  # batches are photos; frozen stages build no autograd graph
-
-    # Loss, optimiser, schedule.
-    if args.target == "scenes":
-        criterion: nn.Module = SceneTagLoss(label_matrix(spec), args.tag_loss, args.label_smoothing)
-    else:
-        criterion = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
-    if extra:
-        criterion = FeedbackMixLoss(criterion, label_matrix(spec), len(classes), args.extra_weight)
-    criterion.to(device)
+def build_optimizer(
+    config: TrainConfig, model: SceneNet, steps: int
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
     params = [p for p in model.parameters() if p.requires_grad]
-    if args.optimizer == "sgd":
+    if config.optimizer == "sgd":
         optimizer: torch.optim.Optimizer = torch.optim.SGD(
-            params, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay, nesterov=True
+            params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay, nesterov=True
         )
-    elif args.optimizer == "adam":
-        optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=args.weight_decay)
+    elif config.optimizer == "adam":
+        optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     else:
-        raise ValueError(f"unknown optimizer {args.optimizer!r}; choose sgd or adam")
-    scheduler = build_scheduler(optimizer, args.schedule, lr_min=args.lr_min, lr_max=args.lr,
-                                period=args.restart_period, steps_per_epoch=steps)
+        raise ValueError(f"unknown optimizer {config.optimizer!r}; choose sgd or adam")
+    scheduler = build_scheduler(optimizer, config.schedule, lr_min=config.lr_min, lr_max=config.lr,
+                                period=config.restart_period, steps_per_epoch=steps)
+    return optimizer, scheduler
 
-    # Resume.
-    first_epoch, best, bad_epochs, history = 0, -1.0, 0, []
-    done_losses: list[float] = []  # losses of the batches of first_epoch done before the stop
+
+def resume(
+    config: TrainConfig, model: SceneNet, optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler, steps: int,
+) -> Progress:
+    """The checkpoint's weights, optimiser and schedule loaded, and where it stopped; a fresh start without
+    --resume."""
+    if not config.resume:
+        return Progress()
+    checkpoint = torch.load(config.resume, map_location="cpu", weights_only=True)
+    model.load_state_dict(checkpoint["model"])
+    optimizer.load_state_dict(checkpoint["optimizer"])
+    scheduler.load_state_dict(checkpoint["lr_scheduler"])
+    progress = Progress(first_epoch=checkpoint["epoch"] + 1, best=checkpoint["best"],
+                        bad_epochs=checkpoint["bad_epochs"], history=json.loads(checkpoint["history"]),
+                        done_losses=json.loads(checkpoint.get("epoch_losses", "[]")))
+    logger.info("resumed from %s at epoch %d, batch %d of %d", config.resume, progress.first_epoch,
+                len(progress.done_losses), steps)
+    return progress
+
+
+def checkpoint_state(
+    config: TrainConfig, model: SceneNet, progress: Progress, *, optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler, epoch_done: int, losses: list[float],
+) -> dict[str, Any]:
+    """What a resumed run needs: after `epoch_done` whole epochs and `losses`' batches of the next."""
+    return {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "lr_scheduler": scheduler.state_dict(), "epoch": epoch_done, "epoch_losses": json.dumps(losses),
+            "args": config.stored_args, "best": progress.best, "bad_epochs": progress.bad_epochs,
+            "history": json.dumps(progress.history)}
+
+
+def fit(
+    config: TrainConfig, data: TrainingData, network: Network, extra: ExtraPhotos, batches: Batches, *,
+    criterion: nn.Module, optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LRScheduler,
+    progress: Progress, device: torch.device, bf16: bool,
+) -> float:
+    """Epochs from where `progress` stands to --epochs or an early stop; the best validation weighted
+    accuracy. Writes model.pt at each new best, checkpoint.pt and history.json at each epoch's end."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    from ml.serving.preprocess import eval_transform
+
+    model, spec, output = network.model, network.spec, config.output
     checkpoint_path = output / "checkpoint.pt"
-    if args.resume:
-        checkpoint = torch.load(args.resume, map_location="cpu", weights_only=True)
-        model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        scheduler.load_state_dict(checkpoint["lr_scheduler"])
-        first_epoch = checkpoint["epoch"] + 1
-        best, bad_epochs = checkpoint["best"], checkpoint["bad_epochs"]
-        history = json.loads(checkpoint["history"])
-        done_losses = json.loads(checkpoint.get("epoch_losses", "[]"))
-        logger.info("resumed from %s at epoch %d, batch %d of %d", args.resume, first_epoch,
-                    len(done_losses), steps)
-
-    def checkpoint_state(epoch_done: int, losses: list[float]) -> dict[str, Any]:
-        """What a resumed run needs: after `epoch_done` whole epochs and `losses`' batches of the next."""
-        return {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "lr_scheduler": scheduler.state_dict(), "epoch": epoch_done,
-                "epoch_losses": json.dumps(losses), "args": json.dumps(plain_args(args)), "best": best,
-                "bad_epochs": bad_epochs, "history": json.dumps(history)}
-
     writer = SummaryWriter(str(output / "tb"))
-    log_sample_images(writer, root, ordered[:16], eval_transform(args.input_size, mean, std),
-                      mean=mean, std=std)
-    for epoch in range(first_epoch, args.epochs):
+    plain = eval_transform(config.input_size, spec.mean, spec.std)
+    log_sample_images(writer, config.data, data.ordered[:16], plain, mean=spec.mean, std=spec.std)
+
+    def state(epoch_done: int, losses: list[float]) -> dict[str, Any]:
+        return checkpoint_state(config, model, progress, optimizer=optimizer, scheduler=scheduler,
+                                epoch_done=epoch_done, losses=losses)
+
+    for epoch in range(progress.first_epoch, config.epochs):
         began = time.monotonic()
-        losses, done_losses = done_losses, []
-        if sampler is not None:
-            sampler.set_epoch(epoch, skip=len(losses) * args.batch_size)
+        losses, progress.done_losses = progress.done_losses, []
+        if batches.sampler is not None:
+            batches.sampler.set_epoch(epoch, skip=len(losses) * config.batch_size)
         lr = optimizer.param_groups[0]["lr"]
 
-        def progress(losses: list[float], epoch: int = epoch) -> None:
-            save_checkpoint(checkpoint_path, checkpoint_state(epoch - 1, losses))
-            logger.info("epoch %d: checkpoint at batch %d of %d (loss %.4f)", epoch, len(losses), steps,
-                        float(np.mean(losses[-200:])))
+        def save_progress(losses: list[float], epoch: int = epoch) -> None:
+            save_checkpoint(checkpoint_path, state(epoch - 1, losses))
+            logger.info("epoch %d: checkpoint at batch %d of %d (loss %.4f)", epoch, len(losses),
+                        batches.steps, float(np.mean(losses[-200:])))
 
-        loss = train_one_epoch(model, start, train_batches(), frozen=frozen, total=steps,
+        mid_epoch = batches.sampler is not None and config.checkpoint_minutes > 0
+        loss = train_one_epoch(model, batches.start, batches.train(), frozen=network.frozen,
+                               total=batches.steps,
                                optimizer=optimizer, scheduler=scheduler, criterion=criterion, device=device,
                                bf16=bf16, epoch=epoch, losses=losses,
-                               progress=progress if sampler is not None and args.checkpoint_minutes > 0
-                               else None, progress_every_s=60 * args.checkpoint_minutes)
-        report = validate(model, start, val_batches(), tag_targets[:n_val], spec, device=device, bf16=bf16,
-                          target_precision=args.target_precision)
+                               progress=save_progress if mid_epoch else None,
+                               progress_every_s=60 * config.checkpoint_minutes)
+        report = validate(model, batches.start, batches.validation(), data.tag_targets[:data.n_val], spec,
+                          device=device, bf16=bf16, target_precision=config.target_precision)
         seconds = time.monotonic() - began
-        history.append({"epoch": epoch, "lr": lr, "loss": loss, "accuracy": report["accuracy"],
-                        "weighted_accuracy": report["weighted_accuracy"],
-                        "tag_balance": report["tag_balance"], "seconds": round(seconds, 1)})
+        progress.history.append({"epoch": epoch, "lr": lr, "loss": loss, "accuracy": report["accuracy"],
+                                 "weighted_accuracy": report["weighted_accuracy"],
+                                 "tag_balance": report["tag_balance"], "seconds": round(seconds, 1)})
         for name in ("loss", "accuracy", "weighted_accuracy", "lr"):
-            writer.add_scalar(name, history[-1][name], epoch)
+            writer.add_scalar(name, progress.history[-1][name], epoch)
         logger.info("epoch %d: lr %.5f loss %.4f val accuracy %.4f weighted %.4f (tag balance %.2f, %.0fs)",
                     epoch, lr, loss, report["accuracy"], report["weighted_accuracy"], report["tag_balance"],
                     seconds)
-        if report["weighted_accuracy"] > best + args.early_stop_eps:
-            bad_epochs = 0
+        if report["weighted_accuracy"] > progress.best + config.early_stop_eps:
+            progress.bad_epochs = 0
         else:
-            bad_epochs += 1
-        if report["weighted_accuracy"] > best:
-            best = report["weighted_accuracy"]
-            spec.threshold = report["recommended_threshold"]
-            spec.tag_balance = report["tag_balance"]
-            spec.metrics = {"validation": {k: report[k] for k in ("photos", "accuracy", "weighted_accuracy")},
-                            "epoch": epoch, "train_photos": len(train_rows)}
-            if extra:
-                spec.metrics["extra"] = {"photos": len(extra), "weight": args.extra_weight,
-                                         "fingerprint": ds.fingerprint(extra)}
-            save_model(output / "model.pt", model, spec)
-        save_checkpoint(checkpoint_path, checkpoint_state(epoch, []))
-        (output / "history.json").write_text(json.dumps(history, indent=1))
-        if bad_epochs >= args.early_stop_patience:
+            progress.bad_epochs += 1
+        if report["weighted_accuracy"] > progress.best:
+            progress.best = report["weighted_accuracy"]
+            best = best_spec(spec, report, epoch=epoch, data=data, extra=extra, config=config)
+            save_model(output / "model.pt", model, best)
+        save_checkpoint(checkpoint_path, state(epoch, []))
+        (output / "history.json").write_text(json.dumps(progress.history, indent=1))
+        if progress.bad_epochs >= config.early_stop_patience:
             logger.info("early stop: weighted accuracy has not improved by %s in %d epochs",
-                        args.early_stop_eps, bad_epochs)
+                        config.early_stop_eps, progress.bad_epochs)
             break
     writer.close()
-    logger.info("best validation weighted accuracy %.4f; model written to %s", best, output / "model.pt")
+    return progress.best
+
+
+def best_spec(
+    spec: ModelSpec, report: dict[str, Any], *, epoch: int, data: TrainingData, extra: ExtraPhotos,
+    config: TrainConfig,
+) -> ModelSpec:
+    """`spec` with the threshold, tag balance and validation metrics of a new best epoch."""
+    spec.threshold = report["recommended_threshold"]
+    spec.tag_balance = report["tag_balance"]
+    spec.metrics = {"validation": {k: report[k] for k in ("photos", "accuracy", "weighted_accuracy")},
+                    "epoch": epoch, "train_photos": len(data.train_rows)}
+    if extra.samples:
+        spec.metrics["extra"] = {"photos": len(extra.samples), "weight": config.extra_weight,
+                                 "fingerprint": ds.fingerprint(extra.samples)}
+    return spec
+
+
+def main(config: TrainConfig) -> int:
+    """Data, model, loss, optimiser and schedule, resume, then the epochs (torchvision's reference order)."""
+    from ml.serving.inference import resolve_device, use_bf16
+
+    torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    device = resolve_device(config.device)
+    # bf16 autocast: on CUDA, and on CPUs with bf16 kernels for the whole network, where
+    # benchmarks/train_step.py measured it faster at every side (Lite0, 2 threads: 40 vs 31 photos/s at
+    # 128 px, 14 vs 6 at 224). Not for the cached last blocks on CPU (its backward measured 3x slower), and
+    # not on an AVX2-only CPU, where it is emulated (2.25 vs 7.37 photos/s fp32 at 224 px).
+    bf16 = not config.no_bf16 and use_bf16(device) and (device.type == "cuda" or not config.cache_features)
+    config.output.mkdir(parents=True, exist_ok=True)
+
+    data = load_data(config)
+    network = build_network(config, data, device)
+    extra = load_extra(config, network)
+    batches = build_batches(config, data, network, extra, device)
+    criterion = build_criterion(config, network, extra).to(device)
+    optimizer, scheduler = build_optimizer(config, network.model, batches.steps)
+    progress = resume(config, network.model, optimizer, scheduler, batches.steps)
+    best = fit(config, data, network, extra, batches, criterion=criterion, optimizer=optimizer,
+               scheduler=scheduler, progress=progress, device=device, bf16=bf16)
+    logger.info("best validation weighted accuracy %.4f; model written to %s", best,
+                config.output / "model.pt")
     return 0
 
 
