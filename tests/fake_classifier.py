@@ -14,6 +14,7 @@ from PIL import Image
 from ml.tags import ALL_LABELS, OTHER
 from worker import jobs
 from worker.engine import Engine
+from worker.settings import WorkerSettings
 
 
 @dataclass(frozen=True)
@@ -61,11 +62,12 @@ class FakeClassifier:
 def installed_fake(default_tta: int) -> Iterator[FakeClassifier]:
     """A FakeClassifier serving `worker.jobs` in this process, as the worker installs its real engine."""
     fake = FakeClassifier()
-    jobs.install_engine(Engine(fake, default_tta=default_tta))  # type: ignore[arg-type]
+    engine = Engine(fake, default_tta=default_tta)  # type: ignore[arg-type]
+    jobs.install(jobs.ModelService(WorkerSettings(), engine))
     try:
         yield fake
     finally:
-        jobs.install_engine(None)
+        jobs.install(None)
 
 
 def blue_jpeg() -> bytes:

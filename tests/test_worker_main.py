@@ -12,6 +12,7 @@ import pytest
 from tests.fake_classifier import installed_fake
 from tests.services import served_model_path
 from worker import __main__ as worker_main
+from worker import jobs
 from worker.batching import BatchingWorker
 
 
@@ -74,6 +75,8 @@ def test_worker_exits_1_when_the_rq_loop_dies(
 
     monkeypatch.setattr(BatchingWorker, "dequeue_job_and_maintain_ttl", broken_dequeue)
     with installed_fake(default_tta=1):
+        # main builds its models from its settings: give it the fake's service instead of loading MODEL_PATH
+        monkeypatch.setattr(worker_main, "ModelService", lambda settings: jobs.installed())
         assert worker_main.main([]) == 1
 
 

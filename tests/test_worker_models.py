@@ -25,6 +25,7 @@ from worker.contract import MODEL_INFO_KEY, ModelInfo
 from worker.engine import Engine
 from worker.models import RegistryFollower, Serving, canary_bucket
 from worker.queue import build_request, enqueue_photo, fetch_outcome, photo_queue
+from worker.settings import WorkerSettings
 
 
 def fake_engine(version: str) -> Engine:
@@ -192,9 +193,9 @@ def queue(redis_conn: Redis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     loader = Loader()
     monkeypatch.setattr(jobs, "load_engine", lambda settings, path=None: loader(path))
     monkeypatch.setenv("MODEL_CACHE_DIR", str(tmp_path / "cache"))
-    jobs.install_engine(fake_engine("m" * 12))
+    jobs.install(jobs.ModelService(WorkerSettings(), fake_engine("m" * 12)))
     yield photo_queue(redis_conn)
-    jobs.install_engine(None)
+    jobs.install(None)
 
 
 def run_burst(queue: Queue) -> None:
@@ -203,7 +204,8 @@ def run_burst(queue: Queue) -> None:
 
 def switched(connection: Redis) -> None:
     """Follow the registry as the worker does between batches, until the promoted models are loaded."""
-    wait_for(lambda: jobs.follow_registry(connection), 30, "the worker to load the promoted models")
+    wait_for(lambda: jobs.installed().follow_registry(connection), 30,
+             "the worker to load the promoted models")
 
 
 def versions_of(queue: Queue, job_ids: list[str]) -> dict[str, str]:

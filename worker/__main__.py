@@ -23,7 +23,7 @@ from rq.serializers import JSONSerializer
 from ml.serving import UnsafeCacheDir, private_dir
 from worker.batching import BatchingWorker
 from worker.exposition import serve_metrics
-from worker.jobs import load_models
+from worker.jobs import ModelService
 from worker.queue import photo_queue
 from worker.settings import WorkerSettings, redact_url
 
@@ -56,8 +56,9 @@ def main(argv: list[str] | None = None) -> int:
         connection.ping()
     except RedisError as exc:
         raise SystemExit(f"cannot reach Redis at REDIS_URL={redact_url(settings.redis_url)}: {exc}") from None
+    models = ModelService(settings)
     try:
-        load_models(connection)  # before /metrics answers: a worker that answers is one that can classify
+        models.load(connection)  # before /metrics answers: a worker that answers is one that can classify
     except ValueError as exc:  # e.g. PRECISION=int8 for a file without an int8 graph
         raise SystemExit(f"cannot serve the model: {exc}") from None
     metrics_server = serve_metrics(settings.metrics_port)
@@ -69,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         maintenance_interval=settings.maintenance_interval,
         batch_size=settings.batch_size,
         abandon_grace_s=settings.abandon_grace_s,
+        models=models,
     )
     try:
         worker.work(burst=args.burst, logging_level=settings.log_level)

@@ -55,6 +55,7 @@ class BatchingWorker(SimpleWorker):
         *args: Any,
         batch_size: int = DEFAULT_BATCH_SIZE,
         abandon_grace_s: int = DEFAULT_ABANDON_GRACE_S,
+        models: jobs.ModelService | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("worker_ttl", DEFAULT_WORKER_TTL_S)
@@ -62,6 +63,9 @@ class BatchingWorker(SimpleWorker):
         if not issubclass(self.job_class, ContractJob):  # `rq worker` passes RQ's Job unless told -j
             self.job_class = ContractJob
         self.batch_size = batch_size
+        # The models this worker serves: scenetag-worker's, built from its settings, or (under a plain
+        # `rq worker -w ...`) the process's, built from the environment.
+        self.models = models if models is not None else jobs.installed()
         self.abandon_grace_s = abandon_grace_s
         self.stop_signalled = False
 
@@ -75,13 +79,14 @@ class BatchingWorker(SimpleWorker):
         # Load and warm up the models before registering: the registry's active version (and canary), else
         # MODEL_PATH (a no-op when already installed), so a bad MODEL_PATH fails before this worker
         # announces itself in Redis.
-        jobs.load_models(self.connection)
+        jobs.install(self.models)  # the service RQ's job function finds
+        self.models.load(self.connection)
         self.publish_model_info()
         super().bootstrap(*args, **kwargs)
 
     def publish_model_info(self) -> None:
         """Tell the bot (and operators) what this worker's models can suggest."""
-        info = jobs.model_info(jobs.current_serving())
+        info = jobs.model_info(self.models.serving)
         self.connection.set(MODEL_INFO_KEY, info.model_dump_json())
         metrics.record_serving_model(info)
 
@@ -98,7 +103,7 @@ class BatchingWorker(SimpleWorker):
         # RQ waits for a photo in a loop of its own; bounding each wait by `timeout` (as an idle limit)
         # brings an idle worker back here, where no job is in hand, to follow the registry.
         while True:
-            if jobs.follow_registry(self.connection):
+            if self.models.follow_registry(self.connection):
                 self.publish_model_info()
             if timeout is None or max_idle_time is not None:  # burst mode, or the caller limits idling
                 return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
@@ -135,7 +140,7 @@ class BatchingWorker(SimpleWorker):
                 self.refresh_execution(self.execution, member, queue)
                 self.perform_job(member, queue)
         finally:
-            jobs.discard_ahead()
+            self.models.discard_ahead()
         self.set_state(WorkerStatus.IDLE)
 
     def claim_waiting(self, queue: Queue, limit: int) -> list[Job]:
@@ -177,7 +182,7 @@ class BatchingWorker(SimpleWorker):
         timeout = max(member.timeout or self.queue_class.DEFAULT_TIMEOUT for member in batch)
         try:
             with self.death_penalty_class(timeout, JobTimeoutException):
-                jobs.classify_ahead(payloads)
+                self.models.classify_ahead(payloads)
         except Exception:
             count = len(payloads)
             self.log.exception("Worker %s: batch of %d failed; running its jobs one by one", self.name, count)

@@ -1,10 +1,10 @@
 """The RQ job function `classify_photo` (`worker.contract.JOB_FUNCTION`) and the models it runs on.
 
-The models are loaded once per worker process and kept (`install_engine`, the registry's versions through
-`follow_registry`, or lazily MODEL_PATH from the environment under a plain `rq worker`). `BatchingWorker`
-may classify several claimed jobs in one forward pass ahead of time (`classify_ahead`); each job's
-`classify_photo` then returns its stored result, so every job still runs, succeeds or fails through RQ's own
-`perform_job`. During a canary each job is answered by the engine its job id routes to
+The models are loaded once per worker process and kept in its `ModelService` (built by scenetag-worker's
+`main`, or lazily from the environment under a plain `rq worker`), which follows the registry's versions.
+`BatchingWorker` may classify several claimed jobs in one forward pass ahead of time (`classify_ahead`);
+each job's `classify_photo` then returns its stored result, so every job still runs, succeeds or fails
+through RQ's own `perform_job`. During a canary each job is answered by the engine its job id routes to
 (`worker.models.Serving`); every result names the version that made it.
 """
 
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from redis import Redis
@@ -24,17 +23,6 @@ from worker.models import RegistryFollower, Serving
 from worker.settings import WorkerSettings
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class _ProcessState:
-    serving: Serving | None = None
-    follower: RegistryFollower | None = None  # created on the first `follow_registry`
-    # Results classified ahead in a batch, by RQ job id, until their own job runs.
-    ahead: dict[str, dict[str, object]] = field(default_factory=dict)
-
-
-_state = _ProcessState()
 
 
 def load_engine(settings: WorkerSettings, model_path: Path | None = None) -> Engine:
@@ -82,56 +70,81 @@ def model_info(serving: Serving) -> ModelInfo:
                      canary_name=canary.name if canary else None, canary_percent=serving.canary_percent)
 
 
-def install_engine(engine: Engine | None) -> None:
-    """Make `engine` the one every job of this process uses (None forgets it), until the registry says
-    otherwise."""
-    _state.serving = Serving(engine) if engine is not None else None
-    _state.follower = None  # a new engine starts following the registry afresh
-    _state.ahead.clear()
+class ModelService:
+    """The models one worker process serves, built once: by scenetag-worker's `main` from its settings, or
+    on first use from the environment under a plain `rq worker`. It follows the registry between batches with
+    those same settings and keeps the results classified ahead until their own jobs run."""
+
+    def __init__(self, settings: WorkerSettings, engine: Engine | None = None) -> None:
+        self.settings = settings
+        self._serving = Serving(engine) if engine is not None else None
+        self._follower: RegistryFollower | None = None  # created on the first `follow_registry`
+        self._ahead: dict[str, dict[str, object]] = {}  # results classified in a batch, by RQ job id
+
+    @property
+    def serving(self) -> Serving:
+        """The models in use, loading MODEL_PATH on first use."""
+        if self._serving is None:
+            self._serving = Serving(load_engine(self.settings))
+        return self._serving
+
+    def load(self, connection: Redis) -> Serving:
+        """The models to start with: the registry's active version (and canary), else MODEL_PATH."""
+        self.follow_registry(connection)
+        return self.serving
+
+    def follow_registry(self, connection: Redis) -> bool:
+        """Switch to the registry's active and canary versions if they changed (otherwise one GET): True
+        when the models in use changed. Call it only between batches: results classified ahead stay."""
+        if self._follower is None:
+            settings = self.settings
+            self._follower = RegistryFollower(lambda path: load_engine(settings, path),
+                                              settings.model_cache_dir)
+        serving = self._follower.update(connection, self._serving)
+        if serving is None:
+            return False
+        self._serving = serving
+        return True
+
+    def classify_ahead(self, payloads: Mapping[str, object]) -> None:
+        """Classify the payloads of several jobs (job id -> payload) in one pass per engine, for their jobs
+        to pick up."""
+        serving = self.serving
+        engines = serving.by_version()
+        groups: dict[str, dict[str, object]] = {}  # version -> the payloads it answers, by job id
+        for job_id, payload in payloads.items():
+            groups.setdefault(serving.engine_for(job_id).classifier.version, {})[job_id] = payload
+        for version, group in groups.items():
+            self._ahead.update(zip(group, engines[version].classify(list(group.values())), strict=True))
+
+    def discard_ahead(self) -> None:
+        """Drop results no job picked up (a job failed before its function ran)."""
+        self._ahead.clear()
+
+    def classify(self, job_id: str | None, request: dict[str, object]) -> dict[str, object]:
+        """The result of job `job_id`: classified ahead in its batch, else now by the engine it routes to."""
+        if job_id is not None and job_id in self._ahead:
+            return self._ahead.pop(job_id)
+        return self.serving.engine_for(job_id).classify([request])[0]
 
 
-def current_serving() -> Serving:
-    """The models in use, loading MODEL_PATH from the environment on first use (plain `rq worker`)."""
-    if _state.serving is None:
-        install_engine(load_engine(WorkerSettings.from_env()))
-    assert _state.serving is not None
-    return _state.serving
+# The service RQ's module-level job function reaches: one per worker process (RQ calls `classify_photo` by
+# its dotted path, so the worker registers the service it owns here at bootstrap).
+_installed: ModelService | None = None
 
 
-def load_models(connection: Redis) -> Serving:
-    """The models to start with: the registry's active version (and canary), else MODEL_PATH."""
-    follow_registry(connection)
-    return current_serving()
+def install(service: ModelService | None) -> None:
+    """Make `service` the one every job of this process uses (None forgets it)."""
+    global _installed  # noqa: PLW0603 - the one per-process registration RQ's function lookup needs
+    _installed = service
 
 
-def follow_registry(connection: Redis) -> bool:
-    """Switch to the registry's active and canary versions if they changed (otherwise one GET): True when
-    the models in use changed. Call it only between batches: results classified ahead stay as they were."""
-    if _state.follower is None:
-        settings = WorkerSettings.from_env()
-        _state.follower = RegistryFollower(lambda path: load_engine(settings, path), settings.model_cache_dir)
-    serving = _state.follower.update(connection, _state.serving)
-    if serving is None:
-        return False
-    _state.serving = serving
-    return True
-
-
-def classify_ahead(payloads: Mapping[str, object]) -> None:
-    """Classify the payloads of several jobs (job id -> payload) in one pass per engine, for their jobs to
-    pick up."""
-    serving = current_serving()
-    engines = serving.by_version()
-    groups: dict[str, dict[str, object]] = {}  # version -> the payloads it answers, by job id
-    for job_id, payload in payloads.items():
-        groups.setdefault(serving.engine_for(job_id).classifier.version, {})[job_id] = payload
-    for version, group in groups.items():
-        _state.ahead.update(zip(group, engines[version].classify(list(group.values())), strict=True))
-
-
-def discard_ahead() -> None:
-    """Drop results no job picked up (a job failed before its function ran)."""
-    _state.ahead.clear()
+def installed() -> ModelService:
+    """This process's service, built from the environment on first use (plain `rq worker`)."""
+    if _installed is None:
+        install(ModelService(WorkerSettings.from_env()))
+    assert _installed is not None
+    return _installed
 
 
 def classify_photo(request: dict[str, object]) -> dict[str, object]:
@@ -139,6 +152,4 @@ def classify_photo(request: dict[str, object]) -> dict[str, object]:
 
     A bad photo or payload returns an error result; only internal failures raise (RQ retries those)."""
     job = get_current_job()
-    if job is not None and job.id in _state.ahead:
-        return _state.ahead.pop(job.id)
-    return current_serving().engine_for(job.id if job is not None else None).classify([request])[0]
+    return installed().classify(job.id if job is not None else None, request)

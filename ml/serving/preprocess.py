@@ -12,10 +12,6 @@ import torch
 from torchvision.transforms import v2
 
 
-def to_tensor() -> v2.Transform:
-    return v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=True)])
-
-
 def normalize(mean: Sequence[float], std: Sequence[float]) -> v2.Transform:
     return v2.Normalize(list(mean), list(std))
 
