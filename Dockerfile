@@ -27,6 +27,7 @@ WORKDIR /app
 # own source; they are not package data.
 FROM scratch AS source
 COPY pyproject.toml README.md alembic.ini /app/
+COPY config /app/config
 COPY bot /app/bot
 COPY worker /app/worker
 COPY ml /app/ml

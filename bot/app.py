@@ -12,11 +12,6 @@ from __future__ import annotations
 import functools
 import logging
 
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from telegram import BotCommand, BotCommandScopeAllChatAdministrators, BotCommandScopeDefault
 from telegram.error import TelegramError
 from telegram.ext import (
@@ -44,6 +39,7 @@ from bot.pending import PendingAnswers
 from bot.ratelimit import GroupFloodControl, RateLimiter
 from bot.services import SERVICES_KEY, Services
 from bot.settings import BotSettings
+from config.clients import async_redis_client
 from moderation.hashtags import load_vocabulary
 from storage.migrate import upgrade_to_head
 from storage.session import create_engine, create_sessionmaker
@@ -94,15 +90,8 @@ async def _set_commands(application: Application) -> None:  # type: ignore[type-
 
 def build_application(settings: BotSettings) -> Application:  # type: ignore[type-arg]
     """The bot as `scenetag-bot` runs it (and as the end-to-end tests run it)."""
-    # socket_timeout above the stream consumers' blocking reads; a dead Redis fails fast on connect; a
-    # pooled connection that a Redis restart closed is retried on a fresh one, not reported.
-    redis = Redis.from_url(
-        settings.redis_url,
-        socket_connect_timeout=2,
-        socket_timeout=10,
-        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 3),
-        retry_on_error=[RedisConnectionError, RedisTimeoutError],
-    )
+    # socket_timeout above the stream consumers' blocking reads
+    redis = async_redis_client(settings.redis_url, socket_timeout=10)
 
     async def post_init(application: Application) -> None:  # type: ignore[type-arg]
         engine = create_engine(settings.effective_database_url)

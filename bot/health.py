@@ -21,11 +21,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from redis.asyncio import Redis
 from sqlalchemy import text
 from telegram.ext import Application, ContextTypes
 
 from bot.settings import BotSettings
+from config.clients import async_redis_client
 from storage.session import create_engine
 
 HEARTBEAT_PATH = Path(tempfile.gettempdir()) / "scenetag-bot.heartbeat"
@@ -58,7 +58,7 @@ def heartbeat_problem(path: Path, now: float, stale_after: float = STALE_AFTER_S
 
 
 async def _ping_redis(url: str) -> None:
-    client = Redis.from_url(url, socket_connect_timeout=CHECK_TIMEOUT_SECONDS)
+    client = async_redis_client(url, socket_timeout=CHECK_TIMEOUT_SECONDS)
     try:
         await client.ping()
     finally:

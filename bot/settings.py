@@ -7,8 +7,9 @@ from typing import Literal
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
+from config import MAX_PHOTO_BYTES, BotApiSettings
 from moderation.verdict import MIN_HASHTAGS_RANGE, Sensitivity
-from storage.settings import BotApiSettings, DatabaseSettings
+from storage.settings import DatabaseSettings
 from worker.settings import ServiceSettings
 
 
@@ -25,7 +26,7 @@ class BotSettings(ServiceSettings, DatabaseSettings, BotApiSettings):
     reply_timeout_seconds: float = Field(default=60.0, gt=0)  # then tell the user and drop the job
     # Show a runner-up tag when its probability is within this of the suggested tag's.
     suggest_runner_up_margin: float = Field(default=0.15, ge=0, le=1)
-    max_image_bytes: int = Field(default=20 * 1024 * 1024, ge=1)  # Bot API getFile's own limit
+    max_image_bytes: int = Field(default=MAX_PHOTO_BYTES, ge=1)  # Bot API getFile's own limit
 
     # Group moderation defaults, copied into a chat's settings when it is first seen.
     moderation_sensitivity: Sensitivity = Sensitivity.BALANCED  # strict / balanced / lenient

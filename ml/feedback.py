@@ -35,11 +35,12 @@ from pathlib import Path
 import httpx
 from tqdm import tqdm
 
+from config import BotApiSettings
 from ml.tags import ALL_LABELS
 from storage import repository
 from storage.models import Flag, Suggestion
 from storage.session import create_engine, create_sessionmaker
-from storage.settings import BotApiSettings, DatabaseSettings
+from storage.settings import DatabaseSettings
 
 logger = logging.getLogger(__name__)
 

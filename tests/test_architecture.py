@@ -9,6 +9,8 @@ Statically (`ast`, every import anywhere in a module, lazy ones included):
 - `storage/` (the database) imports nothing from `bot`/`worker`/`ml` and no Telegram or queue library;
 - `moderation/` (the spam detector) imports no Telegram, queue, database or model module and nothing from
   `bot`/`worker`; of `ml` only the pure `ml.tags`; `ml.training.metrics` stays as pure;
+- `config/` (the shared settings base, configuration errors, Redis clients) imports none of our packages;
+  only `config/clients.py` imports redis;
 - `worker/` imports nothing from `bot`; neither `bot/` nor `worker/` imports nltk (only `ml remap` needs it);
 - `bot/` never imports torch/torchvision (the worker owns the model);
 - `web/` (the dashboard, the HTTP API) imports nothing from `bot`, no Telegram library and no model library;
@@ -46,7 +48,9 @@ MODEL_LIBRARIES = {"torch", "torchvision", "efficientnet_lite_pytorch", "efficie
 PURE = SERVICE_LIBRARIES | OUR_SERVICES | MODEL_LIBRARIES | {"nltk"}
 # The files the rules name (paths from the repository root); update here when one moves.
 PURE_DECISION_MODULES = ["moderation/verdict.py", "moderation/hashtags.py", "ml/training/metrics.py"]
-PACKAGES = ["bot", "worker", "ml", "moderation", "storage", "web"]
+PACKAGES = ["bot", "worker", "ml", "moderation", "storage", "web", "config"]
+OUR_PACKAGES = {package for package in PACKAGES if package != "config"}
+CONFIG_CLIENTS = "config/clients.py"  # the one module of `config` that imports a Redis client
 ML_LIBRARY_PACKAGES = ["ml/serving", "ml/training", "ml/remap"]
 ML_DATABASE_READERS = ["ml/cli", "ml/feedback.py"]  # operator commands: they may import storage
 REGISTRY_PACKAGE = "ml/registry"
@@ -63,6 +67,7 @@ LISTED_FILES = [
     *WEB_ENTRY_POINTS,
     *(f"{module.replace('.', '/')}.py" for module in WEB_ALLOWED_WORKER_MODULES),
     *(path for path in ML_DATABASE_READERS if path.endswith(".py")),
+    CONFIG_CLIENTS,
 ]
 
 
@@ -170,6 +175,14 @@ def test_pure_decision_modules_import_no_services(relative: str) -> None:
     path = ROOT / relative
     assert path.is_file(), f"{relative}, listed in PURE_DECISION_MODULES, is missing (moved? update the list)"
     assert offending([path], SERVICE_LIBRARIES | MODEL_LIBRARIES | {"nltk"}) == {}
+
+
+def test_config_is_the_bottom_layer() -> None:
+    # Every package imports it, so it imports none of them; only its Redis client factory imports redis,
+    # so that ml's model code can read the shared limits without a queue library.
+    files = python_files("config")
+    assert offending(files, OUR_PACKAGES | (PURE - {"redis"})) == {}
+    assert offending([f for f in files if f != ROOT / CONFIG_CLIENTS], SERVICE_LIBRARIES) == {}
 
 
 def test_worker_never_imports_the_bot() -> None:

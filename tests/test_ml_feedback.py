@@ -13,6 +13,7 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
+from config import BotApiSettings
 from ml.cli import main as ml_main
 from ml.feedback import (
     MANIFEST,
@@ -33,7 +34,7 @@ from storage import repository
 from storage.migrate import upgrade_to_head
 from storage.models import Chat
 from storage.session import create_engine, create_sessionmaker
-from storage.settings import BotApiSettings, DatabaseSettings
+from storage.settings import DatabaseSettings
 from tests.fake_telegram import FakeTelegram
 
 SAMPLES = Path(__file__).resolve().parents[1] / "ml" / "samples"

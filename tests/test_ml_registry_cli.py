@@ -108,7 +108,8 @@ def test_operator_mistakes_are_one_line(models: list[Path], monkeypatch: pytest.
     with pytest.raises(SystemExit, match=r"no model file at runs/missing\.pt"):
         main(["promote", "runs/missing.pt"])
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
-    with pytest.raises(SystemExit, match=r"cannot reach Redis at REDIS_URL: .*127\.0\.0\.1:1"):
+    unreachable = r"cannot reach Redis at REDIS_URL=redis://127\.0\.0\.1:1/0: .*127\.0\.0\.1:1"
+    with pytest.raises(SystemExit, match=unreachable):
         main(["models"])
     monkeypatch.setenv("MODEL_REGISTRY_KEEP", "many")
     with pytest.raises(SystemExit, match="configuration error: MODEL_REGISTRY_KEEP"):

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from bot.settings import BotSettings
+from config import redact_url
 from moderation.verdict import MIN_HASHTAGS_RANGE, Sensitivity
-from worker.settings import DEFAULT_MODEL_PATH, ServiceSettings, WorkerSettings, redact_url
+from worker.settings import DEFAULT_MODEL_PATH, ServiceSettings, WorkerSettings
 
 TOKEN = "123456:ABC-def_ghi"
 SETTINGS_CLASSES: list[type[ServiceSettings]] = [WorkerSettings, BotSettings]

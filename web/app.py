@@ -20,14 +20,13 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
-from redis import Redis
-from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.middleware.sessions import SessionMiddleware
 from swagger_ui_bundle import swagger_ui_path
 
+from config.clients import async_redis_client, redis_client
 from storage.session import create_engine, create_sessionmaker
 from web import api
 from web.auth import SESSION_MAX_AGE_S
@@ -52,9 +51,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: WebSettings = app.state.settings
     app.state.engine = create_engine(settings.effective_database_url)
     app.state.sessionmaker = create_sessionmaker(app.state.engine)
-    # Timeouts as the bot's: an unreachable Redis answers 503 instead of hanging a request.
-    app.state.redis = Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
-    app.state.redis_async = AsyncRedis.from_url(settings.redis_url)
+    # An unreachable Redis answers 503 instead of hanging a request.
+    app.state.redis = redis_client(settings.redis_url)
+    app.state.redis_async = async_redis_client(settings.redis_url)
     app.state.http = httpx.AsyncClient(timeout=TELEGRAM_TIMEOUT_S)
     app.state.telegram = BotApi(
         app.state.http,

@@ -7,7 +7,8 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
 
-from storage.settings import BotApiSettings, DatabaseSettings
+from config import BotApiSettings
+from storage.settings import DatabaseSettings
 from web.api.settings import ApiSettings
 from worker.settings import ServiceSettings
 

@@ -16,16 +16,16 @@ import argparse
 import logging
 import sys
 
-from redis import Redis
-from redis.exceptions import RedisError
 from rq.serializers import JSONSerializer
 
+from config import configuration_error
+from config.clients import connected
 from ml.serving import UnsafeCacheDir, private_dir
 from worker.batching import BatchingWorker
 from worker.exposition import serve_metrics
 from worker.jobs import ModelService
 from worker.queue import photo_queue
-from worker.settings import WorkerSettings, redact_url
+from worker.settings import WorkerSettings
 
 logger = logging.getLogger(__name__)
 
@@ -44,18 +44,15 @@ def main(argv: list[str] | None = None) -> int:
     settings = WorkerSettings.from_env()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not settings.model_path.is_file():
-        raise SystemExit(f"configuration error: MODEL_PATH: no model file at {settings.model_path}")
+        raise SystemExit(configuration_error("MODEL_PATH", f"no model file at {settings.model_path}"))
     caches = {"ONNX_CACHE_DIR": settings.onnx_cache_dir, "MODEL_CACHE_DIR": settings.model_cache_dir}
     for variable, folder in caches.items():
         try:
             private_dir(folder)  # what lies there is loaded as a model
         except (UnsafeCacheDir, OSError) as exc:
-            raise SystemExit(f"configuration error: {variable}: {exc}") from None
-    connection = Redis.from_url(settings.redis_url)
-    try:
-        connection.ping()
-    except RedisError as exc:
-        raise SystemExit(f"cannot reach Redis at REDIS_URL={redact_url(settings.redis_url)}: {exc}") from None
+            raise SystemExit(configuration_error(variable, str(exc))) from None
+    # no socket timeout: RQ's blocking dequeue waits on this connection
+    connection = connected(settings.redis_url, socket_timeout=None)
     models = ModelService(settings)
     try:
         models.load(connection)  # before /metrics answers: a worker that answers is one that can classify

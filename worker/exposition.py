@@ -27,6 +27,8 @@ from wsgiref.simple_server import WSGIServer
 from prometheus_client import REGISTRY, CollectorRegistry, multiprocess, start_http_server
 from prometheus_client.registry import Collector
 
+from config import configuration_error
+
 logger = logging.getLogger(__name__)
 
 MULTIPROC_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
@@ -83,6 +85,6 @@ def serve_metrics(port: int, *collectors: Collector) -> MetricsServer:
         if error.errno == errno.EADDRINUSE and multiprocess_dir() is not None:
             logger.info("metrics: port %d is served by another process sharing %s", port, multiprocess_dir())
             return MetricsServer(port)
-        raise SystemExit(f"configuration error: METRICS_PORT: cannot serve on {port}: {error}") from None
+        raise SystemExit(configuration_error("METRICS_PORT", f"cannot serve on {port}: {error}")) from None
     logger.info("metrics: serving /metrics on port %d", port)
     return MetricsServer(port, server, thread)

@@ -17,6 +17,7 @@ from pathlib import Path
 from redis import Redis
 from rq import get_current_job
 
+from config import configuration_error
 from worker.contract import ModelInfo
 from worker.engine import Engine
 from worker.models import RegistryFollower, Serving
@@ -38,7 +39,7 @@ def load_engine(settings: WorkerSettings, model_path: Path | None = None) -> Eng
         choose_backend(settings.backend, resolve_device(settings.device).type)
     except ValueError as exc:
         raise SystemExit(
-            f"configuration error: BACKEND: {exc}; set DEVICE=cpu or BACKEND=torch"
+            configuration_error("BACKEND", f"{exc}; set DEVICE=cpu or BACKEND=torch")
         ) from None
     classifier = load_classifier(model_path or settings.model_path, settings.device, settings.backend,
                                  settings.torch_threads, settings.onnx_cache_dir,

@@ -1,68 +1,28 @@
 """Worker configuration from the environment (and an optional `.env`), built once at start.
 
-`ServiceSettings` holds what every process that talks to the queue shares (the bot extends it too),
-and `from_env()` turns a missing or malformed variable into one clear line instead of a traceback.
+`ServiceSettings` holds what every process that talks to the queue shares (the bot and the web service
+extend it too); the sources, `from_env()` and the error line are the shared `config` module's.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
-from typing import Literal, Self
+from typing import Literal
 
-from pydantic import Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field
 
+from config import RedisSettings
 from ml.serving import DEFAULT_MODEL_CACHE_DIR, DEFAULT_ONNX_CACHE_DIR
 
 # The model that ships in the repository; MODEL_PATH overrides it.
 DEFAULT_MODEL_PATH = Path(__file__).resolve().parent.parent / "ml" / "models" / "default.pt"
 
 
-class ServiceSettings(BaseSettings):
-    """Settings shared by the bot and the worker."""
+class ServiceSettings(RedisSettings):
+    """Settings shared by the bot, the worker and the web service."""
 
-    # env_ignore_empty: an empty variable (`TTA=` in .env, `${TTA:-}` in compose) means the default.
-    model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
-    )
-
-    redis_url: str = Field(default="redis://127.0.0.1:6379/0", pattern=r"^rediss?://|^unix://")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-
-    @classmethod
-    def from_env(cls, **overrides: object) -> Self:
-        """Build from the environment, or exit with one line naming the bad variable."""
-        try:
-            return cls(**overrides)  # type: ignore[arg-type]
-        except ValidationError as exc:
-            raise SystemExit(describe_validation_error(exc)) from None
-
-
-# Variables whose value is never echoed: start-up errors end up in logs.
-SECRET_NAME_PARTS = ("TOKEN", "SECRET", "PASSWORD")
-# user:password@ in a URL (REDIS_URL, DATABASE_URL): the password is shown as ***.
-URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^/@:\s]*:)[^/@\s]*@", re.IGNORECASE)
-
-
-def redact_url(text: str) -> str:
-    """`text` with every URL's password replaced by *** (`redis://:s3cret@redis:6379/0` ->
-    `redis://:***@redis:6379/0`): what start-up errors and logs may show of REDIS_URL."""
-    return URL_PASSWORD.sub(r"\g<head>***@", text)
-
-
-def describe_validation_error(exc: ValidationError) -> str:
-    """One line per bad variable, e.g. 'configuration error: TTA: Input should be ... (got "x")'."""
-    parts = []
-    for error in exc.errors():
-        variable = "_".join(str(p) for p in error["loc"]).upper() or "?"
-        got = error.get("input")
-        secret = any(part in variable for part in SECRET_NAME_PARTS)
-        hidden = isinstance(got, dict) or got is None or secret
-        shown = "" if hidden else f" (got {redact_url(str(got))[:40]!r})"
-        parts.append(f"{variable}: {error['msg']}{shown}")
-    return "configuration error: " + "; ".join(parts)
 
 
 class WorkerSettings(ServiceSettings):

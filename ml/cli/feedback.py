@@ -32,26 +32,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def configuration_error(error: ValidationError) -> str:
-    """The variables at fault, never their values (BOT_TOKEN is a secret)."""
-    problems = "; ".join(
-        f"{'_'.join(str(part) for part in item['loc']).upper()}: {item['msg']}" for item in error.errors()
-    )
-    return f"configuration error: {problems}"
-
-
 def run(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
+    from config import BotApiSettings, describe_validation_error
     from ml.feedback import TokenRefused, export
-    from storage.settings import BotApiSettings, DatabaseSettings
+    from storage.settings import DatabaseSettings
 
     # httpx logs each request's URL at INFO, and the Bot API's URLs carry BOT_TOKEN.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         database, api = DatabaseSettings(), BotApiSettings()
     except ValidationError as error:
-        logger.error(configuration_error(error))
+        logger.error(describe_validation_error(error))
         return 2
     try:
         summary = export(args.out, since=args.since, database=database, api=api)

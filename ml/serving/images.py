@@ -24,10 +24,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from config import MAX_PHOTO_BYTES
+
 # Pillow format ids we decode; everything else is refused before any decoder runs.
 ALLOWED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "AVIF")
 # The Bot API lets bots download files up to 20 MB; anything larger did not come from Telegram.
-DEFAULT_MAX_BYTES = 20 * 1024 * 1024
+DEFAULT_MAX_BYTES = MAX_PHOTO_BYTES
 # 50 megapixels: above any phone photo (Telegram itself recompresses photos to <= 2560 px a side),
 # below Pillow's own bomb limit (~89 Mpx), and ~150 MB of RGB, which a worker can afford.
 DEFAULT_MAX_PIXELS = 50_000_000

@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# The worker's own byte limit (`ml.serving.images.DEFAULT_MAX_BYTES`, also the bot's MAX_IMAGE_BYTES); not
-# imported, because that module loads Pillow and numpy, which the web service does not install. A test
-# keeps the two equal.
-DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+from config import MAX_PHOTO_BYTES, EnvSettings
+
 # Room in a request body for the multipart framing and the form's text fields around the image.
 FORM_OVERHEAD_BYTES = 64 * 1024
 
 
-class ApiSettings(BaseSettings):
+class ApiSettings(EnvSettings):
     """Limits of `/v1/classify` and `/v1/check`; every variable starts with API_."""
-
-    # Same sources as the other settings classes: an empty variable means the default.
-    model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
-    )
 
     # Requests per API key per minute, for keys created without their own --per-minute.
     api_rate_limit_per_minute: int = Field(default=60, ge=1)
@@ -27,7 +19,7 @@ class ApiSettings(BaseSettings):
     # 60 s that reverse proxies commonly allow an upstream, so the client gets our error, not the proxy's.
     api_request_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     # Largest image accepted, in bytes.
-    api_max_upload_bytes: int = Field(default=DEFAULT_MAX_UPLOAD_BYTES, ge=1)
+    api_max_upload_bytes: int = Field(default=MAX_PHOTO_BYTES, ge=1)
 
     @property
     def api_max_body_bytes(self) -> int:
