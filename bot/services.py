@@ -7,7 +7,7 @@ the database stays the record of settings, suggestions and flags.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from pydantic import ValidationError
 from redis.asyncio import Redis
@@ -82,7 +82,17 @@ class Services:
 
     async def chat_row(self, session: AsyncSession, chat: TelegramChat) -> Chat:
         """The chat's row, created with the default settings on first sight."""
-        return await repository.ensure_chat(session, chat.id, chat.type, self.default_moderation)
+        defaults = repository.StoredModeration(**asdict(self.default_moderation))
+        return await repository.ensure_chat(session, chat.id, chat.type, defaults)
+
+
+def moderation_settings(chat: Chat) -> ModerationSettings:
+    """The chat's moderation settings, from its row's plain values."""
+    return ModerationSettings(**asdict(repository.stored_moderation(chat)))
+
+
+def store_moderation_settings(chat: Chat, settings: ModerationSettings) -> None:
+    repository.store_moderation(chat, repository.StoredModeration(**asdict(settings)))
 
 
 def services(context: CallbackContext) -> Services:  # type: ignore[type-arg]

@@ -83,6 +83,11 @@ class ModerationSettings:
     sensitivity: Sensitivity = Sensitivity.BALANCED
     min_hashtags: int = 2  # captions with fewer distinct hashtags are never flagged
 
+    def __post_init__(self) -> None:
+        # Stored settings arrive as plain strings (storage's StoredModeration); an unknown one raises.
+        object.__setattr__(self, "mode", ModerationMode(self.mode))
+        object.__setattr__(self, "sensitivity", Sensitivity(self.sensitivity))
+
     @property
     def threshold(self) -> float:
         """Compatible probability below which a caption is suspicious."""

@@ -21,7 +21,6 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
-from moderation.verdict import ModerationMode, ModerationSettings, Sensitivity
 from storage.models import Chat, ChatDay, Flag, Suggestion
 
 FEEDBACK_VALUES = ("up", "down")
@@ -37,6 +36,18 @@ class Rating(StrEnum):
 
 
 @dataclass(frozen=True)
+class StoredModeration:
+    """A chat's moderation columns as plain values. The bot and the web app build
+    `moderation.verdict.ModerationSettings` from them (`ModerationSettings(**asdict(...))`), so the database
+    layer knows nothing of the detector's types."""
+
+    enabled: bool
+    mode: str
+    sensitivity: str
+    min_hashtags: int
+
+
+@dataclass(frozen=True)
 class ChatStats:
     photos: int
     suggestions: int
@@ -45,7 +56,7 @@ class ChatStats:
 
 
 async def ensure_chat(
-    session: AsyncSession, chat_id: int, chat_type: str, defaults: ModerationSettings
+    session: AsyncSession, chat_id: int, chat_type: str, defaults: StoredModeration
 ) -> Chat:
     """The chat's row, created with the operator's default moderation settings on first sight."""
     chat = await session.get(Chat, chat_id)
@@ -54,11 +65,8 @@ async def ensure_chat(
             id=chat_id,
             type=chat_type,
             photos_seen=0,
-            moderation_enabled=defaults.enabled,
-            moderation_mode=defaults.mode.value,
-            moderation_sensitivity=defaults.sensitivity.value,
-            moderation_min_hashtags=defaults.min_hashtags,
         )
+        store_moderation(chat, defaults)
         try:
             async with session.begin_nested():  # another replica may create it at the same moment
                 session.add(chat)
@@ -68,20 +76,20 @@ async def ensure_chat(
     return chat
 
 
-def moderation_settings(chat: Chat) -> ModerationSettings:
-    return ModerationSettings(
+def stored_moderation(chat: Chat) -> StoredModeration:
+    return StoredModeration(
         enabled=chat.moderation_enabled,
-        mode=ModerationMode(chat.moderation_mode),
-        sensitivity=Sensitivity(chat.moderation_sensitivity),
+        mode=chat.moderation_mode,
+        sensitivity=chat.moderation_sensitivity,
         min_hashtags=chat.moderation_min_hashtags,
     )
 
 
-def apply_moderation_settings(chat: Chat, settings: ModerationSettings) -> None:
-    chat.moderation_enabled = settings.enabled
-    chat.moderation_mode = settings.mode.value
-    chat.moderation_sensitivity = settings.sensitivity.value
-    chat.moderation_min_hashtags = settings.min_hashtags
+def store_moderation(chat: Chat, values: StoredModeration) -> None:
+    chat.moderation_enabled = values.enabled
+    chat.moderation_mode = str(values.mode)
+    chat.moderation_sensitivity = str(values.sensitivity)
+    chat.moderation_min_hashtags = values.min_hashtags
 
 
 async def count_photo(session: AsyncSession, chat_id: int, today: date | None = None) -> None:

@@ -6,7 +6,8 @@ Statically (`ast`, every import anywhere in a module, lazy ones included):
   database module either: only the operator commands in `ml.cli` and the model registry reach Redis or the
   database; of our packages, `storage` (the database) is imported only by `ml.cli` and `ml.feedback`;
   `ml.registry` (which the worker imports) reaches Redis and no other queue, database or Telegram module;
-- `storage/` (the database) imports nothing from `bot`/`worker`/`ml` and no Telegram or queue library;
+- `storage/` (the database) imports nothing from `bot`/`worker`/`ml`/`moderation` and no Telegram or queue
+  library: it maps rows to plain values, and the bot and the web app build the detector's types from them;
 - `moderation/` (the spam detector) imports no Telegram, queue, database or model module and nothing from
   `bot`/`worker`; of `ml` only the pure `ml.tags`; `ml.training.metrics` stays as pure;
 - `config/` (the shared settings base, configuration errors, Redis clients) imports none of our packages;
@@ -151,7 +152,8 @@ def test_the_model_registry_reaches_redis_only() -> None:
 
 
 def test_storage_imports_no_service_of_ours() -> None:
-    assert offending(python_files("storage"), OUR_SERVICES | {"ml", "telegram", "rq", "redis"}) == {}
+    forbidden = OUR_SERVICES | {"ml", "moderation", "telegram", "rq", "redis"}
+    assert offending(python_files("storage"), forbidden) == {}
 
 
 def test_moderation_is_a_pure_library() -> None:

@@ -24,12 +24,11 @@ from bot.handlers.moderation import act, flooded
 from bot.i18n import text as text_of
 from bot.pending import PendingAnswer
 from bot.ratelimit import GroupFloodControl
-from bot.services import SERVICES_KEY, Services
+from bot.services import SERVICES_KEY, Services, moderation_settings
 from bot.settings import BotSettings
 from ml.tags import ALL_LABELS
 from moderation.hashtags import load_vocabulary
 from moderation.verdict import Action, ModerationMode, ModerationSettings, Reason, Verdict
-from storage import repository
 from storage.migrate import upgrade_to_head
 from storage.models import Chat, Flag
 from storage.session import create_engine, create_sessionmaker
@@ -159,7 +158,7 @@ async def test_a_database_failure_during_a_group_answer_is_logged_counted_and_de
     (record,) = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert "job-1" in record.getMessage() and record.exc_info is not None
     async with svc.sessions() as session:  # the chat's settings were read: it was the flag's write
-        assert repository.moderation_settings(await session.get(Chat, GROUP_ID)).enabled
+        assert moderation_settings(await session.get(Chat, GROUP_ID)).enabled
 
 
 @pytest.mark.parametrize(("mode", "notices"), [(ModerationMode.FLAG, 1), (ModerationMode.DRY_RUN, 0)])

@@ -7,13 +7,12 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import select, text, update
 
-from moderation.verdict import ModerationMode, ModerationSettings, Sensitivity
 from storage import repository
 from storage.migrate import upgrade_to_head
 from storage.models import Chat, Flag, Suggestion
 from storage.session import create_engine, create_sessionmaker
 
-DEFAULTS = ModerationSettings(sensitivity=Sensitivity.LENIENT, min_hashtags=3)
+DEFAULTS = repository.StoredModeration(enabled=False, mode="flag", sensitivity="lenient", min_hashtags=3)
 
 
 @pytest.fixture
@@ -63,14 +62,14 @@ async def add_flag(session, chat_id: int, message_id: int = 1, file_id: str | No
 async def test_a_new_chat_gets_the_defaults_and_keeps_its_changes(sessions):
     async with sessions.begin() as session:
         chat = await repository.ensure_chat(session, -100, "supergroup", DEFAULTS)
-        assert repository.moderation_settings(chat) == DEFAULTS
-        changed = ModerationSettings(
-            enabled=True, mode=ModerationMode.DELETE, sensitivity=Sensitivity.STRICT, min_hashtags=2
+        assert repository.stored_moderation(chat) == DEFAULTS
+        changed = repository.StoredModeration(
+            enabled=True, mode="delete", sensitivity="strict", min_hashtags=2
         )
-        repository.apply_moderation_settings(chat, changed)
+        repository.store_moderation(chat, changed)
     async with sessions.begin() as session:
-        chat = await repository.ensure_chat(session, -100, "supergroup", ModerationSettings())
-        assert repository.moderation_settings(chat) == changed
+        chat = await repository.ensure_chat(session, -100, "supergroup", DEFAULTS)
+        assert repository.stored_moderation(chat) == changed
 
 
 async def test_feedback_is_stored_only_for_the_suggestions_own_user(sessions):

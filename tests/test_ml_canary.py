@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -56,7 +57,8 @@ async def answers(url: str, rows: list[tuple[str, str | None, datetime]]) -> Non
     engine = create_engine(url)
     await upgrade_to_head(engine)
     async with create_sessionmaker(engine).begin() as session:
-        await repository.ensure_chat(session, 7, "private", ModerationSettings())
+        defaults = repository.StoredModeration(**asdict(ModerationSettings()))
+        await repository.ensure_chat(session, 7, "private", defaults)
         for version, rating, when in rows:
             suggestion_id = await repository.add_suggestion(
                 session, chat_id=7, user_id=7, file_unique_id="u", tag="cafe", confidence=0.9,

@@ -147,3 +147,12 @@ def test_hostile_captions_parse_and_judge_without_error():
     hashtags = extract_hashtags(caption)
     verdict = judge(hashtags, load_vocabulary().scene_tags, CAFE, ON)
     assert verdict.action in set(Action)
+
+
+def test_settings_accept_their_stored_strings_and_refuse_unknown_ones():
+    """The database keeps plain strings (storage's StoredModeration); the settings type checks them."""
+    stored = ModerationSettings(True, "delete", "strict", 3)  # type: ignore[arg-type]
+    assert stored == ModerationSettings(True, ModerationMode.DELETE, Sensitivity.STRICT, 3)
+    assert stored.threshold == THRESHOLDS[Sensitivity.STRICT]
+    with pytest.raises(ValueError):
+        ModerationSettings(sensitivity="paranoid")  # type: ignore[arg-type]

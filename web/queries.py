@@ -4,7 +4,7 @@ each taking a session and committing nothing itself (as `storage.repository`).""
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from sqlalchemy import case, func, select
@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from moderation.verdict import ModerationSettings
 from storage.models import Chat, Flag, Suggestion
-from storage.repository import NOT_SPAM, apply_moderation_settings, moderation_settings
+from storage.repository import NOT_SPAM, StoredModeration, store_moderation, stored_moderation
 
 # Chats that can be moderated (and so have admins and settings worth a page).
 GROUP_TYPES = ("group", "supergroup")
@@ -106,7 +106,7 @@ async def chat_summaries(session: AsyncSession, chat_ids: Collection[int] | None
     rows = await session.execute(query)
     return [
         ChatSummary(
-            chat.id, chat.type, chat.photos_seen, moderation_settings(chat), n or 0, int(fp or 0), last
+            chat.id, chat.type, chat.photos_seen, _settings(chat), n or 0, int(fp or 0), last
         )
         for chat, n, fp, last in rows
     ]
@@ -129,6 +129,10 @@ async def change_settings(
     chat = await session.get(Chat, chat_id)
     if chat is None or chat.type not in GROUP_TYPES:
         return None
-    before = moderation_settings(chat)
-    apply_moderation_settings(chat, settings)
+    before = _settings(chat)
+    store_moderation(chat, StoredModeration(**asdict(settings)))
     return before
+
+
+def _settings(chat: Chat) -> ModerationSettings:
+    return ModerationSettings(**asdict(stored_moderation(chat)))

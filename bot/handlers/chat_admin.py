@@ -23,7 +23,7 @@ from bot.callbacks import (
 from bot.charts import stats_chart
 from bot.i18n import Language, text
 from bot.replies import keep_photo_ids_text, moderation_text
-from bot.services import Services, services
+from bot.services import Services, moderation_settings, services, store_moderation_settings
 from moderation.verdict import ModerationSettings
 from storage import repository
 from storage.models import Chat
@@ -57,8 +57,7 @@ async def _change(svc: Services, message: Message, choice: SettingsChoice | None
             return chat
         keep = keep_photo_ids_choice(choice)
         if keep is None:
-            changed = apply_settings_choice(repository.moderation_settings(chat), choice)
-            repository.apply_moderation_settings(chat, changed)
+            store_moderation_settings(chat, apply_settings_choice(moderation_settings(chat), choice))
         elif keep != chat.keep_photo_ids:
             await repository.set_keep_photo_ids(session, chat, keep)
         return chat
@@ -67,18 +66,18 @@ async def _change(svc: Services, message: Message, choice: SettingsChoice | None
 def _state(chat: Chat) -> tuple[ModerationSettings | None, bool]:
     """What /settings shows: moderation (groups only) and the opt-in to keeping photo ids."""
     group = chat.type != ChatType.PRIVATE
-    return (repository.moderation_settings(chat) if group else None), chat.keep_photo_ids
+    return (moderation_settings(chat) if group else None), chat.keep_photo_ids
 
 
 def _panel(chat: Chat, language: Language) -> tuple[str, InlineKeyboardMarkup]:
     """/settings' text and keyboard: a private chat has only the photo-ids opt-in."""
-    moderation_settings, keep = _state(chat)
+    settings, keep = _state(chat)
     keep_text = keep_photo_ids_text(keep, language)
-    if moderation_settings is None:
+    if settings is None:
         return keep_text, private_settings_keyboard(keep, language)
     return (
-        f"{moderation_text(moderation_settings, language)}\n\n{keep_text}",
-        settings_keyboard(moderation_settings, keep, language),
+        f"{moderation_text(settings, language)}\n\n{keep_text}",
+        settings_keyboard(settings, keep, language),
     )
 
 
@@ -97,7 +96,7 @@ async def moderation(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     args = [arg.lower() for arg in context.args or []]
     if args not in (["on"], ["off"]):
         usage = text("moderation_usage", language)
-        current = repository.moderation_settings(await _change(svc, message, None))
+        current = moderation_settings(await _change(svc, message, None))
         await message.reply_text(f"{usage}\n\n{moderation_text(current, language)}")
         return
     await _show(message, await _change(svc, message, SettingsChoice("enabled", args[0])), language)

@@ -24,7 +24,7 @@ from bot.classify import Busy, Classified, Outcome
 from bot.handlers.photos import attachment_of, download, kept_file_id, pending_answer
 from bot.i18n import Language, text
 from bot.replies import delete_text, flag_text
-from bot.services import Services, services
+from bot.services import Services, moderation_settings, services
 from moderation.hashtags import extract_hashtags
 from moderation.verdict import (
     Action,
@@ -54,7 +54,7 @@ async def group_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     async with svc.sessions.begin() as session:
         chat = await svc.chat_row(session, message.chat)
         await repository.count_photo(session, message.chat_id)
-        settings = repository.moderation_settings(chat)
+        settings = moderation_settings(chat)
     # Cheap checks first: most photos need neither the admin list nor the model.
     if precheck(hashtags, settings, sender_exempt=False) is not None:
         metrics.count_unanswered("group", "skipped")
@@ -114,7 +114,7 @@ async def answer_group_photo(svc: Services, message: Message, outcome: Outcome) 
         return
     hashtags = extract_hashtags(message.caption or "")
     async with svc.sessions.begin() as session:
-        settings = repository.moderation_settings(await svc.chat_row(session, message.chat))
+        settings = moderation_settings(await svc.chat_row(session, message.chat))
     result = outcome.result
     verdict = judge(hashtags, svc.vocabulary.scene_tags, result.probabilities, settings)
     logger.info("group photo %s/%s: %s", message.chat_id, message.message_id, verdict)

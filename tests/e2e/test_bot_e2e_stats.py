@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import AsyncIterator
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -37,7 +38,8 @@ async def stats_bot(redis_url: str, tmp_path) -> AsyncIterator[tuple[FakeTelegra
 async def record_flags(running: RunningBot, chat_id: int, ages: list[timedelta], photos: int) -> None:
     """`photos` counted in the group and one flag per age (its first marked "not spam" by an admin)."""
     async with running.services.sessions.begin() as session:
-        await repository.ensure_chat(session, chat_id, "supergroup", ModerationSettings())
+        defaults = repository.StoredModeration(**asdict(ModerationSettings()))
+        await repository.ensure_chat(session, chat_id, "supergroup", defaults)
         for _ in range(photos):
             await repository.count_photo(session, chat_id)
         for message_id, age in enumerate(ages, start=1):
