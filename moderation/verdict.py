@@ -63,7 +63,6 @@ class Reason(StrEnum):
     """Why the verdict is what it is (logged and tested)."""
 
     MODERATION_OFF = "moderation_off"
-    EXEMPT_SENDER = "exempt_sender"  # admins, anonymous admins, the linked channel
     TOO_FEW_HASHTAGS = "too_few_hashtags"
     NO_SCENE_HASHTAGS = "no_scene_hashtags"  # only neutral or unknown tags: nothing to contradict
     COMPATIBLE = "compatible"  # the caption's scenes are probable enough
@@ -100,6 +99,7 @@ class Verdict:
     reason: Reason
     scene_hashtags: tuple[str, ...] = ()  # caption hashtags that name a scene (what was judged)
     compatible_probability: float | None = None  # the model's probability of their scenes, when judged
+    compatible_tags: frozenset[str] = frozenset()  # the scene tags those hashtags fit (stored with a flag)
 
 
 # hashtag -> compatible scene tags; empty: known neutral; None: unknown (treated as neutral).
@@ -112,12 +112,11 @@ _ACTION_BY_MODE = {
 }
 
 
-def precheck(hashtags: Sequence[str], settings: ModerationSettings, *, sender_exempt: bool) -> Verdict | None:
-    """The verdict when the photo need not be classified at all, else None (classify, then `judge`)."""
+def precheck(hashtags: Sequence[str], settings: ModerationSettings) -> Verdict | None:
+    """The verdict when the photo need not be classified at all, else None (classify, then `judge`).
+    Who is exempt (admins, the linked channel) is the caller's to decide: it needs Telegram."""
     if not settings.enabled:
         return Verdict(Action.NONE, Reason.MODERATION_OFF)
-    if sender_exempt:
-        return Verdict(Action.NONE, Reason.EXEMPT_SENDER)
     if len(set(hashtags)) < settings.min_hashtags:
         return Verdict(Action.NONE, Reason.TOO_FEW_HASHTAGS)
     return None
@@ -158,15 +157,13 @@ def judge(
     scene_tags: SceneTagsLookup,
     probabilities: Mapping[str, float],
     settings: ModerationSettings,
-    *,
-    sender_exempt: bool = False,
 ) -> Verdict:
     """Decide what to do with one captioned photo.
 
     `hashtags` are normalised, without '#'; `probabilities` are the worker's tag probabilities
     (every label of ml.tags.ALL_LABELS, as in worker.contract.ClassifyResult).
     """
-    early = precheck(hashtags, settings, sender_exempt=sender_exempt)
+    early = precheck(hashtags, settings)
     if early is not None:
         return early
     scene_hashtags, compatible = caption_scenes(hashtags, scene_tags)
@@ -174,5 +171,5 @@ def judge(
         return Verdict(Action.NONE, Reason.NO_SCENE_HASHTAGS)
     probability = compatible_probability(probabilities, compatible)
     if not is_suspicious(probability, settings.threshold):
-        return Verdict(Action.NONE, Reason.COMPATIBLE, scene_hashtags, probability)
-    return Verdict(_ACTION_BY_MODE[settings.mode], Reason.MISMATCH, scene_hashtags, probability)
+        return Verdict(Action.NONE, Reason.COMPATIBLE, scene_hashtags, probability, compatible)
+    return Verdict(_ACTION_BY_MODE[settings.mode], Reason.MISMATCH, scene_hashtags, probability, compatible)

@@ -48,39 +48,38 @@ CAFE = photo(cafe=0.9, home=0.05)  # #beach #sport #nature fit water/nature/fore
 
 
 @pytest.mark.parametrize(
-    ("caption", "probabilities", "settings", "exempt", "expected"),
+    ("caption", "probabilities", "settings", "expected"),
     [
-        ("#beach #sport #nature", CAFE, ON, False, (Action.FLAG, Reason.MISMATCH)),
-        ("#beach #sport #nature", CAFE, ModerationSettings(), False, (Action.NONE, Reason.MODERATION_OFF)),
-        ("#beach #sport #nature", CAFE, ON, True, (Action.NONE, Reason.EXEMPT_SENDER)),
-        ("#beach", CAFE, ON, False, (Action.NONE, Reason.TOO_FEW_HASHTAGS)),
-        ("#beach #beach #BEACH", CAFE, ON, False, (Action.NONE, Reason.TOO_FEW_HASHTAGS)),
-        ("#love #instagood", CAFE, ON, False, (Action.NONE, Reason.NO_SCENE_HASHTAGS)),
-        ("#unknowntag #another", CAFE, ON, False, (Action.NONE, Reason.NO_SCENE_HASHTAGS)),
-        ("#love #sport", CAFE, ON, False, (Action.FLAG, Reason.MISMATCH)),
+        ("#beach #sport #nature", CAFE, ON, (Action.FLAG, Reason.MISMATCH)),
+        ("#beach #sport #nature", CAFE, ModerationSettings(), (Action.NONE, Reason.MODERATION_OFF)),
+        ("#beach", CAFE, ON, (Action.NONE, Reason.TOO_FEW_HASHTAGS)),
+        ("#beach #beach #BEACH", CAFE, ON, (Action.NONE, Reason.TOO_FEW_HASHTAGS)),
+        ("#love #instagood", CAFE, ON, (Action.NONE, Reason.NO_SCENE_HASHTAGS)),
+        ("#unknowntag #another", CAFE, ON, (Action.NONE, Reason.NO_SCENE_HASHTAGS)),
+        ("#love #sport", CAFE, ON, (Action.FLAG, Reason.MISMATCH)),
         # One fitting hashtag among contradicting ones excuses the caption: its scene is probable.
-        ("#beach #coffee #sport", CAFE, ON, False, (Action.NONE, Reason.COMPATIBLE)),
+        ("#beach #coffee #sport", CAFE, ON, (Action.NONE, Reason.COMPATIBLE)),
         # The top tag contradicts the caption, but the model still gives its scenes a real chance.
-        ("#beach #sport", photo(cafe=0.6, water=0.3), ON, False, (Action.NONE, Reason.COMPATIBLE)),
+        ("#beach #sport", photo(cafe=0.6, water=0.3), ON, (Action.NONE, Reason.COMPATIBLE)),
         # Small probabilities of several compatible tags add up.
-        ("#beach #love", photo(cafe=0.9, water=BALANCED / 2, nature=BALANCED / 2), ON, False,
+        ("#beach #love", photo(cafe=0.9, water=BALANCED / 2, nature=BALANCED / 2), ON,
          (Action.NONE, Reason.COMPATIBLE)),
-        ("#beach #love", photo(cafe=0.9, water=BALANCED / 3, nature=BALANCED / 3), ON, False,
+        ("#beach #love", photo(cafe=0.9, water=BALANCED / 3, nature=BALANCED / 3), ON,
          (Action.FLAG, Reason.MISMATCH)),
         # The model's best guess is `other` (no popular scene): a spam caption is still caught...
-        ("#beach #sport", photo(), ON, False, (Action.FLAG, Reason.MISMATCH)),
+        ("#beach #sport", photo(), ON, (Action.FLAG, Reason.MISMATCH)),
         # ...and an uncertain photo does not accuse an honest one.
-        ("#coffee #love", photo(cafe=0.2), ON, False, (Action.NONE, Reason.COMPATIBLE)),
-        ("#beach #sport", CAFE, dataclasses.replace(ON, mode=ModerationMode.DELETE), False,
+        ("#coffee #love", photo(cafe=0.2), ON, (Action.NONE, Reason.COMPATIBLE)),
+        ("#beach #sport", CAFE, dataclasses.replace(ON, mode=ModerationMode.DELETE),
          (Action.DELETE, Reason.MISMATCH)),
-        ("#beach #sport", CAFE, dataclasses.replace(ON, mode=ModerationMode.DRY_RUN), False,
+        ("#beach #sport", CAFE, dataclasses.replace(ON, mode=ModerationMode.DRY_RUN),
          (Action.RECORD, Reason.MISMATCH)),
-        ("#beach #sport #love", CAFE, dataclasses.replace(ON, min_hashtags=4), False,
+        ("#beach #sport #love", CAFE, dataclasses.replace(ON, min_hashtags=4),
          (Action.NONE, Reason.TOO_FEW_HASHTAGS)),
     ],
 )
-def test_verdict_table(caption, probabilities, settings, exempt, expected):
-    verdict = judge(extract_hashtags(caption), lookup, probabilities, settings, sender_exempt=exempt)
+def test_verdict_table(caption, probabilities, settings, expected):
+    verdict = judge(extract_hashtags(caption), lookup, probabilities, settings)
     assert (verdict.action, verdict.reason) == expected
 
 
@@ -105,6 +104,7 @@ def test_verdict_carries_the_scene_hashtags_and_their_probability():
     verdict = judge(["love", "beach", "sport", "unknowntag"], lookup, probabilities, ON)
     assert verdict.scene_hashtags == ("beach", "sport")
     assert verdict.compatible_probability == pytest.approx(0.015)
+    assert verdict.compatible_tags == caption_scenes(["beach", "sport"], lookup)[1]
     assert judge(["love", "instagood"], lookup, CAFE, ON).compatible_probability is None
 
 
@@ -124,9 +124,9 @@ def test_a_missing_probability_is_an_error_not_a_zero():
 
 
 def test_precheck_agrees_with_judge_on_what_needs_no_classification():
-    assert precheck(["beach"], ON, sender_exempt=False).reason is Reason.TOO_FEW_HASHTAGS
-    assert precheck(["beach", "sport"], ON, sender_exempt=False) is None
-    assert precheck(["beach", "sport"], ModerationSettings(), sender_exempt=False).action is Action.NONE
+    assert precheck(["beach"], ON).reason is Reason.TOO_FEW_HASHTAGS
+    assert precheck(["beach", "sport"], ON) is None
+    assert precheck(["beach", "sport"], ModerationSettings()).action is Action.NONE
 
 
 def test_issue_example_with_the_shipped_vocabulary():

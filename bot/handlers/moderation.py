@@ -31,7 +31,6 @@ from moderation.verdict import (
     ModerationMode,
     ModerationSettings,
     Verdict,
-    caption_scenes,
     judge,
     precheck,
 )
@@ -56,7 +55,7 @@ async def group_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         await repository.count_photo(session, message.chat_id)
         settings = moderation_settings(chat)
     # Cheap checks first: most photos need neither the admin list nor the model.
-    if precheck(hashtags, settings, sender_exempt=False) is not None:
+    if precheck(hashtags, settings) is not None:
         metrics.count_unanswered("group", "skipped")
         return
     if await is_admin_message(context.bot, svc.admins, message):
@@ -179,7 +178,7 @@ async def record_flag(svc: Services, message: Message, verdict: Verdict, result:
             compatible_probability=verdict.compatible_probability or 0.0,
             action=verdict.action.value,
             model_version=result.model_version,
-            caption_scene_tags=caption_scenes(verdict.scene_hashtags, svc.vocabulary.scene_tags)[1],
+            caption_scene_tags=verdict.compatible_tags,
             file_unique_id=attachment.file_unique_id if attachment else None,
             file_id=kept_file_id(chat, message),
         )

@@ -85,7 +85,7 @@ async def check_photo(
     data = await read_image(request, image)
     hashtags = extract_hashtags(caption)
     settings = ModerationSettings(enabled=True, sensitivity=sensitivity, min_hashtags=min_hashtags)
-    early = precheck(hashtags, settings, sender_exempt=False)
+    early = precheck(hashtags, settings)
     if early is not None:
         return check(hashtags, early, settings, None)
     result = await classified(request, data)
