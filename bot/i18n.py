@@ -201,6 +201,14 @@ TEXTS: dict[str, dict[Language, str]] = {
         "ru": "В этом чате: фото {photos}, предложений {suggestions}, пометок {flags}, "
         "ложных срабатываний {false_positives}.",
     },
+    "stats_weeks": {
+        "en": "Moderation by week (UTC, weeks from Monday):",
+        "ru": "Модерация по неделям (UTC, недели с понедельника):",
+    },
+    "stats_week": {
+        "en": "• {week}: flags {flags}, not spam {not_spam}{share}",
+        "ru": "• {week}: пометок {flags}, «не спам» {not_spam}{share}",
+    },
     # The /stats chart. Photos per day are those with a stored record (storage.repository.DayStats).
     "chart_title": {"en": "Last {days} days (UTC)", "ru": "Последние {days} дней (UTC)"},
     "chart_photos": {"en": "photos", "ru": "фото"},

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from bot.i18n import Language, text
 from ml.tags import OTHER, TAGS
 from moderation.verdict import ModerationSettings
+from storage.repository import WeekStats
 from worker.contract import ClassifyResult, ErrorCode
 
 MAX_RUNNER_UPS = 2
@@ -151,3 +152,21 @@ def moderation_text(settings: ModerationSettings, language: Language) -> str:
         sensitivity=text(f"sensitivity_{settings.sensitivity.value}", language),
         about=text(f"sensitivity_{settings.sensitivity.value}_about", language),
     )
+
+
+def weekly_text(weeks: Sequence[WeekStats], language: Language) -> str:
+    """/stats' moderation weeks, newest first: flags, "not spam" verdicts and their share of the flags."""
+    lines = [text("stats_weeks", language)]
+    for week in reversed(weeks):
+        share = "" if week.false_flag_share is None else f" ({percent(week.false_flag_share)})"
+        lines.append(
+            text(
+                "stats_week",
+                language,
+                week=week.week.strftime("%d.%m"),
+                flags=week.flags,
+                not_spam=week.not_spam,
+                share=share,
+            )
+        )
+    return "\n".join(lines)

@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, func, select, update
+from sqlalchemy import ColumnElement, String, case, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -378,3 +378,42 @@ async def chat_daily_stats(
         photos = max(photos_by_day.get(day, 0), records + flags)
         series.append(DayStats(day, photos=photos, suggestions=suggested, flags=flags))
     return series
+
+
+@dataclass(frozen=True)
+class WeekStats:
+    """One UTC week (Monday to Sunday) of a group's moderation, counted from its flag rows by the day the
+    photo was flagged; a verdict given later counts in the week of its photo."""
+
+    week: date  # the week's Monday
+    flags: int  # photos the bot flagged, deleted or recorded (dry run)
+    not_spam: int  # of those, the ones an admin called "not spam"
+
+    @property
+    def false_flag_share(self) -> float | None:
+        """The share of the week's flags that admins called "not spam"; None for a week without flags."""
+        return self.not_spam / self.flags if self.flags else None
+
+
+def week_start(day: date) -> date:
+    """The Monday of `day`'s week."""
+    return day - timedelta(days=day.weekday())
+
+
+async def chat_weekly_stats(
+    session: AsyncSession, chat_id: int, today: date, weeks: int = 4
+) -> list[WeekStats]:
+    """The chat's last `weeks` UTC weeks up to `today`'s, oldest first, with zeros for weeks without flags."""
+    first = week_start(today) - timedelta(weeks=weeks - 1)
+    flag_day = utc_day(Flag.created_at)
+    rows = await session.execute(
+        select(flag_day, func.count(), func.sum(case((Flag.admin_verdict == NOT_SPAM, 1), else_=0)))
+        .where(Flag.chat_id == chat_id, flag_day.between(first.isoformat(), today.isoformat()))
+        .group_by(flag_day)
+    )
+    counts = {first + timedelta(weeks=n): [0, 0] for n in range(weeks)}
+    for day, flags, not_spam in rows:
+        week = counts[week_start(date.fromisoformat(day))]
+        week[0] += flags
+        week[1] += int(not_spam or 0)
+    return [WeekStats(week, flags, not_spam) for week, (flags, not_spam) in counts.items()]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import string
+from datetime import date
 
 import pytest
 
@@ -16,11 +17,13 @@ from bot.replies import (
     moderation_text,
     runner_ups,
     suggestion_text,
+    weekly_text,
     with_correction,
     with_question,
 )
 from ml.tags import ALL_LABELS, TAGS
 from moderation.verdict import ModerationMode, ModerationSettings, Sensitivity
+from storage.repository import WeekStats
 from worker.contract import ClassifyResult, ErrorCode, TagScore
 
 
@@ -171,3 +174,13 @@ def test_help_explains_the_ranked_list():
 def test_keep_photo_ids_text_says_never_the_photo_itself():
     assert "never the photo itself" in keep_photo_ids_text(True, "en")
     assert "not kept" in keep_photo_ids_text(False, "en")
+
+
+def test_weekly_text_lists_the_newest_week_first_with_the_false_flag_share():
+    weeks = [WeekStats(date(2026, 3, 2), 0, 0), WeekStats(date(2026, 3, 9), flags=4, not_spam=1)]
+    assert weekly_text(weeks, "en").splitlines() == [
+        text("stats_weeks", "en"),
+        "• 09.03: flags 4, not spam 1 (25%)",
+        "• 02.03: flags 0, not spam 0",
+    ]
+    assert "«не спам» 1 (25%)" in weekly_text(weeks, "ru")

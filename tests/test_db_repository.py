@@ -275,6 +275,48 @@ async def test_daily_stats_of_a_chat_without_records(any_sessions):
     assert daily == [repository.DayStats(TODAY - timedelta(days=n), 0, 0, 0) for n in (2, 1, 0)]
 
 
+async def test_weekly_stats_count_flags_and_not_spam_verdicts_per_utc_week(any_sessions):
+    """TODAY is a Saturday: its week starts on Monday the 9th; three weeks go back to the 23rd of February."""
+    monday, previous_sunday = date(2026, 3, 9), date(2026, 3, 8)
+    async with any_sessions.begin() as session:
+        for chat_id in (-1, -2):
+            await repository.ensure_chat(session, chat_id, "group", DEFAULTS)
+        ours = [await add_flag(session, -1, message_id) for message_id in range(1, 7)]
+        other = await add_flag(session, -2)
+        for flag_id, when in zip(
+            [*ours, other],
+            [
+                utc(TODAY, 23, 59),
+                utc(monday, 0, 0),
+                utc(previous_sunday, 23, 59),  # the week before
+                utc(date(2026, 2, 23), 0, 0),  # the window's first moment
+                utc(date(2026, 2, 22), 23, 59),  # before the window
+                utc(TODAY + timedelta(days=1), 0, 0),  # after today
+                utc(TODAY, 12),  # another chat
+            ],
+            strict=True,
+        ):
+            await session.execute(update(Flag).where(Flag.id == flag_id).values(created_at=when))
+    async with any_sessions.begin() as session:
+        for flag_id, chat_id in ((ours[0], -1), (ours[2], -1), (ours[4], -1), (other, -2)):
+            await repository.mark_not_spam(session, flag_id, chat_id, admin_id=1)
+    async with any_sessions() as session:
+        if session.bind.dialect.name == "postgresql":  # weeks stay UTC weeks whatever the connection's zone
+            await session.execute(text("SET TIME ZONE 'Asia/Tokyo'"))
+        weekly = await repository.chat_weekly_stats(session, -1, today=TODAY, weeks=3)
+    assert weekly == [
+        repository.WeekStats(date(2026, 2, 23), flags=1, not_spam=0),
+        repository.WeekStats(date(2026, 3, 2), flags=1, not_spam=1),
+        repository.WeekStats(monday, flags=2, not_spam=1),
+    ]
+    assert [week.false_flag_share for week in weekly] == [0.0, 1.0, 0.5]
+
+
+def test_a_week_without_flags_has_no_false_flag_share():
+    assert repository.WeekStats(date(2026, 3, 9), flags=0, not_spam=0).false_flag_share is None
+    assert repository.week_start(TODAY) == date(2026, 3, 9) == repository.week_start(date(2026, 3, 9))
+
+
 async def test_version_feedback_counts_one_versions_answers_since_a_moment(any_sessions):
     start = utc(TODAY, 12)
     async with any_sessions.begin() as session:

@@ -9,7 +9,7 @@ import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -142,6 +142,12 @@ async def test_operator_sees_the_overview_and_every_group(dashboard: Dashboard, 
     page = await dashboard.client.get(f"/chats/{dashboard.club.id}")
     assert page.status_code == 200
     assert "#beach" in page.text and "#forest" in page.text and "not spam — by user 5001" in page.text
+    # The weekly table: eight UTC weeks, newest first, counting the club's three flags and one "not spam".
+    (table,) = re.findall(r'<table class="list" id="weekly">(.*?)</table>', page.text, re.S)
+    rows = re.findall(r"<tr><td>([\d-]+)</td><td>(\d+)</td><td>(\d+)</td>", table)
+    monday = datetime.now(UTC).date() - timedelta(days=datetime.now(UTC).weekday())
+    assert [row[0] for row in rows] == [(monday - timedelta(weeks=n)).isoformat() for n in range(8)]
+    assert (sum(int(row[1]) for row in rows), sum(int(row[2]) for row in rows)) == (3, 1)
 
 
 async def test_an_admin_sees_only_the_groups_they_administer(dashboard: Dashboard) -> None:

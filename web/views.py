@@ -15,7 +15,7 @@ from markupsafe import Markup
 from redis.exceptions import RedisError
 
 from moderation.verdict import MIN_HASHTAGS_RANGE, THRESHOLDS, ModerationMode, Sensitivity
-from storage.repository import mark_not_spam
+from storage.repository import chat_weekly_stats, mark_not_spam
 from web import queries
 from web.audit import SettingsChange, describe_changes, recent_changes, record_change
 from web.auth import (
@@ -45,6 +45,7 @@ router = APIRouter(include_in_schema=False)  # pages; the OpenAPI docs are for t
 CHART_SPAN = timedelta(hours=24)
 CHART_BUCKETS = 48  # half an hour each
 RECENT_FLAGS = 50
+WEEKS_SHOWN = 8  # the chat page's weekly moderation table
 USED_LINK = "This login link was used already: log in with the Telegram button again."
 # The pages load nothing from elsewhere except the login page's Telegram widget (a script and its frame), and
 # may not be framed (the settings form). Set on the pages only: the HTTP API's docs are another matter.
@@ -265,6 +266,7 @@ async def chat_page(request: Request, viewer: CurrentViewer, chat_id: int) -> Re
     summary = await accessible_chat(request, viewer, chat_id)
     async with request.app.state.sessionmaker() as session:
         flags = await queries.recent_flags(session, chat_id, RECENT_FLAGS)
+        weekly = await chat_weekly_stats(session, chat_id, today=datetime.now(UTC).date(), weeks=WEEKS_SHOWN)
     telegram = telegram_of(request)
     judges = [flag.verdict_by for flag in flags if flag.verdict_by is not None]
     return render(
@@ -273,6 +275,7 @@ async def chat_page(request: Request, viewer: CurrentViewer, chat_id: int) -> Re
         chat=summary,
         title=await telegram.chat_title(chat_id),
         flags=flags,
+        weekly=weekly,
         names=await telegram.member_names(chat_id, judges),
         changes=await recent_changes(request.app.state.redis_async, chat_id),
         modes=list(ModerationMode),

@@ -22,7 +22,7 @@ from bot.callbacks import (
 )
 from bot.charts import stats_chart
 from bot.i18n import Language, text
-from bot.replies import keep_photo_ids_text, moderation_text
+from bot.replies import keep_photo_ids_text, moderation_text, weekly_text
 from bot.services import Services, moderation_settings, services, store_moderation_settings
 from moderation.verdict import ModerationSettings
 from storage import repository
@@ -150,7 +150,8 @@ async def settings_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 
 
 async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/stats: a chart of the last days with the chat's numbers as its caption (admins only)."""
+    """/stats: a chart of the last days with the chat's numbers and its moderation weeks as its caption
+    (admins only)."""
     message = update.effective_message
     svc = services(context)
     if message is None or not await _admin_in_group(svc, context, message):
@@ -158,8 +159,10 @@ async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     language = _language(svc, message)
     async with svc.sessions.begin() as session:
         numbers = await repository.chat_stats(session, message.chat_id)
-        daily = await repository.chat_daily_stats(session, message.chat_id, today=datetime.now(UTC).date())
-    caption = text(
+        today = datetime.now(UTC).date()
+        daily = await repository.chat_daily_stats(session, message.chat_id, today=today)
+        weekly = await repository.chat_weekly_stats(session, message.chat_id, today=today)
+    numbers_text = text(
         "stats",
         language,
         photos=numbers.photos,
@@ -167,6 +170,7 @@ async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         flags=numbers.flags,
         false_positives=numbers.false_positives,
     )
+    caption = f"{numbers_text}\n\n{weekly_text(weekly, language)}"
     chart = _drawn_chart(daily, language)
     if chart is not None:
         try:

@@ -1,4 +1,5 @@
-"""/stats end to end: the real bot, polling the fake Bot API, answers with a chart and the numbers as caption.
+"""/stats end to end: the real bot, polling the fake Bot API, answers with a chart and, as its caption, the
+numbers and the moderation weeks.
 
 No worker: /stats only reads the database, so the chat's records are written there directly, as the photo
 handlers would write them.
@@ -7,6 +8,7 @@ handlers would write them.
 from __future__ import annotations
 
 import io
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
@@ -17,7 +19,8 @@ from PIL import Image
 from sqlalchemy import update
 
 from bot.charts import COLOURS, SIZE
-from bot.i18n import text
+from bot.i18n import Language, text
+from bot.replies import weekly_text
 from moderation.verdict import ModerationSettings
 from storage import repository
 from storage.models import Flag
@@ -61,6 +64,17 @@ async def record_flags(running: RunningBot, chat_id: int, ages: list[timedelta],
                 await repository.mark_not_spam(session, flag_id, chat_id, admin_id=1)
 
 
+def caption_of(numbers: str, ages: list[timedelta], language: Language) -> str:
+    """The numbers, then the last four UTC weeks: one flag per age, the first of them "not spam"."""
+    now = datetime.now(UTC)
+    this_week = repository.week_start(now.date())
+    weeks = [this_week - timedelta(weeks=n) for n in (3, 2, 1, 0)]
+    flags = Counter(repository.week_start((now - age).date()) for age in ages)
+    not_spam = repository.week_start((now - ages[0]).date()) if ages else None
+    stats = [repository.WeekStats(week, flags[week], int(week == not_spam)) for week in weeks]
+    return f"{numbers}\n\n{weekly_text(stats, language)}"
+
+
 def uploaded_chart(telegram: FakeTelegram, chat_id: int) -> Image.Image:
     (upload,) = [p["photo"] for m, p in telegram.calls if m == "sendPhoto" and int(p["chat_id"]) == chat_id]
     assert isinstance(upload, Upload)
@@ -74,9 +88,8 @@ async def test_stats_is_a_chart_with_the_numbers_as_caption_for_admins_only(stat
     group = telegram.new_group("Hikers")
     olga, carol = telegram.new_user("Olga"), telegram.new_user("Carol")
     await telegram.set_admins(group, [olga])
-    await record_flags(
-        running, group.id, [timedelta(hours=1), timedelta(days=3), timedelta(days=3)], photos=5
-    )
+    ages = [timedelta(hours=1), timedelta(days=3), timedelta(days=3)]
+    await record_flags(running, group.id, ages, photos=5)
 
     sent = await telegram.send_command(group, carol, "/stats")
     reply = await telegram.wait_for_message(group.id, after_message_id=sent["message_id"])
@@ -84,7 +97,8 @@ async def test_stats_is_a_chart_with_the_numbers_as_caption_for_admins_only(stat
 
     sent = await telegram.send_command(group, olga, "/stats")
     reply = await telegram.wait_for_message(group.id, after_message_id=sent["message_id"])
-    assert reply["caption"] == text("stats", "en", photos=5, suggestions=0, flags=3, false_positives=1)
+    numbers = text("stats", "en", photos=5, suggestions=0, flags=3, false_positives=1)
+    assert reply["caption"] == caption_of(numbers, ages, "en")
     assert reply["photo"] and reply["reply_to_message"]["message_id"] == sent["message_id"]
     chart = uploaded_chart(telegram, group.id)
     assert pixels_of(chart, COLOURS[2]) > 0  # the flags' bars
@@ -98,7 +112,8 @@ async def test_a_chat_without_records_gets_the_empty_chart_in_russian(stats_bot)
     await telegram.set_admins(group, [ivan])
     sent = await telegram.send_command(group, ivan, "/stats")
     reply = await telegram.wait_for_message(group.id, after_message_id=sent["message_id"])
-    assert reply["caption"] == text("stats", "ru", photos=0, suggestions=0, flags=0, false_positives=0)
+    numbers = text("stats", "ru", photos=0, suggestions=0, flags=0, false_positives=0)
+    assert reply["caption"] == caption_of(numbers, [], "ru")
     chart = uploaded_chart(telegram, group.id)
     assert all(pixels_of(chart, colour) == 0 for colour in COLOURS)
 
@@ -108,8 +123,10 @@ async def test_the_numbers_go_out_as_text_when_the_chart_cannot(stats_bot, monke
     group = telegram.new_group("Climbers")
     olga = telegram.new_user("Olga")
     await telegram.set_admins(group, [olga])
-    await record_flags(running, group.id, [timedelta(hours=2)], photos=2)
-    numbers = text("stats", "en", photos=2, suggestions=0, flags=1, false_positives=1)
+    ages = [timedelta(hours=2)]
+    await record_flags(running, group.id, ages, photos=2)
+    counts = text("stats", "en", photos=2, suggestions=0, flags=1, false_positives=1)
+    numbers = caption_of(counts, ages, "en")
 
     telegram.fail_next("sendPhoto", 400, "Bad Request: IMAGE_PROCESS_FAILED")
     sent = await telegram.send_command(group, olga, "/stats")
