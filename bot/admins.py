@@ -81,6 +81,11 @@ def sent_as_chat(message: Message) -> bool:
     return message.sender_chat is not None or bool(message.is_automatic_forward)
 
 
+def member_id(message: Message) -> int | None:
+    """The user who sent the message, None when it was sent as a chat (anyone may post as their channel)."""
+    return message.from_user.id if message.from_user and not sent_as_chat(message) else None
+
+
 def sender_id(message: Message) -> int:
     """Who sent the message: the chat it was sent as, else the user (0 when Telegram names neither)."""
     if message.sender_chat is not None:

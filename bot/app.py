@@ -59,6 +59,8 @@ HANDLERS: list[BaseHandler] = [  # type: ignore[type-arg]
     CommandHandler("moderation", chat_admin.moderation),
     CommandHandler("settings", chat_admin.settings),
     CommandHandler("stats", chat_admin.stats),
+    CommandHandler("trust", chat_admin.trust),
+    CommandHandler("untrust", chat_admin.untrust),
     MessageHandler(_PRIVATE & PHOTO, photos.private_photo),
     MessageHandler(_PRIVATE & filters.ATTACHMENT, photos.private_other_file),
     MessageHandler(_PRIVATE & filters.TEXT & ~filters.COMMAND, commands.help_command),
@@ -71,7 +73,7 @@ HANDLERS: list[BaseHandler] = [  # type: ignore[type-arg]
 ]
 
 USER_COMMANDS = ("start", "help", "settings")
-ADMIN_COMMANDS = ("start", "help", "moderation", "settings", "stats")
+ADMIN_COMMANDS = ("start", "help", "moderation", "settings", "stats", "trust", "untrust")
 
 
 def _commands(names: tuple[str, ...], language: Language) -> list[BotCommand]:

@@ -201,6 +201,20 @@ TEXTS: dict[str, dict[Language, str]] = {
         "ru": "В этом чате: фото {photos}, предложений {suggestions}, пометок {flags}, "
         "ложных срабатываний {false_positives}.",
     },
+    "trust_usage": {
+        "en": "Reply to a member's message with /trust to stop checking their photos against their captions, "
+        "or /untrust to check them again.",
+        "ru": "Ответьте на сообщение участника командой /trust, чтобы больше не сверять его фото "
+        "с подписями, или /untrust, чтобы сверять снова.",
+    },
+    "trusted": {
+        "en": "{name} is trusted: their photos are no longer checked against their captions.",
+        "ru": "{name} теперь в доверенных: его фото больше не сверяются с подписями.",
+    },
+    "untrusted": {
+        "en": "{name}'s photos are checked again; their clean posts count from zero.",
+        "ru": "Фото {name} снова проверяются; чистые публикации считаются с нуля.",
+    },
     "stats_weeks": {
         "en": "Moderation by week (UTC, weeks from Monday):",
         "ru": "Модерация по неделям (UTC, недели с понедельника):",
@@ -227,6 +241,14 @@ TEXTS: dict[str, dict[Language, str]] = {
         "ru": "Настройки: хранение id фото; в группах админам: модерация",
     },
     "cmd_stats": {"en": "Admins: this chat's numbers", "ru": "Админам: статистика чата"},
+    "cmd_trust": {
+        "en": "Admins, as a reply: stop checking this member's photos",
+        "ru": "Админам, ответом: не проверять фото участника",
+    },
+    "cmd_untrust": {
+        "en": "Admins, as a reply: check this member's photos again",
+        "ru": "Админам, ответом: снова проверять фото участника",
+    },
 }
 
 

@@ -32,6 +32,9 @@ class BotSettings(ServiceSettings, DatabaseSettings, BotApiSettings):
     moderation_sensitivity: Sensitivity = Sensitivity.BALANCED  # strict / balanced / lenient
     # fewer caption hashtags: never flagged; the bounds /settings and the dashboard offer
     moderation_min_hashtags: int = Field(default=2, ge=MIN_HASHTAGS_RANGE[0], le=MIN_HASHTAGS_RANGE[-1])
+    # A member is trusted (their photos no longer judged against their captions) after this many clean
+    # posts in a row; 0: only when an admin says so (/trust). Every group's.
+    moderation_trust_after: int = Field(default=10, ge=0)
     admin_cache_ttl_seconds: float = Field(default=300.0, ge=0)
     # Flood control: group photos moderation would classify, per sender (a user, or the channel sent as)
     # and per chat, in a sliding minute; those over either limit are counted, not classified.

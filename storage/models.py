@@ -52,6 +52,19 @@ class ChatDay(Base):
     photos: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class Member(Base):
+    """A group member as moderation knows them (`moderation.trust`): clean posts in a row, reset by a flag,
+    and an admin's approval (`/trust`)."""
+
+    __tablename__ = "members"
+
+    chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    clean_posts: Mapped[int] = mapped_column(Integer, default=0)
+    approved_by: Mapped[int | None] = mapped_column(BigInteger)  # the admin who trusted them
+    approved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class Suggestion(Base):
     """One classified photo and what was suggested; `feedback` is the user's 👍/👎 and, after 👎, the tag
     they picked instead (`corrected_tag`)."""

@@ -21,7 +21,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
-from storage.models import Chat, ChatDay, Flag, Suggestion
+from storage.models import Chat, ChatDay, Flag, Member, Suggestion
 
 FEEDBACK_VALUES = ("up", "down")
 NOT_SPAM = "not_spam"
@@ -417,3 +417,44 @@ async def chat_weekly_stats(
         week[0] += flags
         week[1] += int(not_spam or 0)
     return [WeekStats(week, flags, not_spam) for week, (flags, not_spam) in counts.items()]
+
+
+@dataclass(frozen=True)
+class MemberStanding:
+    clean_posts: int  # in a row
+    approved: bool  # an admin trusted them (`/trust`)
+
+
+async def member_standing(session: AsyncSession, chat_id: int, user_id: int) -> MemberStanding:
+    member = await session.get(Member, (chat_id, user_id))
+    if member is None:
+        return MemberStanding(clean_posts=0, approved=False)
+    return MemberStanding(member.clean_posts, member.approved_by is not None)
+
+
+async def record_post(session: AsyncSession, chat_id: int, user_id: int, *, clean: bool) -> None:
+    """One more judged post by the member: clean adds to the count (atomically: replicas may judge two of
+    their photos at once); flagged starts it again. An admin's approval stays."""
+    counted = {"clean_posts": Member.clean_posts + 1 if clean else 0}
+    await _upsert_member(session, chat_id, user_id, clean_posts=int(clean), on_conflict=counted)
+
+
+async def set_approval(session: AsyncSession, chat_id: int, user_id: int, admin_id: int | None) -> None:
+    """An admin trusts the member (`admin_id`), or takes that back (None: their clean posts count from 0)."""
+    approval: dict[str, Any] = {
+        "approved_by": admin_id,
+        "approved_at": None if admin_id is None else datetime.now(UTC),
+    }
+    revoked = {} if admin_id is not None else {"clean_posts": 0}
+    await _upsert_member(session, chat_id, user_id, clean_posts=0, **approval, on_conflict=approval | revoked)
+
+
+async def _upsert_member(
+    session: AsyncSession, chat_id: int, user_id: int, *, on_conflict: dict[str, Any], **values: Any
+) -> None:
+    dialect = session.bind.dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    row = insert(Member).values(chat_id=chat_id, user_id=user_id, **values)
+    await session.execute(
+        row.on_conflict_do_update(index_elements=[Member.chat_id, Member.user_id], set_=on_conflict)
+    )

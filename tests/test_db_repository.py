@@ -365,3 +365,33 @@ async def test_daily_stats_count_every_photo_a_group_sent_flagged_or_not(any_ses
         chat = await session.get(Chat, -1)
     assert [(d.photos, d.flags) for d in daily] == [(1, 1), (1, 0), (3, 1)]
     assert chat.photos_seen == 4
+
+
+async def test_a_members_clean_posts_count_in_a_row_and_an_approval_outlasts_a_flag(any_sessions):
+    async with any_sessions.begin() as session:
+        for chat_id in (-1, -2):
+            await repository.ensure_chat(session, chat_id, "group", DEFAULTS)
+    assert await standing(any_sessions, -1, 7) == repository.MemberStanding(clean_posts=0, approved=False)
+    for clean in (True, True, False, True, True):
+        async with any_sessions.begin() as session:
+            await repository.record_post(session, -1, 7, clean=clean)
+    async with any_sessions.begin() as session:
+        await repository.record_post(session, -2, 7, clean=True)  # another group counts apart
+    assert await standing(any_sessions, -1, 7) == repository.MemberStanding(clean_posts=2, approved=False)
+    assert await standing(any_sessions, -2, 7) == repository.MemberStanding(clean_posts=1, approved=False)
+
+    async with any_sessions.begin() as session:
+        await repository.set_approval(session, -1, 8, admin_id=1)  # a member with no post yet
+        await repository.set_approval(session, -1, 7, admin_id=1)
+    async with any_sessions.begin() as session:
+        await repository.record_post(session, -1, 8, clean=False)
+    assert await standing(any_sessions, -1, 8) == repository.MemberStanding(clean_posts=0, approved=True)
+    assert await standing(any_sessions, -1, 7) == repository.MemberStanding(clean_posts=2, approved=True)
+    async with any_sessions.begin() as session:
+        await repository.set_approval(session, -1, 7, admin_id=None)
+    assert await standing(any_sessions, -1, 7) == repository.MemberStanding(clean_posts=0, approved=False)
+
+
+async def standing(sessions, chat_id: int, user_id: int) -> repository.MemberStanding:
+    async with sessions() as session:
+        return await repository.member_standing(session, chat_id, user_id)

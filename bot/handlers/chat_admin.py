@@ -11,7 +11,7 @@ from telegram.constants import ChatType
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
-from bot.admins import chat_admin_ids, is_admin_message, sent_as_chat
+from bot.admins import chat_admin_ids, is_admin_message, member_id, sender_id, sent_as_chat
 from bot.callbacks import (
     SettingsChoice,
     apply_settings_choice,
@@ -147,6 +147,36 @@ async def settings_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         await query.edit_message_text(panel, reply_markup=keyboard)
     except BadRequest as error:  # "message is not modified" after a double press
         logger.debug("settings message not edited: %s", error)
+
+
+async def trust(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/trust, as a reply to a member's message: their photos are no longer judged (admins only)."""
+    await _approve(update, context, trusted=True)
+
+
+async def untrust(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/untrust, as a reply to a member's message: judge their photos again, clean posts counted from 0."""
+    await _approve(update, context, trusted=False)
+
+
+async def _approve(update: Update, context: ContextTypes.DEFAULT_TYPE, *, trusted: bool) -> None:
+    message = update.effective_message
+    svc = services(context)
+    if message is None or not await _admin_in_group(svc, context, message):
+        return
+    language = _language(svc, message)
+    target = message.reply_to_message
+    user_id = member_id(target) if target is not None else None
+    if target is None or user_id is None or (target.from_user is not None and target.from_user.is_bot):
+        await message.reply_text(text("trust_usage", language))
+        return
+    async with svc.sessions.begin() as session:
+        await svc.chat_row(session, message.chat)  # the members row needs its chat's
+        approver = sender_id(message) if trusted else None
+        await repository.set_approval(session, message.chat_id, user_id, approver)
+    name = target.from_user.mention_html() if target.from_user else ""
+    reply = text("trusted" if trusted else "untrusted", language, name=name)
+    await message.reply_text(reply, parse_mode="HTML")
 
 
 async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

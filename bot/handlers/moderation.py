@@ -18,7 +18,7 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot import metrics
-from bot.admins import chat_admin_ids, is_admin_message, sender_id, sent_as_chat
+from bot.admins import chat_admin_ids, is_admin_message, member_id, sender_id
 from bot.callbacks import not_spam_keyboard, parse_not_spam
 from bot.classify import Busy, Classified, Outcome
 from bot.handlers.photos import attachment_of, download, kept_file_id, pending_answer
@@ -26,10 +26,12 @@ from bot.i18n import Language, text
 from bot.replies import delete_text, flag_text
 from bot.services import Services, moderation_settings, services
 from moderation.hashtags import extract_hashtags
+from moderation.trust import is_trusted
 from moderation.verdict import (
     Action,
     ModerationMode,
     ModerationSettings,
+    Reason,
     Verdict,
     judge,
     precheck,
@@ -59,6 +61,9 @@ async def group_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         metrics.count_unanswered("group", "skipped")
         return
     if await is_admin_message(context.bot, svc.admins, message):
+        metrics.count_unanswered("group", "skipped")
+        return
+    if await trusted_member(svc, message):
         metrics.count_unanswered("group", "skipped")
         return
     needed = attachment_of(message, await svc.model_input_side())  # the copy the model needs
@@ -117,8 +122,28 @@ async def answer_group_photo(svc: Services, message: Message, outcome: Outcome) 
     result = outcome.result
     verdict = judge(hashtags, svc.vocabulary.scene_tags, result.probabilities, settings)
     logger.info("group photo %s/%s: %s", message.chat_id, message.message_id, verdict)
+    await record_member_post(svc, message, verdict)
     if verdict.action is not Action.NONE:
         await act(svc, message, verdict, result)
+
+
+async def trusted_member(svc: Services, message: Message) -> bool:
+    user_id = member_id(message)
+    if user_id is None:
+        return False
+    async with svc.sessions() as session:
+        standing = await repository.member_standing(session, message.chat_id, user_id)
+    return is_trusted(standing.clean_posts, standing.approved, svc.settings.moderation_trust_after)
+
+
+async def record_member_post(svc: Services, message: Message, verdict: Verdict) -> None:
+    """A judged post counts towards its member's trust when compatible, and starts it again when it acts."""
+    user_id = member_id(message)
+    judged_clean = verdict.reason is Reason.COMPATIBLE
+    if user_id is None or not (judged_clean or verdict.action is not Action.NONE):
+        return
+    async with svc.sessions.begin() as session:
+        await repository.record_post(session, message.chat_id, user_id, clean=judged_clean)
 
 
 async def act(svc: Services, message: Message, verdict: Verdict, result: ClassifyResult) -> None:
@@ -171,7 +196,7 @@ async def record_flag(svc: Services, message: Message, verdict: Verdict, result:
             session,
             chat_id=message.chat_id,
             message_id=message.message_id,
-            user_id=message.from_user.id if message.from_user and not sent_as_chat(message) else None,
+            user_id=member_id(message),
             caption_tags=verdict.scene_hashtags,
             predicted_tag=result.hashtag or "",
             confidence=result.confidence,

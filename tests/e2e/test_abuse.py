@@ -2,8 +2,9 @@
 
 Each test plays one way round moderation as a member would try it: posting as their own channel, editing
 an honest caption into spam, an album, an image sent as a file, a forwarded channel ad, a flood, and
-switching moderation off by sending the command as a channel. Each must be flagged, refused or cut off;
-only the group itself, its linked channel and its administrators speak for the group.
+switching moderation off by sending the command as a channel, earning trust and then spamming. Each must be
+flagged, refused or cut off; only the group itself, its linked channel and its administrators speak for the
+group.
 """
 
 from __future__ import annotations
@@ -16,17 +17,22 @@ from storage import repository
 from storage.models import Chat as ChatRow
 from tests.e2e.conftest import eventually, replies_to
 from tests.fake_telegram import FakeTelegram
-from tests.fake_telegram.objects import Chat
+from tests.fake_telegram.objects import Chat, User
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 
 CLASSIFY_TIMEOUT_S = 60.0  # a photo through Redis and the CPU worker on a busy 2-core machine
 PER_SENDER, PER_CHAT = 4, 6  # this module's flood limits (defaults 10 and 30)
+TRUST_AFTER = 2  # clean posts in a row that make a member trusted (default 10)
 
 
 @pytest.fixture(scope="module")
 def bot_settings() -> dict[str, object]:
-    return {"group_rate_limit_per_user": PER_SENDER, "group_rate_limit_per_chat": PER_CHAT}
+    return {
+        "group_rate_limit_per_user": PER_SENDER,
+        "group_rate_limit_per_chat": PER_CHAT,
+        "moderation_trust_after": TRUST_AFTER,
+    }
 
 
 async def moderated_group(telegram: FakeTelegram, title: str):
@@ -145,3 +151,60 @@ async def test_a_flood_is_cut_off_with_one_notice_and_every_photo_counted(telegr
     assert flood_notices[0]["reply_to_message"]["message_id"] in unclassified
     assert (await stats()).photos == len(photos)  # every photo recorded in the chat's count
     assert (await stats()).flags == PER_CHAT  # and no refused one classified later
+
+
+async def standing(bot, group: Chat, user: User) -> repository.MemberStanding:
+    async with bot.services.sessions() as session:
+        return await repository.member_standing(session, group.id, user.id)
+
+
+async def test_trust_is_earned_by_clean_posts_granted_by_admins_and_taken_back(telegram, bot, sample):
+    group, admin, _ = await moderated_group(telegram, "Regulars")
+    regular, newcomer = telegram.new_user("Rita"), telegram.new_user("Nick")
+
+    async def post_clean(expected: int) -> None:
+        await telegram.send_group_photo(group, regular, sample.photo, sample.compatible)
+
+        async def counted_clean() -> bool:
+            return (await standing(bot, group, regular)).clean_posts == expected
+
+        await eventually(counted_clean, f"{expected} clean posts", seconds=CLASSIFY_TIMEOUT_S)
+
+    async def left_alone(spam: dict, then: User) -> None:
+        """`spam` is not judged: a later spam photo by `then` is flagged, and `spam` never was."""
+        later = await telegram.send_group_photo(group, then, sample.photo, sample.contradicting)
+        await flagged(telegram, group, later)
+        assert replies_to(telegram, group.id, spam["message_id"]) == []
+
+    # Rita's photos until she is trusted: a spam one (flagged), then TRUST_AFTER clean ones; four photos
+    # classified in all, this module's per-sender flood limit.
+    spam = await telegram.send_group_photo(group, regular, sample.photo, sample.contradicting)
+    await flagged(telegram, group, spam)
+    assert (await standing(bot, group, regular)).clean_posts == 0
+    for expected in range(1, TRUST_AFTER + 1):
+        await post_clean(expected)
+    trusted_spam = await telegram.send_group_photo(group, regular, sample.photo, sample.contradicting)
+    await left_alone(trusted_spam, then=newcomer)
+
+    # Only an admin takes it back, replying to the member's message; the count starts from zero.
+    refused = await telegram.send_text(group, newcomer, "/untrust", reply_to=trusted_spam)
+    reply = await telegram.wait_for_message(group.id, after_message_id=refused["message_id"])
+    assert reply["text"] == text("admin_only", "en")
+    revoked = await telegram.send_text(group, admin, "/untrust", reply_to=trusted_spam)
+    reply = await telegram.wait_for_message(group.id, after_message_id=revoked["message_id"])
+    assert reply["text"] == text("untrusted", "en", name="Rita")
+    assert await standing(bot, group, regular) == repository.MemberStanding(clean_posts=0, approved=False)
+    spam = await telegram.send_group_photo(group, regular, sample.photo, sample.contradicting)
+    await flagged(telegram, group, spam)
+
+    # An admin's /trust, as a reply, trusts a member at once; without a reply it says how.
+    hello = await telegram.send_text(group, newcomer, "hello")
+    usage = await telegram.send_command(group, admin, "/trust")
+    reply = await telegram.wait_for_message(group.id, after_message_id=usage["message_id"])
+    assert reply["text"] == text("trust_usage", "en")
+    granted = await telegram.send_text(group, admin, "/trust", reply_to=hello)
+    reply = await telegram.wait_for_message(group.id, after_message_id=granted["message_id"])
+    assert reply["text"] == text("trusted", "en", name="Nick")
+    assert (await standing(bot, group, newcomer)).approved
+    approved_spam = await telegram.send_group_photo(group, newcomer, sample.photo, sample.contradicting)
+    await left_alone(approved_spam, then=telegram.new_user("Sam"))
