@@ -33,9 +33,8 @@ from prometheus_client.registry import Collector
 from redis.exceptions import RedisError
 from rq import Queue
 
-from bot.classify import Classified, Outcome, TimedOut
 from bot.pending import PhotoKind
-from worker.queue import live_workers
+from worker.queue import Classified, Outcome, TimedOut, live_workers
 
 logger = logging.getLogger(__name__)
 
