@@ -9,12 +9,12 @@ Statically (`ast`, every import anywhere in a module, lazy ones included):
 - `storage/` (the database) imports nothing from `bot`/`worker`/`ml` and no Telegram or queue library;
 - `moderation/` (the spam detector) imports no Telegram, queue, database or model module and nothing from
   `bot`/`worker`; of `ml` only the pure `ml.tags`; `ml.training.metrics` stays as pure;
-- `config/` (the shared settings base, configuration errors, Redis clients) imports none of our packages;
-  only `config/clients.py` imports redis;
+- `config/` (the shared settings base, configuration errors, Redis clients, the /metrics server) imports none
+  of our packages; only `config/clients.py` imports redis;
 - `worker/` imports nothing from `bot`; neither `bot/` nor `worker/` imports nltk (only `ml remap` needs it);
 - `bot/` never imports torch/torchvision (the worker owns the model); of `worker` it imports only the job
-  contract, the job client and the shared settings (`BOT_ALLOWED_WORKER_MODULES`), and the metrics server
-  until that has a neutral home;
+  contract, the job client and the shared settings (`BOT_ALLOWED_WORKER_MODULES`): not `worker.exposition`
+  (the /metrics server both serve is `config.exposition`);
 - `web/` (the dashboard, the HTTP API) imports nothing from `bot`, no Telegram library and no model library;
   of `worker` only the job contract, the queue and the shared settings (`WEB_ALLOWED_WORKER_MODULES`).
 At run time (a fresh interpreter in which every package that the service's extra in pyproject.toml does not
@@ -62,7 +62,7 @@ WEB_ENTRY_POINTS = ["web/__main__.py", "web/app.py"]
 # What web/ may use of the worker package: the queue's name and contract, nothing that loads a model.
 WEB_ALLOWED_WORKER_MODULES = {"worker.queue", "worker.contract", "worker.settings"}
 # The bot talks to the worker through the job contract and the job client only.
-BOT_ALLOWED_WORKER_MODULES = {"worker.queue", "worker.contract", "worker.settings", "worker.exposition"}
+BOT_ALLOWED_WORKER_MODULES = {"worker.queue", "worker.contract", "worker.settings"}
 LISTED_FILES = [
     *PURE_DECISION_MODULES,
     *(f"{package}/__init__.py" for package in [*PACKAGES, *ML_LIBRARY_PACKAGES, REGISTRY_PACKAGE]),
@@ -218,6 +218,7 @@ def outside_of_worker(files: list[Path], allowed: set[str]) -> dict[str, list[st
 
 def test_bot_imports_of_the_worker_only_the_contract_and_the_job_client() -> None:
     assert outside_of_worker(python_files("bot"), BOT_ALLOWED_WORKER_MODULES) == {}
+    assert "worker.exposition" not in BOT_ALLOWED_WORKER_MODULES
 
 
 def test_web_imports_no_bot_telegram_or_model_stack() -> None:
