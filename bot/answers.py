@@ -23,21 +23,19 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+from pydantic import ValidationError
 from redis.asyncio import Redis
 
-from bot.classify import Classifier, Outcome, TimedOut, entry_outcome, late_outcome
+from bot.classify import Classifier
 from bot.pending import ClaimState, PendingAnswer, PendingAnswers
-from bot.streams import Fields, StreamConsumer
-from worker.contract import RESULTS_STREAM
+from bot.streams import CLAIM_IDLE_S, GROUP, Fields, StreamConsumer
+from worker.contract import RESULTS_STREAM, ResultEntry
+from worker.queue import Outcome, TimedOut, outcome_of
 
 logger = logging.getLogger(__name__)
 
-GROUP = "scenetag-bots"
 SWEEP_INTERVAL_S = 1.0  # how often deadlines are checked ("took too long" is late by at most this)
 SWEEP_BATCH = 100
-# A live consumer acknowledges an entry within a second or two (one Telegram send); an entry unacknowledged
-# this long belongs to a consumer that died, and another takes it over.
-CLAIM_IDLE_S = 15.0
 
 Deliver = Callable[[PendingAnswer, Outcome], Awaitable[None]]
 
@@ -73,11 +71,14 @@ class AnswerLoop:
         await self._results.stop()
 
     async def _answer_entry(self, entry_id: bytes, fields: Fields) -> bool:
-        job_id = fields.get(b"job_id", b"").decode()
-        claim = await self._pending.claim(job_id, self.consumer)
+        try:
+            entry = ResultEntry.from_fields(fields)
+        except ValidationError as error:  # names no job: no photo to answer
+            logger.warning("%s: entry %s names no job: %s", RESULTS_STREAM, entry_id, error)
+            return True
+        claim = await self._pending.claim(entry.job_id, self.consumer)
         if claim.state is ClaimState.CLAIMED and claim.pending is not None:
-            waited_ms = (time.time() - claim.pending.accepted_at) * 1000
-            await self._answer(claim.pending, entry_outcome(fields, waited_ms))
+            await self._answer(claim.pending, outcome_of(entry, time.time() - claim.pending.accepted_at))
         # GONE: answered already (the deadline passed first, or a duplicate entry): done. HELD: another
         # process holds the lease; if it dies before answering, this entry, taken over again once idle,
         # answers the photo after the lease expires instead of leaving it to its deadline.
@@ -90,9 +91,7 @@ class AnswerLoop:
             if claim.state is ClaimState.GONE:
                 await self._pending.forget(job_id)
             elif claim.state is ClaimState.CLAIMED and claim.pending is not None:
-                outcome = late_outcome(
-                    await self._classifier.stored_outcome(job_id), now - claim.pending.accepted_at
-                )
+                outcome = await self._classifier.late_outcome(job_id, now - claim.pending.accepted_at)
                 if isinstance(outcome, TimedOut):
                     await self._classifier.cancel(job_id)
                 await self._answer(claim.pending, outcome)

@@ -40,10 +40,10 @@ from bot.ratelimit import GroupFloodControl, RateLimiter
 from bot.services import SERVICES_KEY, Services
 from bot.settings import BotSettings
 from config.clients import async_redis_client
+from config.exposition import MetricsServer, serve_metrics
 from moderation.hashtags import load_vocabulary
 from storage.migrate import upgrade_to_head
 from storage.session import create_engine, create_sessionmaker
-from worker.exposition import MetricsServer, serve_metrics
 
 logger = logging.getLogger(__name__)
 

@@ -25,16 +25,12 @@ from redis.exceptions import RedisError
 from telegram import Update
 from telegram.ext import Application, filters
 
-from bot.streams import Fields, StreamConsumer
+from bot.streams import CLAIM_IDLE_S, GROUP, Fields, StreamConsumer
+from worker.contract import STREAM_MAX_ENTRIES
 
 logger = logging.getLogger(__name__)
 
 UPDATES_STREAM = "scenetag:updates"
-GROUP = "scenetag-bots"
-# Handling an update (download, record, enqueue) takes well under a second; one unacknowledged this
-# long belongs to a process that died.
-CLAIM_IDLE_S = 15.0
-STREAM_MAX_ENTRIES = 100_000  # approximate cap; entries are acknowledged within a second
 # What is recorded: a photo, or an image sent as a file (the handlers' own filter).
 PHOTO = filters.PHOTO | filters.Document.IMAGE
 

@@ -33,16 +33,15 @@ from prometheus_client.registry import Collector
 from redis.exceptions import RedisError
 from rq import Queue
 
-from bot.classify import Classified, Outcome, TimedOut
 from bot.pending import PhotoKind
-from worker.queue import live_workers
+from worker.queue import Classified, Outcome, TimedOut, live_workers
 
 logger = logging.getLogger(__name__)
 
 NO_MODEL = "none"  # the model_version label of a photo no model classified
 # How a photo ends before it reaches the worker (the others: `ClassifyResult.outcome`, timed_out, failed).
 Unanswered = Literal["busy", "rate_limited", "bad_image", "failed", "skipped"]
-METRICS_SERVER_KEY = "metrics_server"  # bot_data: the `worker.exposition.MetricsServer` post_init started
+METRICS_SERVER_KEY = "metrics_server"  # bot_data: the `config.exposition.MetricsServer` post_init started
 
 PHOTOS_RECEIVED = Counter(
     "scenetag_photos_received_total", "Photos that reached the bot's handlers", ["kind"]

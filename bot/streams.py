@@ -27,6 +27,11 @@ from redis.exceptions import RedisError, ResponseError
 
 logger = logging.getLogger(__name__)
 
+# The one consumer group of bot processes, on each of the bot's streams (updates and results).
+GROUP = "scenetag-bots"
+# A live consumer acknowledges an entry within a second or two (one update handled, or one Telegram send);
+# an entry unacknowledged this long belongs to a consumer that died, and another takes it over.
+CLAIM_IDLE_S = 15.0
 BLOCK_MS = 1000  # longest blocking read: how soon a stop or a due tick is noticed
 READ_COUNT = 64  # entries taken per read
 RETRY_AFTER_ERROR_S = 1.0

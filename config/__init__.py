@@ -1,7 +1,7 @@
 """What every scenetag process reads from its environment the same way (bot, worker, web, `ml`): the sources
 (`ENV_CONFIG`), the Redis address, the Bot API, the photo byte limit, and the one-line configuration error
 that never echoes a secret, a password inside a URL included. Each service's settings class adds only its own
-fields. Redis clients: `config.clients`."""
+fields. Redis clients: `config.clients`; serving a process's Prometheus metrics: `config.exposition`."""
 
 from __future__ import annotations
 

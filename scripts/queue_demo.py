@@ -16,7 +16,7 @@ from redis import Redis
 from bot.replies import error_text, suggestion_text
 from bot.settings import BotSettings
 from worker.contract import ClassifyResult
-from worker.queue import OutcomeState, build_request, enqueue_photo, fetch_outcome, photo_queue
+from worker.queue import JobState, build_request, enqueue_photo, fetch_record, photo_queue
 from worker.settings import ServiceSettings
 
 MARGIN = BotSettings.model_fields["suggest_runner_up_margin"].default  # the bot's default
@@ -39,11 +39,11 @@ def main(paths: list[str]) -> int:
     deadline = time.monotonic() + TIMEOUT_S
     failures = 0
     for name, job in jobs:
-        outcome = fetch_outcome(queue, job.id)
-        while outcome.state is OutcomeState.PENDING and time.monotonic() < deadline:
+        outcome = fetch_record(queue, job.id)
+        while outcome.state is JobState.PENDING and time.monotonic() < deadline:
             time.sleep(POLL_S)
-            outcome = fetch_outcome(queue, job.id)
-        if outcome.state is OutcomeState.DONE and outcome.result is not None:
+            outcome = fetch_record(queue, job.id)
+        if outcome.state is JobState.DONE and outcome.result is not None:
             print(describe(name, outcome.result))
         else:
             failures += 1

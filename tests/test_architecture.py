@@ -10,10 +10,12 @@ Statically (`ast`, every import anywhere in a module, lazy ones included):
   library: it maps rows to plain values, and the bot and the web app build the detector's types from them;
 - `moderation/` (the spam detector) imports no Telegram, queue, database or model module and nothing from
   `bot`/`worker`; of `ml` only the pure `ml.tags`; `ml.training.metrics` stays as pure;
-- `config/` (the shared settings base, configuration errors, Redis clients) imports none of our packages;
-  only `config/clients.py` imports redis;
+- `config/` (the shared settings base, configuration errors, Redis clients, the /metrics server) imports none
+  of our packages; only `config/clients.py` imports redis;
 - `worker/` imports nothing from `bot`; neither `bot/` nor `worker/` imports nltk (only `ml remap` needs it);
-- `bot/` never imports torch/torchvision (the worker owns the model);
+- `bot/` never imports torch/torchvision (the worker owns the model); of `worker` it imports only the job
+  contract, the job client and the shared settings (`BOT_ALLOWED_WORKER_MODULES`): not `worker.exposition`
+  (the /metrics server both serve is `config.exposition`);
 - `web/` (the dashboard, the HTTP API) imports nothing from `bot`, no Telegram library and no model library;
   of `worker` only the job contract, the queue and the shared settings (`WEB_ALLOWED_WORKER_MODULES`).
 At run time (a fresh interpreter in which every package that the service's extra in pyproject.toml does not
@@ -60,13 +62,15 @@ WORKER_ENTRY_POINTS = ["worker/__main__.py", "worker/jobs.py", "worker/batching.
 WEB_ENTRY_POINTS = ["web/__main__.py", "web/app.py"]
 # What web/ may use of the worker package: the queue's name and contract, nothing that loads a model.
 WEB_ALLOWED_WORKER_MODULES = {"worker.queue", "worker.contract", "worker.settings"}
+# The bot talks to the worker through the job contract and the job client only.
+BOT_ALLOWED_WORKER_MODULES = {"worker.queue", "worker.contract", "worker.settings"}
 LISTED_FILES = [
     *PURE_DECISION_MODULES,
     *(f"{package}/__init__.py" for package in [*PACKAGES, *ML_LIBRARY_PACKAGES, REGISTRY_PACKAGE]),
     *BOT_ENTRY_POINTS,
     *WORKER_ENTRY_POINTS,
     *WEB_ENTRY_POINTS,
-    *(f"{module.replace('.', '/')}.py" for module in WEB_ALLOWED_WORKER_MODULES),
+    *(f"{module.replace('.', '/')}.py" for module in WEB_ALLOWED_WORKER_MODULES | BOT_ALLOWED_WORKER_MODULES),
     *(path for path in ML_DATABASE_READERS if path.endswith(".py")),
     CONFIG_CLIENTS,
 ]
@@ -200,19 +204,29 @@ def test_bot_never_imports_the_model_stack() -> None:
     assert offending(python_files("bot"), MODEL_LIBRARIES) == {}
 
 
-def test_web_imports_no_bot_telegram_or_model_stack() -> None:
-    files = python_files("web")
-    assert offending(files, {"bot", "telegram", "nltk"} | MODEL_LIBRARIES) == {}
+def outside_of_worker(files: list[Path], allowed: set[str]) -> dict[str, list[str]]:
+    """Per file, what it imports of `worker` beyond the `allowed` modules (and the names in them)."""
     from_worker = {
         str(f.relative_to(ROOT)): sorted(
             name
             for name in file_imports(f)
             if name.split(".")[0] == "worker"
-            and not any(name == m or name.startswith(f"{m}.") for m in WEB_ALLOWED_WORKER_MODULES)
+            and not any(name == m or name.startswith(f"{m}.") for m in allowed)
         )
         for f in files
     }
-    assert {path: names for path, names in from_worker.items() if names} == {}
+    return {path: names for path, names in from_worker.items() if names}
+
+
+def test_bot_imports_of_the_worker_only_the_contract_and_the_job_client() -> None:
+    assert outside_of_worker(python_files("bot"), BOT_ALLOWED_WORKER_MODULES) == {}
+    assert "worker.exposition" not in BOT_ALLOWED_WORKER_MODULES
+
+
+def test_web_imports_no_bot_telegram_or_model_stack() -> None:
+    files = python_files("web")
+    assert offending(files, {"bot", "telegram", "nltk"} | MODEL_LIBRARIES) == {}
+    assert outside_of_worker(files, WEB_ALLOWED_WORKER_MODULES) == {}
 
 
 def installed_by(service: str) -> set[str]:

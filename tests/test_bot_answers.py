@@ -15,14 +15,15 @@ from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 from rq.serializers import JSONSerializer
 
-from bot.answers import GROUP, AnswerLoop
-from bot.classify import Accepted, Classified, Classifier, Outcome, TimedOut
+from bot.answers import AnswerLoop
+from bot.classify import Accepted, Classifier
 from bot.pending import PendingAnswer, PendingAnswers
+from bot.streams import GROUP
 from tests.fake_classifier import FakeClassifier, installed_fake
 from tests.test_bot_classify import jpeg, pending_photo
 from worker.batching import BatchingWorker
 from worker.contract import RESULTS_STREAM
-from worker.queue import photo_queue
+from worker.queue import Classified, Outcome, TimedOut, photo_queue
 
 WAIT_S = 10.0
 

@@ -9,10 +9,9 @@ from redis import Redis
 from rq import Worker
 
 from bot import metrics
-from bot.classify import Classified, Failed, Outcome, TimedOut
 from tests.fake_classifier import blue_jpeg
 from worker.contract import ClassifyResult, ErrorCode
-from worker.queue import build_request, enqueue_photo, photo_queue
+from worker.queue import Classified, Failed, Outcome, TimedOut, build_request, enqueue_photo, photo_queue
 
 
 def classified(**fields: object) -> Classified:

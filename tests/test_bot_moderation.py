@@ -18,7 +18,6 @@ from sqlalchemy import select, text
 from telegram import Message
 from telegram.error import BadRequest
 
-from bot.classify import Classified
 from bot.handlers.answers import deliver
 from bot.handlers.moderation import act, flooded
 from bot.i18n import text as text_of
@@ -33,6 +32,7 @@ from storage.migrate import upgrade_to_head
 from storage.models import Chat, Flag
 from storage.session import create_engine, create_sessionmaker
 from worker.contract import ClassifyResult
+from worker.queue import Classified
 
 GROUP_ID, SPAMMER_ID, MESSAGE_ID = -100123, 42, 7
 CAPTION = "#beach #sport"  # water and sport, on a photo the model is sure shows a cafe

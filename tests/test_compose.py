@@ -34,7 +34,7 @@ from tests.services import REDIS_BINARY, end_process, free_port, wait_for
 from web.settings import WebSettings
 from worker.batching import BatchingWorker
 from worker.contract import MODEL_INFO_KEY, RESULTS_STREAM
-from worker.queue import OutcomeState, build_request, enqueue_photo, fetch_outcome, photo_queue
+from worker.queue import JobState, build_request, enqueue_photo, fetch_record, photo_queue
 from worker.settings import ServiceSettings, WorkerSettings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -221,7 +221,7 @@ def test_compose_redis_users_serve_our_queue_and_keep_the_dashboard_to_rq(
             queue = photo_queue(service)
             job = enqueue_photo(queue, build_request(blue_jpeg(), "acl"))
             BatchingWorker([queue], connection=service, serializer=JSONSerializer).work(burst=True)
-        assert fetch_outcome(queue, job.id).state is OutcomeState.DONE
+        assert fetch_record(queue, job.id).state is JobState.DONE
         assert service.xlen(RESULTS_STREAM) == 1
         for forbidden in (service.flushall, lambda: service.config_get("maxmemory")):
             with pytest.raises(NoPermissionError):

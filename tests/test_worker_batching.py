@@ -14,7 +14,7 @@ from rq.serializers import JSONSerializer
 from tests.fake_classifier import FakeClassifier, blue_jpeg, installed_fake
 from worker.batching import BatchingWorker
 from worker.contract import ErrorCode
-from worker.queue import OutcomeState, build_request, enqueue_photo, fetch_outcome
+from worker.queue import JobState, build_request, enqueue_photo, fetch_record
 
 
 @pytest.fixture
@@ -38,8 +38,8 @@ def test_waiting_photos_share_one_forward_pass(queue: Queue, classifier: FakeCla
     job_ids = enqueue(queue, blue_jpeg(), n=5)
     run_burst(queue)
     assert classifier.calls == [(5, 8)]
-    outcomes = [fetch_outcome(queue, job_id) for job_id in job_ids]
-    assert [o.state for o in outcomes] == [OutcomeState.DONE] * 5
+    outcomes = [fetch_record(queue, job_id) for job_id in job_ids]
+    assert [o.state for o in outcomes] == [JobState.DONE] * 5
     assert [o.result.request_id for o in outcomes if o.result] == [f"r{i}" for i in range(5)]
     assert all(o.result and o.result.suggested == "sky" for o in outcomes)
     assert FinishedJobRegistry(queue=queue).count == 5
@@ -56,9 +56,9 @@ def test_batch_size_caps_each_pass(queue: Queue, classifier: FakeClassifier) -> 
 def test_bad_photo_in_a_batch_is_an_error_result(queue: Queue, classifier: FakeClassifier) -> None:
     good, bad = enqueue(queue, blue_jpeg())[0], enqueue(queue, b"")[0]
     run_burst(queue)
-    assert fetch_outcome(queue, good).result.ok  # type: ignore[union-attr]
-    outcome = fetch_outcome(queue, bad)
-    assert outcome.state is OutcomeState.DONE
+    assert fetch_record(queue, good).result.ok  # type: ignore[union-attr]
+    outcome = fetch_record(queue, bad)
+    assert outcome.state is JobState.DONE
     assert outcome.result is not None and outcome.result.error is ErrorCode.EMPTY
     assert FailedJobRegistry(queue=queue).count == 0
     assert classifier.calls == [(1, 8)]
@@ -70,8 +70,8 @@ def test_photo_waiting_past_queue_ttl_is_dropped(queue: Queue, classifier: FakeC
     (stale,) = enqueue(queue, blue_jpeg(), queue_ttl=1)
     time.sleep(1.2)
     run_burst(queue)
-    assert fetch_outcome(queue, stale).state is OutcomeState.GONE
-    assert fetch_outcome(queue, fresh).state is OutcomeState.DONE
+    assert fetch_record(queue, stale).state is JobState.GONE
+    assert fetch_record(queue, fresh).state is JobState.DONE
     assert classifier.calls == [(1, 8)]
     assert queue.intermediate_queue.get_job_ids() == []
 
@@ -81,8 +81,8 @@ def test_model_failure_is_retried_then_failed_with_reason(queue: Queue, classifi
     job_ids = enqueue(queue, blue_jpeg(), n=2, retries=1)
     run_burst(queue)
     for job_id in job_ids:
-        outcome = fetch_outcome(queue, job_id)
-        assert outcome.state is OutcomeState.FAILED
+        outcome = fetch_record(queue, job_id)
+        assert outcome.state is JobState.FAILED
         assert outcome.reason and "CUDA out of memory" in outcome.reason
         assert job_id in FailedJobRegistry(queue=queue)
     # Twice (first run, then the retry): a failed batch pass, then each job alone.
@@ -95,6 +95,6 @@ def test_a_non_photo_job_in_a_batch_is_refused_and_the_photo_still_answered(
     other = queue.enqueue("builtins.len", [1, 2, 3])
     (photo_job,) = enqueue(queue, blue_jpeg())
     run_burst(queue)
-    outcome = fetch_outcome(queue, other.id)
-    assert outcome.state is OutcomeState.FAILED and "function 'builtins.len'" in (outcome.reason or "")
-    assert fetch_outcome(queue, photo_job).state is OutcomeState.DONE
+    outcome = fetch_record(queue, other.id)
+    assert outcome.state is JobState.FAILED and "function 'builtins.len'" in (outcome.reason or "")
+    assert fetch_record(queue, photo_job).state is JobState.DONE

@@ -25,10 +25,10 @@ from worker.batching import BatchingWorker
 from worker.contract import FAILURE_CALLBACK, JOB_FUNCTION, RESULTS_STREAM, SUCCESS_CALLBACK
 from worker.queue import (
     ContractJob,
-    OutcomeState,
+    JobState,
     build_request,
     enqueue_photo,
-    fetch_outcome,
+    fetch_record,
     refusal_reason,
 )
 
@@ -89,7 +89,7 @@ def test_a_planted_os_system_job_is_refused_recorded_failed_and_never_run(
     latest = stored.latest_result()
     assert latest is not None and "ForeignJobError: refused: function 'os.system'" in latest.exc_string
     assert stored.retries_left == 2  # refused once, not retried
-    outcome = fetch_outcome(queue, job.id)
+    outcome = fetch_record(queue, job.id)
     assert outcome.reason is not None and outcome.reason.startswith("worker.queue.ForeignJobError: refused")
     assert classifier.calls == []
 
@@ -97,7 +97,7 @@ def test_a_planted_os_system_job_is_refused_recorded_failed_and_never_run(
 def test_a_planted_module_function_is_not_even_imported(redis_conn: Redis, queue: Queue, classifier) -> None:
     job = plant(redis_conn, f"{PLANTED}.run")
     run_burst(queue)
-    assert fetch_outcome(queue, job.id).state is OutcomeState.FAILED
+    assert fetch_record(queue, job.id).state is JobState.FAILED
 
 
 def test_our_function_with_a_planted_callback_is_refused_whole(redis_conn, queue, classifier) -> None:
@@ -128,7 +128,7 @@ def test_a_finished_photo_job_keeps_its_result_and_drops_the_photo(redis_conn, q
     assert payload_of(redis_conn, job)[2]  # the photo is there while it waits
     run_burst(queue)
     assert payload_of(redis_conn, job) == [JOB_FUNCTION, None, [], {}]
-    outcome = fetch_outcome(queue, job.id)
+    outcome = fetch_record(queue, job.id)
     assert outcome.result is not None and outcome.result.request_id == "r1"
 
 
@@ -138,7 +138,7 @@ def test_a_failed_photo_job_keeps_its_reason_and_drops_the_photo(redis_conn, que
     run_burst(queue)
     assert classifier.calls == [(1, 1)] * 2  # the retry still had its photo
     assert payload_of(redis_conn, job) == [JOB_FUNCTION, None, [], {}]
-    assert "CUDA out of memory" in (fetch_outcome(queue, job.id).reason or "")
+    assert "CUDA out of memory" in (fetch_record(queue, job.id).reason or "")
 
 
 def test_the_worker_uses_contract_jobs_whatever_job_class_it_is_given(redis_conn, queue) -> None:

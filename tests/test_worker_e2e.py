@@ -25,10 +25,10 @@ from ml.serving.model import file_version
 from ml.tags import ALL_LABELS
 from tests.services import RedisServer, StartWorker, WorkerProcess, served_model_path, wait_for
 from worker.contract import MODEL_INFO_KEY, QUEUE_NAME, RESULTS_STREAM, ClassifyResult, ErrorCode, ModelInfo
-from worker.queue import Outcome, OutcomeState, build_request, enqueue_photo, fetch_outcome, photo_queue
+from worker.queue import JobRecord, JobState, build_request, enqueue_photo, fetch_record, photo_queue
 
 pytestmark = pytest.mark.slow
-FINAL = (OutcomeState.DONE, OutcomeState.FAILED, OutcomeState.GONE)
+FINAL = (JobState.DONE, JobState.FAILED, JobState.GONE)
 
 
 def noise_jpeg(seed: int = 0, size: tuple[int, int] = (320, 240)) -> bytes:
@@ -54,11 +54,11 @@ def bomb_png() -> bytes:
     )
 
 
-def outcomes(queue: Queue, job_ids: list[str], timeout: float = 120) -> dict[str, Outcome]:
+def outcomes(queue: Queue, job_ids: list[str], timeout: float = 120) -> dict[str, JobRecord]:
     """Wait until every job has a final outcome; return them."""
 
-    def final() -> dict[str, Outcome] | None:
-        found = {job_id: fetch_outcome(queue, job_id) for job_id in job_ids}
+    def final() -> dict[str, JobRecord] | None:
+        found = {job_id: fetch_record(queue, job_id) for job_id in job_ids}
         return found if all(o.state in FINAL for o in found.values()) else None
 
     return wait_for(final, timeout, f"{len(job_ids)} job(s) to finish")  # type: ignore[return-value]
@@ -119,7 +119,7 @@ def test_every_bad_image_kind_gets_its_error_result(shared_queue: Queue) -> None
     done = outcomes(queue, list(job_ids.values()))
     for name, (_, code) in kinds.items():
         outcome = done[job_ids[name]]
-        assert outcome.state is OutcomeState.DONE, (name, outcome)
+        assert outcome.state is JobState.DONE, (name, outcome)
         assert outcome.result is not None and outcome.result.error == code, (name, outcome.result)
         assert outcome.result.ok is (code is None)
     assert FailedJobRegistry(queue=queue).count == 0  # none raised, so none is retried
@@ -134,10 +134,10 @@ def test_sigterm_finishes_the_job_in_hand(
     started = StartedJobRegistry(queue=queue)
     in_hand = wait_for(started.get_job_ids, 60, "the worker to start a job")
     assert worker.terminate(timeout=60) == 0
-    states = {job_id: fetch_outcome(queue, job_id).state for job_id in job_ids}
-    assert all(states[job_id] is OutcomeState.DONE for job_id in in_hand)  # type: ignore[union-attr]
+    states = {job_id: fetch_record(queue, job_id).state for job_id in job_ids}
+    assert all(states[job_id] is JobState.DONE for job_id in in_hand)  # type: ignore[union-attr]
     # What it had not taken is still queued for the next worker, not lost.
-    assert set(queue.get_job_ids()) == {j for j, s in states.items() if s is OutcomeState.PENDING}
+    assert set(queue.get_job_ids()) == {j for j, s in states.items() if s is JobState.PENDING}
     assert started.count == 0
 
 
@@ -159,22 +159,22 @@ def test_worker_killed_mid_job_loses_no_photo(
     started = StartedJobRegistry(queue=queue)
     wait_for(lambda: started.count == 8, 60, "the worker to claim all eight photos")
     doomed.kill()  # during decoding or the forward pass
-    unfinished = {j for j in retried + not_retried if fetch_outcome(queue, j).state is OutcomeState.PENDING}
+    unfinished = {j for j in retried + not_retried if fetch_record(queue, j).state is JobState.PENDING}
     assert unfinished, "the worker finished before it was killed; the test proved nothing"
 
     # The next worker's registry cleanup finds them abandoned once their heartbeat has expired.
     worker_factory(redis_url, **env)
     done = outcomes(queue, retried + not_retried)
     for job_id in retried:
-        assert done[job_id].state is OutcomeState.DONE, done[job_id]
+        assert done[job_id].state is JobState.DONE, done[job_id]
     for job_id in not_retried:
         outcome = done[job_id]
         if job_id in unfinished:
-            assert outcome.state is OutcomeState.FAILED, outcome
+            assert outcome.state is JobState.FAILED, outcome
             assert outcome.reason and "AbandonedJobError" in outcome.reason
             assert job_id in FailedJobRegistry(queue=queue)
         else:
-            assert outcome.state is OutcomeState.DONE, outcome
+            assert outcome.state is JobState.DONE, outcome
     for job_id in set(retried) & unfinished:
         job = Job.fetch(job_id, connection=redis_conn, serializer=queue.serializer)
         assert job.retries_left == 0  # it was the retry that completed
@@ -185,7 +185,7 @@ def test_worker_killed_mid_job_loses_no_photo(
     }
     assert redis_conn.xlen(RESULTS_STREAM) == len(published) == 8
     assert published == {
-        job_id: "finished" if done[job_id].state is OutcomeState.DONE else "failed" for job_id in done
+        job_id: "finished" if done[job_id].state is JobState.DONE else "failed" for job_id in done
     }
 
 
@@ -199,7 +199,7 @@ def test_worker_serves_again_after_redis_restarts_empty(
     queue = photo_queue(redis_conn)
     job_id = enqueue_photo(queue, build_request(noise_jpeg(), "after-restart")).id
     outcome = outcomes(queue, [job_id])[job_id]
-    assert outcome.state is OutcomeState.DONE and outcome.result and outcome.result.ok
+    assert outcome.state is JobState.DONE and outcome.result and outcome.result.ok
 
 
 def test_rq_cli_runs_the_same_worker(redis_url: str, redis_conn: Redis, tmp_path: Path) -> None:
@@ -217,4 +217,4 @@ def test_rq_cli_runs_the_same_worker(redis_url: str, redis_conn: Redis, tmp_path
     assert done.returncode == 0, log[-3000:]
     assert "claimed 2 more waiting job(s) for one batch" in log
     results = outcomes(queue, job_ids, timeout=5)
-    assert all(o.state is OutcomeState.DONE and o.result and o.result.ok for o in results.values())
+    assert all(o.state is JobState.DONE and o.result and o.result.ok for o in results.values())

@@ -1,4 +1,4 @@
-"""worker.metrics and worker.exposition: outcome labels, serving /metrics, and multi-process mode across
+"""worker.metrics and config.exposition: outcome labels, serving /metrics, and multi-process mode across
 real processes. Counting each job once where RQ finishes it: tests/test_worker_results.py; the real
 `scenetag-worker` serving its metrics: tests/e2e/test_metrics_e2e.py."""
 
@@ -13,10 +13,10 @@ import httpx
 import pytest
 from prometheus_client import REGISTRY, CollectorRegistry, Counter
 
+from config.exposition import serve_metrics
 from tests.services import Sample, free_port, scrape_metrics
 from worker import metrics
 from worker.contract import PHOTO_ERRORS, ClassifyResult, ErrorCode, ModelInfo
-from worker.exposition import serve_metrics
 
 
 def result(**fields: object) -> ClassifyResult:
@@ -99,7 +99,7 @@ MEMBER = """
 import sys
 from worker import metrics
 from worker.contract import ModelInfo
-from worker.exposition import serve_metrics
+from config.exposition import serve_metrics
 
 server = serve_metrics(int(sys.argv[1]))
 metrics.PHOTOS.labels("suggested", sys.argv[2]).inc()

@@ -24,7 +24,7 @@ from worker.batching import BatchingWorker
 from worker.contract import MODEL_INFO_KEY, ModelInfo
 from worker.engine import Engine
 from worker.models import RegistryFollower, Serving, canary_bucket
-from worker.queue import build_request, enqueue_photo, fetch_outcome, photo_queue
+from worker.queue import build_request, enqueue_photo, fetch_record, photo_queue
 from worker.settings import WorkerSettings
 
 
@@ -209,7 +209,7 @@ def switched(connection: Redis) -> None:
 
 
 def versions_of(queue: Queue, job_ids: list[str]) -> dict[str, str]:
-    results = {job_id: fetch_outcome(queue, job_id).result for job_id in job_ids}
+    results = {job_id: fetch_record(queue, job_id).result for job_id in job_ids}
     assert all(result is not None and result.ok for result in results.values())
     return {job_id: result.model_version for job_id, result in results.items()}  # type: ignore[union-attr]
 

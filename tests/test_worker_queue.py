@@ -16,10 +16,10 @@ from worker.queue import (
     JOB_TIMEOUT_S,
     QUEUE_TTL_S,
     RESULT_TTL_S,
-    OutcomeState,
+    JobState,
     build_request,
     enqueue_photo,
-    fetch_outcome,
+    fetch_record,
     live_workers,
     photo_queue,
 )
@@ -55,10 +55,10 @@ def test_payload_is_json_never_pickle(redis_conn: Redis) -> None:
 def test_outcome_states(redis_conn: Redis) -> None:
     queue = photo_queue(redis_conn)
     job = enqueue_photo(queue, build_request(b"abc", "req-3"), retries=0)
-    assert fetch_outcome(queue, job.id).state is OutcomeState.PENDING
-    assert fetch_outcome(queue, "no-such-job").state is OutcomeState.GONE
+    assert fetch_record(queue, job.id).state is JobState.PENDING
+    assert fetch_record(queue, "no-such-job").state is JobState.GONE
     job.delete()
-    assert fetch_outcome(queue, job.id).state is OutcomeState.GONE
+    assert fetch_record(queue, job.id).state is JobState.GONE
 
 
 def test_done_outcome_parses_the_result(redis_conn: Redis) -> None:
@@ -66,8 +66,8 @@ def test_done_outcome_parses_the_result(redis_conn: Redis) -> None:
     # Any job returning a ClassifyResult dict will do; the worker's own is tested end to end.
     done = queue.enqueue("builtins.dict", request_id="x", ok=False, error="empty", result_ttl=60)
     SimpleWorker([queue], connection=redis_conn, serializer=JSONSerializer).work(burst=True)
-    outcome = fetch_outcome(queue, done.id)
-    assert outcome.state is OutcomeState.DONE
+    outcome = fetch_record(queue, done.id)
+    assert outcome.state is JobState.DONE
     assert outcome.result == ClassifyResult(request_id="x", ok=False, error="empty")
 
 

@@ -21,7 +21,7 @@ from tests.ml_support import make_tiny_model
 from tests.services import StartWorker, WorkerProcess, wait_for
 from worker.contract import MODEL_INFO_KEY, ModelInfo
 from worker.models import canary_bucket
-from worker.queue import Outcome, OutcomeState, build_request, enqueue_photo, fetch_outcome, photo_queue
+from worker.queue import JobRecord, JobState, build_request, enqueue_photo, fetch_record, photo_queue
 
 pytestmark = pytest.mark.slow
 PHOTO = blue_jpeg()
@@ -56,14 +56,14 @@ def wait_serving(connection: Redis, version: str, canary: str | None = None) -> 
     wait_for(switched, 120, f"the worker to serve {version} (canary {canary})", interval=0.2)
 
 
-def finished(queue: Queue, job_ids: list[str]) -> dict[str, Outcome]:
+def finished(queue: Queue, job_ids: list[str]) -> dict[str, JobRecord]:
     """Every job's outcome once none is pending; each must be a classified photo."""
-    def final() -> dict[str, Outcome] | None:
-        found = {job_id: fetch_outcome(queue, job_id) for job_id in job_ids}
-        return found if all(o.state is not OutcomeState.PENDING for o in found.values()) else None
+    def final() -> dict[str, JobRecord] | None:
+        found = {job_id: fetch_record(queue, job_id) for job_id in job_ids}
+        return found if all(o.state is not JobState.PENDING for o in found.values()) else None
 
-    done: dict[str, Outcome] = wait_for(final, 180, f"{len(job_ids)} photos")  # type: ignore[assignment]
-    failed = {job_id: o for job_id, o in done.items() if o.state is not OutcomeState.DONE or not o.result.ok}
+    done: dict[str, JobRecord] = wait_for(final, 180, f"{len(job_ids)} photos")  # type: ignore[assignment]
+    failed = {job_id: o for job_id, o in done.items() if o.state is not JobState.DONE or not o.result.ok}
     assert failed == {}, "photos lost or failed"
     return done
 

@@ -20,9 +20,9 @@ from rq.serializers import JSONSerializer
 
 from config import configuration_error
 from config.clients import connected
+from config.exposition import serve_metrics
 from ml.serving import UnsafeCacheDir, private_dir
 from worker.batching import BatchingWorker
-from worker.exposition import serve_metrics
 from worker.jobs import ModelService
 from worker.queue import photo_queue
 from worker.settings import WorkerSettings

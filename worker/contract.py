@@ -10,8 +10,10 @@ module imports nothing heavy (no torch): the bot depends on it.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from enum import StrEnum
-from typing import Literal
+from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -22,11 +24,14 @@ JOB_FUNCTION = "worker.jobs.classify_photo"
 # Where each worker publishes `ModelInfo` at start and after each model switch (the bot's /help lists
 # the tags from it).
 MODEL_INFO_KEY = "scenetag:model-info"
-# Every photo job's final outcome is appended to this Redis Stream by the RQ callbacks in
+# Every photo job's final outcome is appended to this Redis Stream (a `ResultEntry`) by the RQ callbacks in
 # `worker.results` (dotted paths, so RQ's JSON job data can name them); bot processes read it in a
-# consumer group. Entries: {"job_id", "status": "finished"|"failed", "result": ClassifyResult JSON
-# (finished) | "reason": str (failed)}.
+# consumer group.
 RESULTS_STREAM = "scenetag:results"
+# Approximate cap on the Redis Streams (XADD MAXLEN ~): the results and the bot's recorded updates. Readers
+# acknowledge within seconds, so only entries nobody read for a long while are trimmed; the bot's deadline
+# sweep answers those.
+STREAM_MAX_ENTRIES = 100_000
 SUCCESS_CALLBACK = "worker.results.publish_success"
 FAILURE_CALLBACK = "worker.results.publish_failure"
 
@@ -148,3 +153,44 @@ class ModelInfo(BaseModel):
     canary_version: str | None = None  # a candidate answering `canary_percent` % of photos (`ml promote`)
     canary_name: str | None = None
     canary_percent: int = 0
+
+
+class ResultEntry(BaseModel):
+    """A photo job's final outcome on `RESULTS_STREAM`: its result when it finished, why when it failed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    version: Literal[1] = CONTRACT_VERSION  # entries of workers before this field had none: read as 1
+    job_id: str = Field(min_length=1)
+    status: Literal["finished", "failed"]
+    result: ClassifyResult | None = None  # finished: what the job returned (may itself be an error result)
+    reason: str = ""  # failed: the exception, for logs only
+
+    @model_validator(mode="after")
+    def _result_when_finished(self) -> Self:
+        if (self.status == "finished") != (self.result is not None):
+            raise ValueError("a finished entry carries a result, and only a finished one")
+        return self
+
+    def to_fields(self) -> dict[str, str]:
+        """The stream entry's fields (Redis Streams hold flat strings: the result is its JSON)."""
+        fields = {"version": str(self.version), "job_id": self.job_id, "status": self.status}
+        if self.result is not None:
+            fields["result"] = self.result.model_dump_json()
+        else:
+            fields["reason"] = self.reason
+        return fields
+
+    @classmethod
+    def from_fields(cls, fields: Mapping[bytes, bytes]) -> ResultEntry:
+        """The entry as read from the stream. One this contract cannot read (a result that violates it, an
+        unknown version or status) is its job's failure, so the photo is still answered; an entry without a
+        job id raises `ValidationError` (it names no photo to answer)."""
+        text = {key.decode(): value.decode() for key, value in fields.items()}
+        try:
+            version = int(text.get("version", CONTRACT_VERSION))
+            result = json.loads(text["result"]) if "result" in text else None
+            return cls.model_validate({**text, "version": version, "result": result})
+        except ValueError as error:  # pydantic's ValidationError is one, as are a broken number and JSON
+            reason = f"entry violates the contract: {error}"
+            return cls(job_id=text.get("job_id", ""), status="failed", reason=reason)

@@ -8,7 +8,7 @@
   during a canary, the candidate), 0 for one it switched away from (`ml promote`, `ml rollback`).
 
 The queue's depth and the workers registered on it are exported by the bot (`bot.metrics`), which sees
-them also when no worker runs. Serving: `worker.exposition`.
+them also when no worker runs. Serving: `config.exposition`.
 """
 
 from __future__ import annotations

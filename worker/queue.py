@@ -1,5 +1,7 @@
-"""The enqueue side of the job contract: what the bot (and benchmarks, tests) call to put a photo on the
-queue and read back what became of it. Imports no torch: the bot imports this module.
+"""The one job client: what the bot and the HTTP API (and benchmarks, tests) call to put a photo on the
+queue (`require_worker`, `submit`), drop it (`cancel`) and read back what became of it (`fetch_record`,
+`outcome_of`). Imports no torch: the bot imports this module. Its calls are synchronous, as RQ's are; the
+bot runs them on asyncio's thread pool, the API on Starlette's.
 
 Every job is JSON-serialised (`rq.serializers.JSONSerializer`): RQ's default pickle would let anyone
 who can write to Redis run code in the worker. JSON limits the arguments, not the function: RQ imports a
@@ -9,6 +11,7 @@ job's `func_name` and its callbacks' names, so `ContractJob` refuses any name bu
 from __future__ import annotations
 
 import base64
+import logging
 import time
 import uuid
 from dataclasses import dataclass
@@ -16,8 +19,9 @@ from enum import StrEnum
 from typing import Any
 
 from redis import Redis
+from redis.exceptions import RedisError
 from rq import Callback, Queue, Retry, Worker
-from rq.exceptions import DeserializationError, NoSuchJobError
+from rq.exceptions import DeserializationError, InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
@@ -28,7 +32,10 @@ from worker.contract import (
     SUCCESS_CALLBACK,
     ClassifyRequest,
     ClassifyResult,
+    ResultEntry,
 )
+
+logger = logging.getLogger(__name__)
 
 # A photo job runs in well under a second on a GPU and a few seconds on a CPU; past this RQ kills it.
 JOB_TIMEOUT_S = 30
@@ -135,12 +142,28 @@ def live_workers(queue: Queue) -> int:
     return len(Worker.all(queue=queue))
 
 
+class NoLiveWorker(Exception):
+    """No worker serves the photo queue: a photo is answered "busy" rather than left to its deadline."""
+
+
+def require_worker(queue: Queue) -> None:
+    """Raise `NoLiveWorker` unless a live worker serves `queue`."""
+    if not live_workers(queue):
+        raise NoLiveWorker(f"no worker serves queue {queue.name!r}")
+
+
+def new_job_id() -> str:
+    """A photo job's id, which is also its request's id (one id in the bot's, the API's and the worker's
+    logs)."""
+    return uuid.uuid4().hex
+
+
 def build_request(
     photo: bytes, request_id: str | None = None, tta: int | None = None, submitted_at: float | None = None
 ) -> ClassifyRequest:
     """A contract request for raw photo bytes, stamped with the current time."""
     return ClassifyRequest(
-        request_id=request_id or uuid.uuid4().hex,
+        request_id=request_id or new_job_id(),
         image_b64=base64.b64encode(photo).decode("ascii"),
         submitted_at=time.time() if submitted_at is None else submitted_at,
         tta=tta,
@@ -176,8 +199,24 @@ def enqueue_photo(
     )
 
 
-class OutcomeState(StrEnum):
-    """Where a photo job stands, as the bot needs to know it."""
+def submit(queue: Queue, photo: bytes, job_id: str, *, queue_ttl: int) -> Job:
+    """Queue `photo` as the job `job_id` (the request's id too), dropped unstarted after `queue_ttl` s."""
+    return enqueue_photo(queue, build_request(photo, request_id=job_id), queue_ttl=queue_ttl, job_id=job_id)
+
+
+def cancel(queue: Queue, job_id: str) -> None:
+    """Drop a job nobody waits for any more, so a worker that frees up later skips it. Best effort: the
+    queue TTL drops it anyway."""
+    try:
+        Job.fetch(job_id, connection=queue.connection, serializer=queue.serializer).cancel()
+    except (InvalidJobOperation, NoSuchJobError):
+        pass  # finished meanwhile, or the queue TTL dropped it already
+    except RedisError as error:
+        logger.warning("could not cancel job %s: %s", job_id, error)
+
+
+class JobState(StrEnum):
+    """Where a photo job stands in RQ's records."""
 
     PENDING = "pending"  # queued, started or waiting for a retry
     DONE = "done"  # the worker returned a ClassifyResult (which itself may be an error result)
@@ -186,28 +225,62 @@ class OutcomeState(StrEnum):
 
 
 @dataclass(frozen=True)
-class Outcome:
-    """A job's state, its result when done, and the failure reason when failed."""
+class JobRecord:
+    """RQ's stored record of a job: its state, its result when done, and the failure reason when failed."""
 
-    state: OutcomeState
+    state: JobState
     result: ClassifyResult | None = None
     reason: str | None = None
 
 
-def fetch_outcome(queue: Queue, job_id: str) -> Outcome:
-    """Read the current outcome of a photo job without blocking."""
+def fetch_record(queue: Queue, job_id: str) -> JobRecord:
+    """Read RQ's record of a photo job without blocking."""
     try:
         job = Job.fetch(job_id, connection=queue.connection, serializer=queue.serializer)
         status = job.get_status(refresh=False)
     except NoSuchJobError:
-        return Outcome(OutcomeState.GONE)
+        return JobRecord(JobState.GONE)
     if status == JobStatus.FINISHED:
         value = job.return_value()
         if value is None:
-            return Outcome(OutcomeState.GONE)
-        return Outcome(OutcomeState.DONE, result=ClassifyResult.model_validate(value))
+            return JobRecord(JobState.GONE)
+        return JobRecord(JobState.DONE, result=ClassifyResult.model_validate(value))
     if status in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
         latest = job.latest_result()
         reason = (latest.exc_string if latest else None) or str(status.value)
-        return Outcome(OutcomeState.FAILED, reason=reason.strip().splitlines()[-1])
-    return Outcome(OutcomeState.PENDING)
+        return JobRecord(JobState.FAILED, reason=reason.strip().splitlines()[-1])
+    return JobRecord(JobState.PENDING)
+
+
+@dataclass(frozen=True)
+class Classified:
+    result: ClassifyResult  # ok or a per-image error the user can act on
+    latency_ms: float  # accepted -> result in hand
+
+
+@dataclass(frozen=True)
+class TimedOut:
+    waited_s: float
+
+
+@dataclass(frozen=True)
+class Failed:
+    reason: str  # the job raised or was stopped; for the log only
+
+
+# What a photo job's end means for whoever waits on it (the bot's user, the API's client).
+Outcome = Classified | TimedOut | Failed
+
+
+def outcome_of(final: ResultEntry | JobRecord, waited_s: float) -> Outcome:
+    """What a job's final state means, `waited_s` after it was accepted: its results-stream entry, or RQ's
+    record once nobody can wait longer (a result RQ has wins over "took too long": its entry was lost or is
+    still unread)."""
+    match final:
+        case ResultEntry(result=ClassifyResult() as result) | JobRecord(
+            state=JobState.DONE, result=ClassifyResult() as result
+        ):
+            return Classified(result, waited_s * 1000)
+        case ResultEntry(reason=reason) | JobRecord(state=JobState.FAILED, reason=reason):
+            return Failed(reason or "failed")
+    return TimedOut(waited_s)

@@ -15,7 +15,6 @@ only its result or reason is read back, and a failed job stays a week for post-m
 
 from __future__ import annotations
 
-import json
 from types import TracebackType
 from typing import Any
 
@@ -23,19 +22,17 @@ from redis import Redis
 from rq.job import Job
 
 from worker import metrics
-from worker.contract import RESULTS_STREAM
+from worker.contract import RESULTS_STREAM, STREAM_MAX_ENTRIES, ClassifyResult, ResultEntry
 from worker.queue import drop_payload
 
-# Approximate cap on the stream (XADD MAXLEN ~): bot processes acknowledge within milliseconds, so
-# only entries nobody read for a long while are trimmed; the bot's deadline sweep answers those.
-STREAM_MAX_ENTRIES = 100_000
 REASON_CHARS = 300
 
 
 def publish_success(job: Job, connection: Redis, result: Any) -> None:
     """RQ on_success: the job returned a `ClassifyResult` dict (which may itself be an error result)."""
     metrics.count_result(result)
-    _publish(connection, {"job_id": job.id, "status": "finished", "result": json.dumps(result)})
+    entry = ResultEntry(job_id=job.id, status="finished", result=ClassifyResult.model_validate(result))
+    _publish(connection, entry)
     drop_payload(job, connection)
 
 
@@ -51,9 +48,9 @@ def publish_failure(
         return
     metrics.count_failure()
     reason = f"{exc_type.__name__}: {exc_value}".strip()[-REASON_CHARS:]
-    _publish(connection, {"job_id": job.id, "status": "failed", "reason": reason})
+    _publish(connection, ResultEntry(job_id=job.id, status="failed", reason=reason))
     drop_payload(job, connection)
 
 
-def _publish(connection: Redis, fields: dict[str, str]) -> None:
-    connection.xadd(RESULTS_STREAM, fields, maxlen=STREAM_MAX_ENTRIES, approximate=True)
+def _publish(connection: Redis, entry: ResultEntry) -> None:
+    connection.xadd(RESULTS_STREAM, entry.to_fields(), maxlen=STREAM_MAX_ENTRIES, approximate=True)

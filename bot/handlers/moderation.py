@@ -20,7 +20,7 @@ from telegram.ext import ContextTypes
 from bot import metrics
 from bot.admins import chat_admin_ids, is_admin_message, member_id, sender_id
 from bot.callbacks import not_spam_keyboard, parse_not_spam
-from bot.classify import Busy, Classified, Outcome
+from bot.classify import Busy
 from bot.handlers.photos import attachment_of, download, kept_file_id, pending_answer
 from bot.i18n import Language, text
 from bot.replies import delete_text, flag_text
@@ -38,6 +38,7 @@ from moderation.verdict import (
 )
 from storage import repository
 from worker.contract import ClassifyResult
+from worker.queue import Classified, Outcome
 
 logger = logging.getLogger(__name__)
 

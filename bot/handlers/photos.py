@@ -19,7 +19,7 @@ from telegram.ext import ContextTypes
 
 from bot import metrics
 from bot.callbacks import feedback_keyboard
-from bot.classify import Accepted, Busy, Classified, Duplicate, Failed, Outcome, TimedOut, new_job_id
+from bot.classify import Accepted, Busy, Duplicate
 from bot.i18n import Language, text
 from bot.pending import PendingAnswer, PhotoKind
 from bot.replies import error_text, suggestion_text
@@ -28,6 +28,7 @@ from ml.photo_sizes import fitting_size
 from storage import repository
 from storage.models import Chat
 from worker.contract import ClassifyResult, ErrorCode
+from worker.queue import Classified, Failed, Outcome, TimedOut, new_job_id
 
 logger = logging.getLogger(__name__)
 

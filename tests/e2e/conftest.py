@@ -23,7 +23,7 @@ from tests.e2e.running_bot import RunningBot, polling_bot
 from tests.fake_telegram import FakeTelegram
 from tests.services import WorkerProcess, launch_worker, stop_and_show, wait_for
 from worker.contract import ClassifyResult
-from worker.queue import OutcomeState, build_request, enqueue_photo, fetch_outcome, photo_queue
+from worker.queue import JobState, build_request, enqueue_photo, fetch_record, photo_queue
 
 # Real photos from the shared MiniPlaces data (classes that map to a popular tag); ml/samples first.
 SAMPLE_CLASSES = (
@@ -164,11 +164,11 @@ def classify_directly(redis_url: str, photos: list[bytes], timeout_s: float = 12
     with Redis.from_url(redis_url) as connection:
         queue = photo_queue(connection)
         job_ids = [enqueue_photo(queue, build_request(photo)).id for photo in photos]
-        outcomes = [fetch_outcome(queue, job_id) for job_id in job_ids]
+        outcomes = [fetch_record(queue, job_id) for job_id in job_ids]
 
         def all_done() -> bool:
-            outcomes[:] = [fetch_outcome(queue, job_id) for job_id in job_ids]
-            return all(o.state is not OutcomeState.PENDING for o in outcomes)
+            outcomes[:] = [fetch_record(queue, job_id) for job_id in job_ids]
+            return all(o.state is not JobState.PENDING for o in outcomes)
 
         wait_for(all_done, timeout_s, f"the worker to classify {len(photos)} sample photos", interval=0.2)
     return [o.result for o in outcomes if o.result is not None]

@@ -17,11 +17,10 @@ from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 from rq.registry import StartedJobRegistry
 
-from bot.answers import GROUP as RESULTS_GROUP
 from bot.i18n import text
-from bot.intake import GROUP as UPDATES_GROUP
 from bot.intake import UPDATES_STREAM
 from bot.pending import DEADLINES_KEY
+from bot.streams import GROUP
 from tests.e2e.conftest import Sample, eventually
 from tests.fake_telegram import FakeTelegram, User
 from tests.fake_telegram.balancer import LoadBalancer
@@ -66,8 +65,8 @@ async def settled(redis: Redis) -> None:
     async def idle() -> bool:
         waiting = await redis.zcard(DEADLINES_KEY)
         unacked = [
-            (await redis.xpending(stream, group))["pending"]
-            for stream, group in ((UPDATES_STREAM, UPDATES_GROUP), (RESULTS_STREAM, RESULTS_GROUP))
+            (await redis.xpending(stream, GROUP))["pending"]
+            for stream in (UPDATES_STREAM, RESULTS_STREAM)
         ]
         return waiting == 0 and unacked == [0, 0]
 
