@@ -102,7 +102,8 @@ class Flag(Base):
     model_version: Mapped[str | None] = mapped_column(String(64))  # the model that made it (None: old rows)
     # The probability the model gave the caption's scenes (None for flags recorded before it was kept).
     compatible_probability: Mapped[float | None] = mapped_column(Float)
-    # moderation.verdict.Action taken: flag / delete / record, or admin (an admin's "spam", the bot let it pass)
+    # moderation.verdict.Action taken: flag / delete / record, or admin (an admin's "spam" on a photo the bot
+    # let pass)
     action: Mapped[str] = mapped_column(String(16))
     # moderation.verdict.Reason (None for rows from before migration 0008: all were `mismatch`).
     reason: Mapped[str | None] = mapped_column(String(32))

@@ -15,7 +15,7 @@ from markupsafe import Markup
 from redis.exceptions import RedisError
 
 from moderation.verdict import MIN_HASHTAGS_RANGE, THRESHOLDS, ModerationMode, Sensitivity
-from storage.repository import mark_not_spam
+from storage.repository import NOT_SPAM, record_verdict
 from web import queries
 from web.audit import SettingsChange, describe_changes, recent_changes, record_change
 from web.auth import (
@@ -309,7 +309,7 @@ async def not_spam(
     """The verdict the flag's "Not spam" button in Telegram records, given from the dashboard."""
     await accessible_chat(request, viewer, chat_id)
     async with request.app.state.sessionmaker.begin() as session:
-        recorded = await mark_not_spam(session, flag_id, chat_id, viewer.user.id)
+        recorded = await record_verdict(session, flag_id, chat_id, viewer.user.id, NOT_SPAM)
     if not recorded:
         raise PageError(404, "There is no such flag in this group.")
     logger.info("flag %s in chat %s marked not spam by %s", flag_id, chat_id, viewer.user.id)
