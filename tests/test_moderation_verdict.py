@@ -18,6 +18,7 @@ from moderation.verdict import (
     caption_scenes,
     compatible_probability,
     judge,
+    known_spam,
     precheck,
 )
 
@@ -147,3 +148,20 @@ def test_hostile_captions_parse_and_judge_without_error():
     hashtags = extract_hashtags(caption)
     verdict = judge(hashtags, load_vocabulary().scene_tags, CAFE, ON)
     assert verdict.action in set(Action)
+
+
+@pytest.mark.parametrize(
+    ("settings", "exempt", "expected"),
+    [
+        (ModerationSettings(enabled=True, mode=ModerationMode.DELETE), False, Action.DELETE),
+        (ModerationSettings(enabled=True, mode=ModerationMode.FLAG), False, Action.FLAG),
+        (ModerationSettings(enabled=True, mode=ModerationMode.DRY_RUN), False, Action.RECORD),
+        (ModerationSettings(enabled=True), True, Action.NONE),  # an admin posting it
+        (ModerationSettings(enabled=False), False, Action.NONE),
+    ],
+)
+def test_a_known_spam_picture_is_acted_on_in_the_chats_mode(settings, exempt, expected):
+    verdict = known_spam(settings, sender_exempt=exempt)
+    assert verdict.action is expected
+    if expected is not Action.NONE:
+        assert verdict.reason is Reason.KNOWN_SPAM_PICTURE and verdict.compatible_probability is None
