@@ -274,6 +274,29 @@ async def block_picture(
     return entry
 
 
+async def mark_spam(
+    session: AsyncSession,
+    flag_id: int,
+    chat_id: int,
+    admin_id: int,
+    *,
+    picture_hash: str | None = None,
+    everywhere: bool = False,
+) -> tuple[Flag, SpamPicture | None] | None:
+    """An admin's "spam" on a flag of this chat (the bot's button and /spam, the dashboard's button): the
+    verdict, and the flag's picture (`picture_hash` when the flag has none) on the chat's blocklist, or on
+    every chat's when an operator says `everywhere`. The flag and the entry (None: no picture hash); None
+    when the chat has no such flag."""
+    flag = await record_verdict(session, flag_id, chat_id, admin_id, SPAM)
+    if flag is None:
+        return None
+    flag.picture_hash = flag.picture_hash or picture_hash
+    if flag.picture_hash is None:
+        return flag, None
+    listed = None if everywhere else chat_id
+    return flag, await block_picture(session, listed, flag.picture_hash, admin_id, flag.id)
+
+
 async def blocklist(session: AsyncSession, chat_id: int) -> Sequence[SpamPicture]:
     """The pictures a chat's photos are checked against, newest first: its own list and the global one."""
     rows = await session.scalars(

@@ -286,13 +286,10 @@ async def record_spam(
     blocklist and, in delete mode, delete the photo (a photo the bot deleted already stays deleted; a
     delete the bot may not do is logged). None when the chat has no such flag."""
     async with svc.sessions.begin() as session:
-        flag = await repository.record_verdict(session, flag_id, chat_id, admin_id, repository.SPAM)
-        if flag is None:
+        marked = await repository.mark_spam(session, flag_id, chat_id, admin_id, picture_hash=picture)
+        if marked is None:
             return None
-        flag.picture_hash = flag.picture_hash or picture
-        entry = None
-        if flag.picture_hash is not None:
-            entry = await repository.block_picture(session, chat_id, flag.picture_hash, admin_id, flag.id)
+        flag, entry = marked
         chat = await session.get(Chat, chat_id)  # the flag's chat: it exists
         mode = repository.moderation_settings(chat).mode if chat else ModerationMode.FLAG
     deleted = flag.action == Action.DELETE.value
@@ -302,7 +299,9 @@ async def record_spam(
         except TelegramError as error:  # gone already, or the bot may not delete
             logger.warning("spam %s/%s not deleted: %s", chat_id, flag.message_id, error)
     metrics.count_feedback("spam")
-    logger.info("flag %s in chat %s marked spam by %s (blocked: %s)", flag.id, chat_id, admin_id, entry)
+    blocked = entry.id if entry else None
+    logger.info("flag %s in chat %s marked spam by %s (blocklist entry %s)", flag.id, chat_id, admin_id,
+                blocked)
     return SpamRecorded(flag, entry, deleted)
 
 
