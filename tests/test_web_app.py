@@ -357,27 +357,29 @@ async def test_a_chunked_form_over_the_pages_limit_is_413(dashboard: Dashboard) 
     assert response.status_code == 413
 
 
-async def add_flag_on(dashboard: Dashboard, message: dict, picture_hash: str | None) -> int:
-    """A flag on a photo the fake Bot API holds (deleteMessage can delete it); the club in delete mode."""
+async def flagged_photo(dashboard: Dashboard, picture_hash: str | None) -> tuple[dict, int]:
+    """A member's photo in the club, which the fake Bot API holds (deleteMessage can delete it), and a flag
+    on it; the club in delete mode."""
+    photo = await dashboard.telegram.send_group_photo(dashboard.club, dashboard.carol, SAMPLE.read_bytes())
     engine = create_engine(dashboard.database_url)
     try:
         async with create_sessionmaker(engine).begin() as session:
             (await session.get(Chat, dashboard.club.id)).moderation_mode = "delete"
-            return await repository.add_flag(
-                session, chat_id=dashboard.club.id, message_id=message["message_id"], user_id=7,
+            flag_id = await repository.add_flag(
+                session, chat_id=dashboard.club.id, message_id=photo["message_id"], user_id=7,
                 caption_tags=["beach"], predicted_tag="cafe", confidence=0.9, compatible_probability=0.001,
                 action="flag", model_version="v2", reason="mismatch", picture_hash=picture_hash,
             )
     finally:
         await engine.dispose()
+    return photo, flag_id
 
 
 async def test_an_admin_marks_a_flag_spam_which_blocks_its_picture_and_deletes_it_in_delete_mode(
     dashboard: Dashboard,
 ) -> None:
     club = dashboard.club
-    photo = await dashboard.telegram.send_group_photo(club, dashboard.carol, SAMPLE.read_bytes(), "#beach")
-    flag_id = await add_flag_on(dashboard, photo, "c3a5b4e1f0d29687")
+    photo, flag_id = await flagged_photo(dashboard, "c3a5b4e1f0d29687")
     await dashboard.login(dashboard.alice.id, "Alice")
     path = f"/chats/{club.id}"
     page = await dashboard.client.get(path)
@@ -421,8 +423,7 @@ async def test_an_operator_blocks_a_picture_in_every_group_and_only_an_operator_
     dashboard: Dashboard,
 ) -> None:
     club = dashboard.club
-    photo = await dashboard.telegram.send_group_photo(club, dashboard.carol, SAMPLE.read_bytes(), "#beach")
-    flag_id = await add_flag_on(dashboard, photo, "00000000ffffffff")
+    _, flag_id = await flagged_photo(dashboard, "00000000ffffffff")
     await dashboard.login(OPERATOR_ID, "Olga")
     path = f"/chats/{club.id}"
     token = await dashboard.csrf_token(path)
@@ -446,8 +447,7 @@ async def test_an_operator_blocks_a_picture_in_every_group_and_only_an_operator_
 
 
 async def test_spam_on_a_flag_without_a_picture_hash_is_recorded_and_said_so(dashboard: Dashboard) -> None:
-    photo = await dashboard.telegram.send_group_photo(dashboard.club, dashboard.carol, SAMPLE.read_bytes())
-    flag_id = await add_flag_on(dashboard, photo, None)
+    _, flag_id = await flagged_photo(dashboard, None)
     await dashboard.login(dashboard.alice.id, "Alice")
     path = f"/chats/{dashboard.club.id}"
     token = await dashboard.csrf_token(path)

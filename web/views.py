@@ -45,6 +45,7 @@ router = APIRouter(include_in_schema=False)  # pages; the OpenAPI docs are for t
 CHART_SPAN = timedelta(hours=24)
 CHART_BUCKETS = 48  # half an hour each
 RECENT_FLAGS = 50
+NO_SUCH_FLAG = "There is no such flag in this group."
 USED_LINK = "This login link was used already: log in with the Telegram button again."
 # The pages load nothing from elsewhere except the login page's Telegram widget (a script and its frame), and
 # may not be framed (the settings form). Set on the pages only: the HTTP API's docs are another matter.
@@ -314,9 +315,14 @@ async def not_spam(
     async with request.app.state.sessionmaker.begin() as session:
         recorded = await record_verdict(session, flag_id, chat_id, viewer.user.id, NOT_SPAM)
     if not recorded:
-        raise PageError(404, "There is no such flag in this group.")
+        raise PageError(404, NO_SUCH_FLAG)
     logger.info("flag %s in chat %s marked not spam by %s", flag_id, chat_id, viewer.user.id)
-    request.session["flash"] = "Marked as not spam."
+    return back_to_flag(request, chat_id, flag_id, "Marked as not spam.")
+
+
+def back_to_flag(request: Request, chat_id: int, flag_id: int, flash: str) -> Response:
+    """After a verdict: the group's page at the flag, saying what was done."""
+    request.session["flash"] = flash
     return RedirectResponse(f"/chats/{chat_id}#flag-{flag_id}", status_code=303)
 
 
@@ -332,7 +338,7 @@ async def spam(
     async with request.app.state.sessionmaker.begin() as session:
         marked = await mark_spam(session, flag_id, chat_id, viewer.user.id, everywhere=everywhere)
     if marked is None:
-        raise PageError(404, "There is no such flag in this group.")
+        raise PageError(404, NO_SUCH_FLAG)
     flag, entry = marked
     where = "every group" if everywhere else "this group"
     notes = ["Marked as spam.", f"The picture is now blocked in {where}." if entry else
@@ -347,8 +353,7 @@ async def spam(
     blocked = entry.id if entry else None
     logger.info("flag %s in chat %s marked spam by %s (blocklist entry %s)", flag_id, chat_id, viewer.user.id,
                 blocked)
-    request.session["flash"] = " ".join(notes)
-    return RedirectResponse(f"/chats/{chat_id}#flag-{flag_id}", status_code=303)
+    return back_to_flag(request, chat_id, flag_id, " ".join(notes))
 
 
 @router.post("/chats/{chat_id}/blocklist/{entry_id}/remove")
