@@ -65,8 +65,6 @@ def closest_match(picture: str, entries: Iterable[Entry], max_distance: int = MA
     best: Match | None = None
     for entry in entries:
         bits = distance(picture, entry.hash)
-        if bits <= max_distance and (
-            best is None or (bits, entry.id) < (best.distance, best.entry.id)
-        ):
+        if bits <= max_distance and (best is None or (bits, entry.id) < (best.distance, best.entry.id)):
             best = Match(entry, bits)
     return best

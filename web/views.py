@@ -341,8 +341,12 @@ async def spam(
         raise PageError(404, NO_SUCH_FLAG)
     flag, entry = marked
     where = "every group" if everywhere else "this group"
-    notes = ["Marked as spam.", f"The picture is now blocked in {where}." if entry else
-             "The picture was never read, so it is not blocked."]
+    notes = [
+        "Marked as spam.",
+        f"The picture is now blocked in {where}."
+        if entry
+        else "The picture was never read, so it is not blocked.",
+    ]
     if summary.settings.mode is ModerationMode.DELETE and flag.action != "delete":
         try:
             deleted = await telegram_of(request).delete_message(chat_id, flag.message_id)
@@ -351,8 +355,9 @@ async def spam(
             deleted = False
         notes.append("The photo was deleted." if deleted else "Telegram would not delete the photo.")
     blocked = entry.id if entry else None
-    logger.info("flag %s in chat %s marked spam by %s (blocklist entry %s)", flag_id, chat_id, viewer.user.id,
-                blocked)
+    logger.info(
+        "flag %s in chat %s marked spam by %s (blocklist entry %s)", flag_id, chat_id, viewer.user.id, blocked
+    )
     return back_to_flag(request, chat_id, flag_id, " ".join(notes))
 
 

@@ -300,8 +300,9 @@ async def record_spam(
             logger.warning("spam %s/%s not deleted: %s", chat_id, flag.message_id, error)
     metrics.count_feedback("spam")
     blocked = entry.id if entry else None
-    logger.info("flag %s in chat %s marked spam by %s (blocklist entry %s)", flag.id, chat_id, admin_id,
-                blocked)
+    logger.info(
+        "flag %s in chat %s marked spam by %s (blocklist entry %s)", flag.id, chat_id, admin_id, blocked
+    )
     return SpamRecorded(flag, entry, deleted)
 
 
