@@ -56,6 +56,13 @@ async def reply_to(telegram: FakeTelegram, group: Chat, message: dict) -> dict:
     )
 
 
+async def answer_to(telegram: FakeTelegram, group: Chat, command: dict) -> dict:
+    """The bot's reply to a command (not some other notice posted meanwhile)."""
+    return await telegram.wait_for_message(
+        group.id, lambda m: m.get("reply_to_message", {}).get("message_id") == command["message_id"]
+    )
+
+
 async def press(telegram: FakeTelegram, message: dict, data: str, user) -> dict:
     query_id = await telegram.press_button(message, data, user)
     return await telegram.wait_for_call("answerCallbackQuery", lambda p: p["callback_query_id"] == query_id)
@@ -110,12 +117,10 @@ async def test_a_picture_an_admin_marked_spam_is_caught_again_reencoded_under_a_
     other = unlike(sample.photo)
     passed = await telegram.send_group_photo(group, carol, other, "look at this")
     sent = await telegram.send_text(group, dave, "/spam", reply_to=passed)
-    reply = await telegram.wait_for_message(group.id, after_message_id=sent["message_id"])
+    reply = await answer_to(telegram, group, sent)
     assert reply["text"] == text("admin_only", "en")
     sent = await telegram.send_text(group, admin, "/spam", reply_to=passed)
-    reply = await telegram.wait_for_message(
-        group.id, lambda m: m.get("reply_to_message", {}).get("message_id") == sent["message_id"]
-    )
+    reply = await answer_to(telegram, group, sent)
     assert reply["text"] == text("spam_recorded", "en")
     assert (group.id, passed["message_id"]) in telegram.deleted_messages
     async with bot.services.sessions() as session:
@@ -133,5 +138,5 @@ async def test_a_picture_an_admin_marked_spam_is_caught_again_reencoded_under_a_
 
     # /spam not in reply to a photo says how it is used.
     sent = await telegram.send_text(group, admin, "/spam")
-    reply = await telegram.wait_for_message(group.id, after_message_id=sent["message_id"])
+    reply = await answer_to(telegram, group, sent)
     assert reply["text"] == text("spam_usage", "en")
