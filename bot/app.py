@@ -28,7 +28,7 @@ from telegram.ext import (
 
 from bot.admins import AdminCache
 from bot.answers import AnswerLoop
-from bot.callbacks import CORRECTION_PATTERN, FEEDBACK_PATTERN, NOT_SPAM_PATTERN, SETTINGS_PATTERN
+from bot.callbacks import CORRECTION_PATTERN, FEEDBACK_PATTERN, SETTINGS_PATTERN, VERDICT_PATTERN
 from bot.classify import Classifier
 from bot.handlers import answers, chat_admin, commands, errors, feedback, members, moderation, photos
 from bot.health import schedule_heartbeat
@@ -61,19 +61,20 @@ HANDLERS: list[BaseHandler] = [  # type: ignore[type-arg]
     CommandHandler("stats", chat_admin.stats),
     CommandHandler("trust", chat_admin.trust),
     CommandHandler("untrust", chat_admin.untrust),
+    CommandHandler("spam", moderation.spam_command),
     MessageHandler(_PRIVATE & PHOTO, photos.private_photo),
     MessageHandler(_PRIVATE & filters.ATTACHMENT, photos.private_other_file),
     MessageHandler(_PRIVATE & filters.TEXT & ~filters.COMMAND, commands.help_command),
     MessageHandler(_GROUPS & PHOTO, moderation.group_photo),
     CallbackQueryHandler(feedback.feedback, pattern=FEEDBACK_PATTERN),
     CallbackQueryHandler(feedback.correction, pattern=CORRECTION_PATTERN),
-    CallbackQueryHandler(moderation.not_spam, pattern=NOT_SPAM_PATTERN),
+    CallbackQueryHandler(moderation.verdict_button, pattern=VERDICT_PATTERN),
     CallbackQueryHandler(chat_admin.settings_button, pattern=SETTINGS_PATTERN),
     ChatMemberHandler(members.membership_changed, ChatMemberHandler.ANY_CHAT_MEMBER),
 ]
 
 USER_COMMANDS = ("start", "help", "settings")
-ADMIN_COMMANDS = ("start", "help", "moderation", "settings", "stats", "trust", "untrust")
+ADMIN_COMMANDS = ("start", "help", "moderation", "settings", "stats", "spam", "trust", "untrust")
 
 
 def _commands(names: tuple[str, ...], language: Language) -> list[BotCommand]:

@@ -1,8 +1,8 @@
 """Inline keyboards and their callback data: encoding, parsing, and the settings choices they make.
 
 Callback data is a short string (Telegram allows 64 bytes): `fb:<suggestion>:<up|down>`,
-`fx:<suggestion>:<tag>` (the tag that fits, after 👎 or from a list after 👍), `ns:<flag>`,
-`set:<field>:<value>`. Parsing never raises; unknown data parses to None.
+`fx:<suggestion>:<tag>` (the tag that fits, after 👎 or from a list after 👍), `ns:<flag>` (an admin's
+"not spam"), `sp:<flag>` ("spam"), `set:<field>:<value>`. Parsing never raises; unknown data parses to None.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from moderation.verdict import MIN_HASHTAGS_RANGE, ModerationMode, ModerationSet
 
 FEEDBACK_PATTERN = r"^fb:"
 CORRECTION_PATTERN = r"^fx:"
-NOT_SPAM_PATTERN = r"^ns:"
+VERDICT_PATTERN = r"^(ns|sp):"
 SETTINGS_PATTERN = r"^set:"
 
 KEEP_PHOTO_IDS = "keep"  # the /settings field of the chat's opt-in to keeping photo ids
@@ -36,6 +36,16 @@ class FeedbackChoice:
 class CorrectionChoice:
     suggestion_id: int
     tag: str  # an ml.tags label; `other` for "none of these"
+
+
+@dataclass(frozen=True)
+class VerdictChoice:
+    flag_id: int
+    verdict: str  # storage.repository.NOT_SPAM / SPAM
+
+
+# An admin's verdict under a moderation notice: callback prefix -> (verdict, button text key).
+_VERDICTS = {"ns": ("not_spam", "not_spam_button"), "sp": ("spam", "spam_button")}
 
 
 @dataclass(frozen=True)
@@ -93,14 +103,20 @@ def parse_correction(data: str | None) -> CorrectionChoice | None:
     return CorrectionChoice(int(parts[1]), parts[2])
 
 
-def not_spam_keyboard(flag_id: int, language: Language) -> InlineKeyboardMarkup:
-    button = InlineKeyboardButton(text("not_spam_button", language), callback_data=f"ns:{flag_id}")
-    return InlineKeyboardMarkup([[button]])
+def verdict_keyboard(flag_id: int, language: Language) -> InlineKeyboardMarkup:
+    """The "Not spam" and "🚫 Spam" buttons under a moderation notice (for admins: the handler checks)."""
+    buttons = [
+        InlineKeyboardButton(text(label, language), callback_data=f"{prefix}:{flag_id}")
+        for prefix, (_, label) in _VERDICTS.items()
+    ]
+    return InlineKeyboardMarkup([buttons])
 
 
-def parse_not_spam(data: str | None) -> int | None:
+def parse_verdict(data: str | None) -> VerdictChoice | None:
     prefix, _, flag_id = (data or "").partition(":")
-    return int(flag_id) if prefix == "ns" and flag_id.isdigit() else None
+    if prefix not in _VERDICTS or not flag_id.isdigit():
+        return None
+    return VerdictChoice(int(flag_id), _VERDICTS[prefix][0])
 
 
 def keep_photo_ids_row(keep: bool, language: Language) -> list[InlineKeyboardButton]:

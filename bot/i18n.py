@@ -15,7 +15,8 @@ TEXTS: dict[str, dict[Language, str]] = {
             "When no single tag is sure, I offer up to three, most likely first, each with its probability. "
             "If no popular tag fits, I say so instead of guessing.\n\n"
             "Tags I can suggest: {tags}\n\n"
-            "In groups, admins can turn on hashtag-spam flagging: /moderation on, then /settings.\n\n"
+            "In groups, admins can turn on hashtag-spam flagging: /moderation on, then /settings; "
+            "/spam in reply to a photo marks it as spam and blocks the picture there.\n\n"
             "Privacy: I never keep your photos. I keep Telegram's ids of the photo, the tag I suggested, "
             "its confidence, your 👍/👎 and the tag you picked, and, in groups with moderation on, the "
             "flagged message's id and hashtags. The operators may fetch rated photos again through those "
@@ -27,7 +28,8 @@ TEXTS: dict[str, dict[Language, str]] = {
             "вероятностью. Если ни один популярный тег не подходит, я так и скажу, а не буду гадать.\n\n"
             "Теги, которые я могу предложить: {tags}\n\n"
             "В группах администраторы могут включить пометку хештег-спама: "
-            "/moderation on, затем /settings.\n\n"
+            "/moderation on, затем /settings; /spam в ответ на фото помечает его как спам и блокирует "
+            "эту картинку в группе.\n\n"
             "Приватность: я не храню ваши фото. Я храню идентификаторы фото в Telegram, предложенный тег, "
             "уверенность, ваш 👍/👎 и выбранный вами тег, а в группах с модерацией — id помеченного "
             "сообщения и его хештеги. По этим идентификаторам операторы могут снова загрузить "
@@ -190,7 +192,33 @@ TEXTS: dict[str, dict[Language, str]] = {
         "ru": "Я удалил фото от {user}: оно похоже на {scene} ({percent}), "
         "а в подписи было {hashtags} (этим сценам я даю {compatible}).",
     },
+    # A photo matching a known spam picture (moderation.blocklist), whatever its caption.
+    "known_spam_flag_notice": {
+        "en": "This photo is a known spam picture: an admin marked it as spam before.",
+        "ru": "Это фото — известная спам-картинка: администратор уже помечал её как спам.",
+    },
+    "known_spam_delete_notice": {
+        "en": "I removed a photo by {user}: it is a known spam picture (an admin marked it as spam before).",
+        "ru": "Я удалил фото от {user}: это известная спам-картинка (администратор уже помечал её как спам).",
+    },
     "not_spam_button": {"en": "Not spam", "ru": "Не спам"},
+    "spam_button": {"en": "🚫 Spam", "ru": "🚫 Спам"},
+    "spam_recorded": {
+        "en": "Marked as spam: this picture is now blocked in this group.",
+        "ru": "Помечено как спам: эта картинка теперь заблокирована в группе.",
+    },
+    "spam_recorded_unhashed": {
+        "en": "Marked as spam. The picture could not be read, so it is not blocked.",
+        "ru": "Помечено как спам. Картинку не удалось прочитать, поэтому она не заблокирована.",
+    },
+    "spam_usage": {
+        "en": "Reply /spam to a photo in this group to mark it as spam and block the picture.",
+        "ru": "Ответьте /spam на фото в этой группе, чтобы пометить его как спам и заблокировать картинку.",
+    },
+    "spam_too_large": {
+        "en": "Marked as spam. The photo is too large for me to read, so the picture is not blocked.",
+        "ru": "Помечено как спам. Фото слишком большое, я не могу его прочитать, картинка не заблокирована.",
+    },
     "not_spam_recorded": {
         "en": "Recorded as a false positive. Thanks!",
         "ru": "Записал как ложное срабатывание. Спасибо!",
@@ -248,6 +276,10 @@ TEXTS: dict[str, dict[Language, str]] = {
     "cmd_untrust": {
         "en": "Admins, as a reply: check this member's photos again",
         "ru": "Админам, ответом: снова проверять фото участника",
+    },
+    "cmd_spam": {
+        "en": "Admins, in reply to a photo: spam, block the picture",
+        "ru": "Админам, в ответ на фото: спам, заблокировать картинку",
     },
 }
 

@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 
 NO_MODEL = "none"  # the model_version label of a photo no model classified
 # How a photo ends before it reaches the worker (the others: `ClassifyResult.outcome`, timed_out, failed).
-Unanswered = Literal["busy", "rate_limited", "bad_image", "failed", "skipped"]
+Unanswered = Literal["busy", "rate_limited", "bad_image", "failed", "skipped", "known_spam"]
 METRICS_SERVER_KEY = "metrics_server"  # bot_data: the `config.exposition.MetricsServer` post_init started
 
 PHOTOS_RECEIVED = Counter(

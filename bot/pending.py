@@ -67,6 +67,9 @@ class PendingAnswer(BaseModel):
     kind: PhotoKind
     message: dict[str, Any]  # the photo's Message as the Bot API sent it (rebuilt with Message.de_json)
     file_unique_id: str  # what a stored suggestion records instead of the photo
+    # A group photo's perceptual hash (moderation.blocklist), computed from the download the bot made: a
+    # flag records it, so an admin's "spam" can block the picture. None for private photos.
+    picture_hash: str | None = None
     accepted_at: float  # unix time the bot accepted the photo (latency is measured from it)
     deadline: float  # unix time after which the user is told it took too long
 

@@ -142,6 +142,13 @@ def delete_text(
     )
 
 
+def known_spam_text(user: str | None, language: Language) -> str:
+    """The notice on a known spam picture: a flag's reply, or with `user` (HTML) the delete notice."""
+    if user is None:
+        return text("known_spam_flag_notice", language)
+    return text("known_spam_delete_notice", language, user=user)
+
+
 def moderation_text(settings: ModerationSettings, language: Language) -> str:
     return text(
         "moderation_state",

@@ -8,7 +8,11 @@ Which rows become which label (`label_of_suggestion`, `label_of_flag`):
 - an admin's "not spam" on a flag: the caption's scene tag, when the caption's hashtags name exactly one
   scene tag between them (`#beach #sea` both name `water`); a caption naming several is ambiguous and
   skipped, since the admin said only that the caption fits, not which of its scenes the photo shows
-  (source `admin`).
+  (source `admin`);
+- an admin's "spam" on a flag the model judged (the caption contradicted the photo): the tag the model gave
+  the photo, which the admin's verdict bears out as far as it goes (the photo is not what the caption says;
+  source `admin_spam`); a "spam" on a photo no model judged (a known spam picture, an admin's own `/spam` on
+  a photo the bot let pass) has no tag to give and is skipped like an ambiguous "not spam".
 A 👎 without a pick, unrated suggestions, other flags and rows without a file_id (the chat opted out, or
 rows from before file ids were kept) are never exported.
 
@@ -45,7 +49,8 @@ from storage.settings import DatabaseSettings
 logger = logging.getLogger(__name__)
 
 MANIFEST = "manifest.csv"
-UP, PICKED, CORRECTED, ADMIN = "up", "picked", "corrected", "admin"  # a label's source
+# A label's source.
+UP, PICKED, CORRECTED, ADMIN, ADMIN_SPAM = "up", "picked", "corrected", "admin", "admin_spam"
 # Telegram's file_unique_id is URL-safe base64; anything else must not become a path.
 SAFE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 HTTP_TIMEOUT_S = 30.0
@@ -60,7 +65,7 @@ class Labelled:
     file_id: str  # what getFile needs
     file_unique_id: str  # stable across bots: the photo's file name
     tag: str  # an ml.tags label
-    source: str  # UP / PICKED / CORRECTED / ADMIN
+    source: str  # UP / PICKED / CORRECTED / ADMIN / ADMIN_SPAM
     model_version: str | None  # the model whose suggestion or flag was rated
     rated_at: datetime  # when the user rated it, or the admin gave the verdict (UTC)
     offered: tuple[str, ...] = ()  # a suggestion's tags offered, best first (none for flags and old rows)
@@ -110,7 +115,9 @@ class Summary:
     exported: int = 0  # downloaded now
     already_there: int = 0  # in OUT from an earlier run: not downloaded again
     gone: int = 0  # Telegram no longer serves the photo
-    ambiguous: int = 0  # an admin's "not spam" on a caption naming several (or no) scene tags
+    # an admin's verdict with no one tag: "not spam" on a caption naming several (or no) scene tags, "spam" on
+    # a photo no model judged
+    ambiguous: int = 0
     failed: int = 0  # network or server errors: the next run tries again
     failures: list[str] = field(default_factory=list)  # one line each, for the log
 
@@ -130,12 +137,17 @@ def label_of_suggestion(
     return None
 
 
-def label_of_flag(admin_verdict: str | None, caption_scene_tags: Sequence[str] | None) -> str | None:
-    """The label an admin's "not spam" confirms: the caption's one scene tag; None when ambiguous."""
+def label_of_flag(
+    admin_verdict: str | None, caption_scene_tags: Sequence[str] | None, predicted_tag: str = ""
+) -> tuple[str, str] | None:
+    """(label, source) of an admin's verdict: after "not spam" the caption's one scene tag, after "spam" the
+    model's tag (`predicted_tag`, empty when no model judged the photo); None when there is no one tag."""
+    if admin_verdict == repository.SPAM:
+        return (predicted_tag, ADMIN_SPAM) if predicted_tag in ALL_LABELS else None
     scenes = set(caption_scene_tags or ())
     if admin_verdict != repository.NOT_SPAM or len(scenes) != 1:
         return None
-    return scenes.pop()
+    return scenes.pop(), ADMIN
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -173,10 +185,11 @@ def labelled_records(
         # file_unique_id is written with file_id; rows without one predate both.
         if flag.file_id is None or flag.file_unique_id is None:
             continue
-        tag = label_of_flag(flag.admin_verdict, flag.caption_scene_tags)
-        if tag is None:
-            ambiguous += flag.admin_verdict == repository.NOT_SPAM
+        label = label_of_flag(flag.admin_verdict, flag.caption_scene_tags, flag.predicted_tag)
+        if label is None:
+            ambiguous += flag.admin_verdict in repository.VERDICTS
             continue
+        tag, source = label
         records.append(
             Labelled(
                 "flag",
@@ -184,7 +197,7 @@ def labelled_records(
                 flag.file_id,
                 flag.file_unique_id,
                 tag,
-                ADMIN,
+                source,
                 flag.model_version,
                 as_utc(flag.verdict_at or flag.created_at),
             )

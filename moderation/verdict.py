@@ -57,6 +57,7 @@ class Action(StrEnum):
     FLAG = "flag"
     DELETE = "delete"
     RECORD = "record"
+    ADMIN = "admin"  # not the bot's: the row of an admin's "spam" on a photo the bot let pass
 
 
 class Reason(StrEnum):
@@ -67,6 +68,8 @@ class Reason(StrEnum):
     NO_SCENE_HASHTAGS = "no_scene_hashtags"  # only neutral or unknown tags: nothing to contradict
     COMPATIBLE = "compatible"  # the caption's scenes are probable enough
     MISMATCH = "mismatch"  # the model gives the caption's scenes less than the threshold
+    KNOWN_SPAM_PICTURE = "known_spam_picture"  # the photo matches the blocklist, whatever its caption
+    ADMIN_SPAM = "admin_spam"  # an admin called a photo spam that the bot had let pass
 
 
 # The minimum caption hashtags a chat can set (the bot's /settings buttons, the dashboard's form).
@@ -173,3 +176,11 @@ def judge(
     if not is_suspicious(probability, settings.threshold):
         return Verdict(Action.NONE, Reason.COMPATIBLE, scene_hashtags, probability, compatible)
     return Verdict(_ACTION_BY_MODE[settings.mode], Reason.MISMATCH, scene_hashtags, probability, compatible)
+
+
+def known_spam(settings: ModerationSettings) -> Verdict:
+    """The verdict on a photo that matches a known spam picture (moderation.blocklist): acted on in the
+    chat's mode whatever its caption says (any hashtags, or none). Who is exempt is the caller's to decide."""
+    if not settings.enabled:
+        return Verdict(Action.NONE, Reason.MODERATION_OFF)
+    return Verdict(_ACTION_BY_MODE[settings.mode], Reason.KNOWN_SPAM_PICTURE)

@@ -94,7 +94,9 @@ class Suggestion(Base):
 
 
 class Flag(Base):
-    """A group photo whose caption hashtags contradicted the predicted scene."""
+    """A group photo the bot acted on: its caption hashtags contradicted the predicted scene (reason
+    `mismatch`), it matched a known spam picture (`known_spam_picture`), or an admin called it spam
+    (`admin_spam`, action `admin`: a photo the bot had let pass)."""
 
     __tablename__ = "flags"
 
@@ -113,11 +115,33 @@ class Flag(Base):
     model_version: Mapped[str | None] = mapped_column(String(64))  # the model that made it (None: old rows)
     # The probability the model gave the caption's scenes (None for flags recorded before it was kept).
     compatible_probability: Mapped[float | None] = mapped_column(Float)
-    action: Mapped[str] = mapped_column(String(16))  # moderation.verdict.Action taken: flag / delete / record
-    admin_verdict: Mapped[str | None] = mapped_column(String(16))  # "not_spam" once an admin says so
+    # moderation.verdict.Action taken: flag / delete / record, or admin (an admin's "spam" on a photo the bot
+    # let pass)
+    action: Mapped[str] = mapped_column(String(16))
+    # moderation.verdict.Reason (None for rows from before migration 0008: all were `mismatch`).
+    reason: Mapped[str | None] = mapped_column(String(32))
+    # The photo's perceptual hash (moderation.blocklist), what a "spam" verdict adds to the blocklist.
+    picture_hash: Mapped[str | None] = mapped_column(String(32))
+    admin_verdict: Mapped[str | None] = mapped_column(String(16))  # "not_spam" / "spam" once an admin says so
     verdict_by: Mapped[int | None] = mapped_column(BigInteger)  # the admin's user id
     verdict_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class SpamPicture(Base):
+    """A known spam picture: a later photo within moderation.blocklist.MAX_DISTANCE of its hash is flagged
+    whatever its caption says. `chat_id` None: on every group's list (an operator's choice)."""
+
+    __tablename__ = "spam_pictures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chat_id: Mapped[int | None] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"), index=True)
+    hash: Mapped[str] = mapped_column(String(32))  # hex pHash (moderation.blocklist.picture_hash)
+    added_by: Mapped[int] = mapped_column(BigInteger)  # the admin's (or operator's) user id
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # The flag whose "spam" verdict added it (None once that flag is gone).
+    source_flag_id: Mapped[int | None] = mapped_column(ForeignKey("flags.id", ondelete="SET NULL"))
+    hits: Mapped[int] = mapped_column(Integer, default=0)  # later photos it caught
 
 
 class ApiKey(Base):

@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, case, func, select, update
+from sqlalchemy import ColumnElement, String, case, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -21,10 +21,12 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
-from storage.models import Chat, ChatDay, Flag, Member, Suggestion
+from storage.models import Chat, ChatDay, Flag, Member, SpamPicture, Suggestion
 
 FEEDBACK_VALUES = ("up", "down")
 NOT_SPAM = "not_spam"
+SPAM = "spam"
+VERDICTS = (NOT_SPAM, SPAM)  # what an admin can say of a flag
 
 
 class Rating(StrEnum):
@@ -195,12 +197,15 @@ async def add_flag(
     confidence: float,
     compatible_probability: float | None,
     action: str,
-    model_version: str,
+    model_version: str | None,
     caption_scene_tags: Sequence[str] | None = None,
     file_unique_id: str | None = None,
     file_id: str | None = None,
+    reason: str | None = None,
+    picture_hash: str | None = None,
 ) -> int:
-    """`file_id`: pass it only when the chat keeps photo ids (`Chat.keep_photo_ids`)."""
+    """`file_id`: pass it only when the chat keeps photo ids (`Chat.keep_photo_ids`). `model_version` is None
+    for a photo no model judged (a known spam picture, an admin's "spam")."""
     flag = Flag(
         chat_id=chat_id,
         message_id=message_id,
@@ -214,6 +219,8 @@ async def add_flag(
         model_version=model_version,
         file_unique_id=file_unique_id,
         file_id=file_id,
+        reason=reason,
+        picture_hash=picture_hash,
     )
     session.add(flag)
     await session.flush()
@@ -225,13 +232,99 @@ async def set_flag_action(session: AsyncSession, flag_id: int, action: str) -> N
     await session.execute(update(Flag).where(Flag.id == flag_id).values(action=action))
 
 
-async def mark_not_spam(session: AsyncSession, flag_id: int, chat_id: int, admin_id: int) -> bool:
-    """Record an admin's "not spam" on a flag of this chat; False when there is no such flag."""
-    result = await session.execute(
-        update(Flag)
-        .where(Flag.id == flag_id, Flag.chat_id == chat_id)
-        .values(admin_verdict=NOT_SPAM, verdict_by=admin_id, verdict_at=datetime.now(UTC))
+async def flag_of_message(session: AsyncSession, chat_id: int, message_id: int) -> Flag | None:
+    """The flag recorded on a message of the chat (the newest, should there be several)."""
+    return await session.scalar(
+        select(Flag)
+        .where(Flag.chat_id == chat_id, Flag.message_id == message_id)
+        .order_by(Flag.id.desc())
+        .limit(1)
     )
+
+
+async def record_verdict(
+    session: AsyncSession, flag_id: int, chat_id: int, admin_id: int, verdict: str
+) -> Flag | None:
+    """Record an admin's verdict (`VERDICTS`) on a flag of this chat, the flag; None when there is no such
+    flag. The last verdict stands: "not spam" after "spam" also takes the flag's picture off the
+    blocklist."""
+    if verdict not in VERDICTS:
+        raise ValueError(f"verdict must be one of {VERDICTS}, got {verdict!r}")
+    flag = await session.scalar(select(Flag).where(Flag.id == flag_id, Flag.chat_id == chat_id))
+    if flag is None:
+        return None
+    flag.admin_verdict, flag.verdict_by, flag.verdict_at = verdict, admin_id, datetime.now(UTC)
+    if verdict == NOT_SPAM:
+        await session.execute(delete(SpamPicture).where(SpamPicture.source_flag_id == flag_id))
+    await session.flush()
+    return flag
+
+
+def _on_list(chat_id: int | None) -> ColumnElement[bool]:
+    """The entries of a chat's own blocklist (`chat_id` None: of the global one)."""
+    return SpamPicture.chat_id.is_(None) if chat_id is None else SpamPicture.chat_id == chat_id
+
+
+async def block_picture(
+    session: AsyncSession, chat_id: int | None, picture_hash: str, added_by: int, source_flag_id: int | None
+) -> SpamPicture:
+    """Put a picture on a chat's blocklist (`chat_id` None: every chat's); the entry already there when the
+    same hash is on that list."""
+    entry = await session.scalar(
+        select(SpamPicture).where(_on_list(chat_id), SpamPicture.hash == picture_hash)
+    )
+    if entry is None:
+        entry = SpamPicture(
+            chat_id=chat_id, hash=picture_hash, added_by=added_by, source_flag_id=source_flag_id, hits=0
+        )
+        session.add(entry)
+        await session.flush()
+    return entry
+
+
+async def mark_spam(
+    session: AsyncSession,
+    flag_id: int,
+    chat_id: int,
+    admin_id: int,
+    *,
+    picture_hash: str | None = None,
+    everywhere: bool = False,
+) -> tuple[Flag, SpamPicture | None] | None:
+    """An admin's "spam" on a flag of this chat (the bot's button and /spam, the dashboard's button): the
+    verdict, and the flag's picture (`picture_hash` when the flag has none) on the chat's blocklist, or on
+    every chat's when an operator says `everywhere`. The flag and the entry (None: no picture hash); None
+    when the chat has no such flag."""
+    flag = await record_verdict(session, flag_id, chat_id, admin_id, SPAM)
+    if flag is None:
+        return None
+    flag.picture_hash = flag.picture_hash or picture_hash
+    if flag.picture_hash is None:
+        return flag, None
+    listed = None if everywhere else chat_id
+    return flag, await block_picture(session, listed, flag.picture_hash, admin_id, flag.id)
+
+
+async def blocklist(session: AsyncSession, chat_id: int) -> Sequence[SpamPicture]:
+    """The pictures a chat's photos are checked against, newest first: its own list and the global one."""
+    rows = await session.scalars(
+        select(SpamPicture)
+        .where((SpamPicture.chat_id == chat_id) | SpamPicture.chat_id.is_(None))
+        .order_by(SpamPicture.added_at.desc(), SpamPicture.id.desc())
+    )
+    return rows.all()
+
+
+async def count_hit(session: AsyncSession, entry_id: int) -> None:
+    """One more photo the entry caught (an atomic increment: replicas may count at once)."""
+    await session.execute(
+        update(SpamPicture).where(SpamPicture.id == entry_id).values(hits=SpamPicture.hits + 1)
+    )
+
+
+async def unblock_picture(session: AsyncSession, entry_id: int, chat_id: int | None) -> bool:
+    """Take an entry off a chat's list (`chat_id` None: off the global list); False when it is not there."""
+    result = await session.execute(delete(SpamPicture).where(SpamPicture.id == entry_id, _on_list(chat_id)))
     return result.rowcount == 1
 
 
@@ -245,7 +338,8 @@ async def set_keep_photo_ids(session: AsyncSession, chat: Chat, keep: bool) -> N
 
 async def training_feedback(session: AsyncSession) -> tuple[Sequence[Suggestion], Sequence[Flag]]:
     """Rows that can become labelled photos (`ml feedback export`): suggestions with a 👍 or a correction
-    and flags an admin called "not spam", each with a kept file_id, in chats that still keep them."""
+    and flags an admin gave a verdict ("not spam" or "spam"), each with a kept file_id, in chats that still
+    keep them."""
     keeping = select(Chat.id).where(Chat.keep_photo_ids.is_(True))
     suggestions = await session.scalars(
         select(Suggestion)
@@ -258,7 +352,7 @@ async def training_feedback(session: AsyncSession) -> tuple[Sequence[Suggestion]
     )
     flags = await session.scalars(
         select(Flag)
-        .where(Flag.file_id.is_not(None), Flag.chat_id.in_(keeping), Flag.admin_verdict == NOT_SPAM)
+        .where(Flag.file_id.is_not(None), Flag.chat_id.in_(keeping), Flag.admin_verdict.in_(VERDICTS))
         .order_by(Flag.id)
     )
     return suggestions.all(), flags.all()

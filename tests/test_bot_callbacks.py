@@ -8,18 +8,19 @@ from bot.callbacks import (
     CorrectionChoice,
     FeedbackChoice,
     SettingsChoice,
+    VerdictChoice,
     apply_settings_choice,
     correction_keyboard,
     feedback_keyboard,
     keep_photo_ids_choice,
-    not_spam_keyboard,
     parse_correction,
     parse_feedback,
-    parse_not_spam,
     parse_settings,
+    parse_verdict,
     private_settings_keyboard,
     question_after,
     settings_keyboard,
+    verdict_keyboard,
 )
 from ml.tags import ALL_LABELS, TAGS
 from moderation.verdict import ModerationMode, ModerationSettings, Sensitivity
@@ -88,12 +89,14 @@ def test_the_keep_photo_ids_button_says_what_it_does_and_toggles():
     assert keep_photo_ids_choice(SettingsChoice("keep", "maybe")) is None
 
 
-def test_not_spam_round_trip():
-    (button,) = buttons(not_spam_keyboard(7, "ru"))
-    assert button.text == "Не спам"
-    assert parse_not_spam(button.callback_data) == 7
-    assert parse_not_spam("ns:") is None
-    assert parse_not_spam("fb:7:up") is None
+def test_verdict_buttons_round_trip():
+    not_spam, spam = buttons(verdict_keyboard(7, "ru"))
+    assert (not_spam.text, spam.text) == ("Не спам", "🚫 Спам")
+    assert parse_verdict(not_spam.callback_data) == VerdictChoice(7, "not_spam")
+    assert parse_verdict(spam.callback_data) == VerdictChoice(7, "spam")
+    assert parse_verdict("ns:") is None
+    assert parse_verdict("sp:x") is None
+    assert parse_verdict("fb:7:up") is None
 
 
 def test_every_settings_button_parses_and_stays_under_telegrams_64_bytes():

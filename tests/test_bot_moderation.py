@@ -19,23 +19,27 @@ from telegram import Message
 from telegram.error import BadRequest
 
 from bot.handlers.answers import deliver
-from bot.handlers.moderation import act, flooded
+from bot.handlers.moderation import act, flooded, record_spam
 from bot.i18n import text as text_of
 from bot.pending import PendingAnswer
 from bot.ratelimit import GroupFloodControl
 from bot.services import SERVICES_KEY, Services, moderation_settings
 from bot.settings import BotSettings
 from ml.tags import ALL_LABELS
+from moderation.blocklist import Entry, Match
 from moderation.hashtags import load_vocabulary
-from moderation.verdict import Action, ModerationMode, ModerationSettings, Reason, Verdict
+from moderation.verdict import Action, ModerationMode, ModerationSettings, Reason, Verdict, known_spam
+from storage import repository
 from storage.migrate import upgrade_to_head
-from storage.models import Chat, Flag
+from storage.models import Chat, Flag, SpamPicture
 from storage.session import create_engine, create_sessionmaker
 from worker.contract import ClassifyResult
 from worker.queue import Classified
 
 GROUP_ID, SPAMMER_ID, MESSAGE_ID = -100123, 42, 7
 CAPTION = "#beach #sport"  # water and sport, on a photo the model is sure shows a cafe
+PICTURE = "c3a5b4e1f0d29687"  # a perceptual hash (moderation.blocklist)
+ADMIN_ID = 5
 
 
 class Crash(BaseException):
@@ -174,3 +178,74 @@ async def test_one_flood_notice_per_window_and_none_in_dry_run(svc, redis_url, m
     assert results == [False, True, True, True]  # the first is classified, the rest are not
     sent = [call for name, call in bot.calls if name == "sendMessage"]
     assert [call["text"] for call in sent] == [text_of("group_flooded", "en")] * notices
+
+
+async def set_mode(svc: Services, mode: ModerationMode) -> None:
+    async with svc.sessions.begin() as session:
+        (await session.get(Chat, GROUP_ID)).moderation_mode = mode.value
+
+
+async def test_a_known_spam_picture_is_deleted_with_its_reason_whatever_the_caption(svc):
+    async with svc.sessions.begin() as session:
+        entry = await repository.block_picture(session, GROUP_ID, PICTURE, ADMIN_ID, None)
+    bot = GroupBot()
+    verdict = known_spam(ModerationSettings(enabled=True, mode=ModerationMode.DELETE))
+    await act(svc, spam(bot), verdict, picture_hash=PICTURE, match=Match(Entry(entry.id, entry.hash), 0))
+    assert [name for name, _ in bot.calls] == ["deleteMessage", "sendMessage"]
+    notice = bot.calls[1][1]["text"]
+    assert notice == text_of("known_spam_delete_notice", "en", user=spam(bot).from_user.mention_html())
+    async with svc.sessions() as session:
+        flag = (await session.scalars(select(Flag))).one()
+        assert (flag.action, flag.reason, flag.picture_hash) == ("delete", "known_spam_picture", PICTURE)
+        assert flag.model_version is None and flag.compatible_probability is None  # no model judged it
+        assert (await session.get(SpamPicture, entry.id)).hits == 1
+
+
+async def add_flag(svc: Services, action: str, picture_hash: str | None = PICTURE) -> int:
+    async with svc.sessions.begin() as session:
+        return await repository.add_flag(
+            session, chat_id=GROUP_ID, message_id=MESSAGE_ID, user_id=SPAMMER_ID, caption_tags=["beach"],
+            predicted_tag="cafe", confidence=0.99, compatible_probability=0.001, action=action,
+            model_version="v2", reason="mismatch", picture_hash=picture_hash,
+        )
+
+
+@pytest.mark.parametrize(
+    ("mode", "action", "deletes"),
+    [
+        (ModerationMode.DELETE, "flag", True),  # flagged before the chat chose delete mode: deleted now
+        (ModerationMode.DELETE, "delete", False),  # the bot deleted it already
+        (ModerationMode.FLAG, "flag", False),
+        (ModerationMode.DRY_RUN, "record", False),
+    ],
+)
+async def test_spam_on_a_flag_blocks_its_picture_and_deletes_the_photo_in_delete_mode(
+    svc, mode, action, deletes
+):
+    await set_mode(svc, mode)
+    flag_id = await add_flag(svc, action)
+    bot = GroupBot()
+    before = counted("scenetag_feedback_total", kind="spam")
+    recorded = await record_spam(svc, bot, GROUP_ID, flag_id, admin_id=ADMIN_ID)
+    assert recorded is not None and recorded.deleted == (deletes or action == "delete")
+    expected = [("deleteMessage", {"chat_id": GROUP_ID, "message_id": MESSAGE_ID})] if deletes else []
+    assert bot.calls == expected
+    assert counted("scenetag_feedback_total", kind="spam") == before + 1
+    async with svc.sessions() as session:
+        flag = await session.get(Flag, flag_id)
+        assert (flag.admin_verdict, flag.verdict_by) == ("spam", ADMIN_ID)
+        ((hash_, added_by, source),) = (await session.execute(
+            select(SpamPicture.hash, SpamPicture.added_by, SpamPicture.source_flag_id)
+        )).all()
+        assert (hash_, added_by, source) == (PICTURE, ADMIN_ID, flag_id)
+
+
+async def test_spam_without_a_picture_hash_is_recorded_but_blocks_nothing(svc):
+    flag_id = await add_flag(svc, "flag", picture_hash=None)
+    recorded = await record_spam(svc, GroupBot(delete_fails=BadRequest("Message to delete not found")),
+                                 GROUP_ID, flag_id, admin_id=ADMIN_ID)
+    assert recorded is not None and recorded.entry is None and not recorded.deleted  # the delete failed
+    assert await record_spam(svc, GroupBot(), GROUP_ID, flag_id + 1, admin_id=ADMIN_ID) is None  # no flag
+    async with svc.sessions() as session:
+        assert (await session.get(Flag, flag_id)).admin_verdict == "spam"
+        assert (await session.scalars(select(SpamPicture))).all() == []

@@ -10,6 +10,7 @@ from sqlalchemy import select, text, update
 from storage import repository
 from storage.migrate import upgrade_to_head
 from storage.models import Chat, Flag, Suggestion
+from storage.repository import NOT_SPAM
 from storage.session import create_engine, create_sessionmaker
 
 DEFAULTS = repository.StoredModeration(enabled=False, mode="flag", sensitivity="lenient", min_hashtags=3)
@@ -103,8 +104,8 @@ async def test_not_spam_only_within_the_flags_chat(sessions):
         await repository.ensure_chat(session, -2, "group", DEFAULTS)
         flag_id = await add_flag(session, -1, message_id=77)
     async with sessions.begin() as session:
-        assert not await repository.mark_not_spam(session, flag_id, chat_id=-2, admin_id=1)
-        assert await repository.mark_not_spam(session, flag_id, chat_id=-1, admin_id=1)
+        assert not await repository.record_verdict(session, flag_id, chat_id=-2, admin_id=1, verdict=NOT_SPAM)
+        assert await repository.record_verdict(session, flag_id, chat_id=-1, admin_id=1, verdict=NOT_SPAM)
     async with sessions() as session:
         flag = (await session.scalars(select(Flag))).one()
         assert (flag.caption_tags, flag.admin_verdict, flag.verdict_by) == (["beach", "sport"], "not_spam", 1)
@@ -125,7 +126,7 @@ async def test_stats_count_this_chat_only(sessions):
         await suggest(session, -2, 5, "bar")
         for chat_id, message_id in ((-1, 1), (-1, 2), (-2, 3)):
             flag_id = await add_flag(session, chat_id, message_id)
-        await repository.mark_not_spam(session, flag_id, chat_id=-2, admin_id=1)
+        await repository.record_verdict(session, flag_id, chat_id=-2, admin_id=1, verdict=NOT_SPAM)
     async with sessions() as session:
         assert await repository.chat_stats(session, -1) == repository.ChatStats(3, 1, 2, 0)
         assert await repository.chat_stats(session, -2) == repository.ChatStats(1, 1, 1, 1)
@@ -168,7 +169,7 @@ async def test_training_feedback_and_opting_out_clears_the_chats_photo_ids(sessi
         await repository.set_correction(session, corrected, 10, "other")
         await repository.set_feedback(session, corrected + 1, 10, "down")
         await repository.set_feedback(session, leaving, 20, "up")
-        await repository.mark_not_spam(session, not_spam, -1, admin_id=1)
+        await repository.record_verdict(session, not_spam, -1, admin_id=1, verdict=NOT_SPAM)
     async with sessions() as session:
         suggestions, flags = await repository.training_feedback(session)
         assert [s.file_id for s in suggestions] == ["F-up", "F-corrected", "F-leaving"]
@@ -337,8 +338,8 @@ async def test_version_feedback_counts_one_versions_answers_since_a_moment(any_s
             await repository.set_feedback(session, suggestion_id, 10, rating)
         await repository.set_feedback(session, before, 10, "up")
         await repository.set_correction(session, ids[2], 10, "other")
-        await repository.mark_not_spam(session, flags[0], -1, admin_id=1)
-        await repository.mark_not_spam(session, other, -1, admin_id=1)
+        await repository.record_verdict(session, flags[0], -1, admin_id=1, verdict=NOT_SPAM)
+        await repository.record_verdict(session, other, -1, admin_id=1, verdict=NOT_SPAM)
     async with any_sessions() as session:
         since = await repository.version_feedback(session, "abc123", since=start)
         ever = await repository.version_feedback(session, "abc123")
@@ -395,3 +396,55 @@ async def test_a_members_clean_posts_count_in_a_row_and_an_approval_outlasts_a_f
 async def standing(sessions, chat_id: int, user_id: int) -> repository.MemberStanding:
     async with sessions() as session:
         return await repository.member_standing(session, chat_id, user_id)
+
+
+async def _flag(session, message_id: int = 5):
+    return await repository.add_flag(
+        session, chat_id=-1, message_id=message_id, user_id=7, caption_tags=["beach"],
+        predicted_tag="cafe", confidence=0.9, compatible_probability=0.001, action="flag", model_version="v2",
+        reason="mismatch", picture_hash="00ff00ff00ff00ff",
+    )
+
+
+async def test_a_spam_verdict_is_recorded_with_its_admin_and_the_last_verdict_stands(sessions):
+    async with sessions.begin() as session:
+        await repository.ensure_chat(session, -1, "supergroup", DEFAULTS)
+        flag_id = await _flag(session)
+        # Not a flag of that chat:
+        assert await repository.record_verdict(session, flag_id, -2, 3, repository.SPAM) is None
+        flag = await repository.record_verdict(session, flag_id, -1, 3, repository.SPAM)
+        assert flag is not None and (flag.admin_verdict, flag.verdict_by) == ("spam", 3)
+        entry = await repository.block_picture(session, -1, flag.picture_hash, 3, flag_id)
+        with pytest.raises(ValueError, match="verdict"):
+            await repository.record_verdict(session, flag_id, -1, 3, "maybe")
+    async with sessions.begin() as session:
+        assert [e.id for e in await repository.blocklist(session, -1)] == [entry.id]
+        flag = await repository.record_verdict(session, flag_id, -1, 4, NOT_SPAM)  # changed their mind
+        assert (flag.admin_verdict, flag.verdict_by) == ("not_spam", 4)
+    async with sessions() as session:
+        assert await repository.blocklist(session, -1) == []  # its picture is off the list again
+        assert (await repository.flag_of_message(session, -1, 5)).id == flag_id
+        assert await repository.flag_of_message(session, -1, 6) is None
+
+
+async def test_the_blocklist_holds_a_hash_once_per_list_and_counts_hits(sessions):
+    async with sessions.begin() as session:
+        for chat_id in (-1, -2):
+            await repository.ensure_chat(session, chat_id, "supergroup", DEFAULTS)
+        mine = await repository.block_picture(session, -1, "00000000000000ff", 3, None)
+        again = await repository.block_picture(session, -1, "00000000000000ff", 4, None)
+        everywhere = await repository.block_picture(session, None, "00000000000000ff", 9, None)
+        theirs = await repository.block_picture(session, -2, "ff00000000000000", 5, None)
+        assert again.id == mine.id and len({mine.id, everywhere.id, theirs.id}) == 3
+        await repository.count_hit(session, mine.id)
+        await repository.count_hit(session, mine.id)
+    async with sessions.begin() as session:
+        listed = {e.id: (e.chat_id, e.hits) for e in await repository.blocklist(session, -1)}
+        assert listed == {mine.id: (-1, 2), everywhere.id: (None, 0)}  # its own and the global list
+        assert not await repository.unblock_picture(session, theirs.id, -1)  # another chat's entry
+        assert not await repository.unblock_picture(session, everywhere.id, -1)  # global: operators only
+        assert await repository.unblock_picture(session, everywhere.id, None)
+        assert await repository.unblock_picture(session, mine.id, -1)
+    async with sessions() as session:
+        assert await repository.blocklist(session, -1) == []
+        assert [e.id for e in await repository.blocklist(session, -2)] == [theirs.id]

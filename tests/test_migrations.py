@@ -16,7 +16,9 @@ from storage.migrate import alembic_config
 from storage.models import Base
 from storage.session import create_engine
 
-TABLES = {"chats", "chat_days", "members", "suggestions", "flags", "api_keys", "alembic_version"}
+TABLES = {
+    "chats", "chat_days", "members", "suggestions", "flags", "spam_pictures", "api_keys", "alembic_version"
+}
 
 
 def schema_diff(url: str) -> list:

@@ -33,6 +33,7 @@ from moderation.verdict import ModerationSettings
 from storage import repository
 from storage.migrate import upgrade_to_head
 from storage.models import Chat
+from storage.repository import NOT_SPAM
 from storage.session import create_engine, create_sessionmaker
 from storage.settings import DatabaseSettings
 from tests.fake_telegram import FakeTelegram
@@ -71,18 +72,20 @@ def test_label_of_a_ranked_list(feedback, corrected, expected):
 
 
 @pytest.mark.parametrize(
-    ("verdict", "scenes", "expected"),
+    ("verdict", "scenes", "predicted", "expected"),
     [
-        ("not_spam", ["water"], "water"),
-        ("not_spam", ["water", "water"], "water"),
-        ("not_spam", ["water", "sport"], None),  # ambiguous: which scene does the photo show?
-        ("not_spam", [], None),
-        ("not_spam", None, None),  # a flag from before scene tags were kept
-        (None, ["water"], None),  # no admin verdict: the flag may be right
+        ("not_spam", ["water"], "cafe", ("water", "admin")),
+        ("not_spam", ["water", "water"], "cafe", ("water", "admin")),
+        ("not_spam", ["water", "sport"], "cafe", None),  # ambiguous: which scene does the photo show?
+        ("not_spam", [], "cafe", None),
+        ("not_spam", None, "cafe", None),  # a flag from before scene tags were kept
+        (None, ["water"], "cafe", None),  # no admin verdict: the flag may be right
+        ("spam", ["water"], "cafe", ("cafe", "admin_spam")),  # not the caption's scene: the model's
+        ("spam", ["water"], "", None),  # a known spam picture, or an admin's /spam: no model judged it
     ],
 )
-def test_label_of_flag(verdict, scenes, expected):
-    assert label_of_flag(verdict, scenes) == expected
+def test_label_of_flag(verdict, scenes, predicted, expected):
+    assert label_of_flag(verdict, scenes, predicted) == expected
 
 
 def suggestion_row(id_: int, **fields) -> SimpleNamespace:
@@ -95,8 +98,8 @@ def suggestion_row(id_: int, **fields) -> SimpleNamespace:
 
 def flag_row(id_: int, **fields) -> SimpleNamespace:
     defaults = dict(
-        id=id_, admin_verdict="not_spam", caption_scene_tags=["water"], file_id=f"G{id_}",
-        file_unique_id=f"V{id_}", model_version="v2", verdict_at=MAR, created_at=JAN,
+        id=id_, admin_verdict="not_spam", caption_scene_tags=["water"], predicted_tag="cafe",
+        file_id=f"G{id_}", file_unique_id=f"V{id_}", model_version="v2", verdict_at=MAR, created_at=JAN,
     )
     return SimpleNamespace(**(defaults | fields))
 
@@ -113,7 +116,13 @@ def test_labelled_records_take_the_rating_time_and_count_ambiguous_verdicts():
                        corrected_tag="bar", corrected_at=MAR),
         suggestion_row(8, offered=[{"tag": "cafe", "probability": 0.5}, {"tag": "bar", "probability": 0.4}]),
     ]
-    flags = [flag_row(1), flag_row(2, caption_scene_tags=["water", "sport"]), flag_row(3, file_id=None)]
+    flags = [
+        flag_row(1),
+        flag_row(2, caption_scene_tags=["water", "sport"]),
+        flag_row(3, file_id=None),
+        flag_row(4, admin_verdict="spam"),
+        flag_row(5, admin_verdict="spam", predicted_tag=""),  # no model judged it: no tag
+    ]
     records, ambiguous = labelled_records(suggestions, flags)
     assert [(r.kind, r.record_id, r.path, r.source) for r in records] == [
         ("suggestion", 1, "cafe/U1.jpg", "up"),
@@ -121,13 +130,14 @@ def test_labelled_records_take_the_rating_time_and_count_ambiguous_verdicts():
         ("suggestion", 6, "cafe/U6.jpg", "up"),
         ("suggestion", 7, "bar/U7.jpg", "picked"),
         ("flag", 1, "water/V1.jpg", "admin"),
+        ("flag", 4, "cafe/V4.jpg", "admin_spam"),
     ]
-    assert ambiguous == 1
-    assert [r.rated_at for r in records] == [JAN, MAR, MAR, MAR, MAR]
+    assert ambiguous == 2
+    assert [r.rated_at for r in records] == [JAN, MAR, MAR, MAR, MAR, MAR]
     assert ManifestRow.of(records[3]).offered == "cafe bar"
     recent, _ = labelled_records(suggestions, flags, since=date(2026, 2, 1))
     assert [(r.kind, r.record_id) for r in recent] == [
-        ("suggestion", 2), ("suggestion", 6), ("suggestion", 7), ("flag", 1)]
+        ("suggestion", 2), ("suggestion", 6), ("suggestion", 7), ("flag", 1), ("flag", 4)]
 
 
 def test_the_manifest_round_trips_sorted_by_record(tmp_path):
@@ -183,7 +193,7 @@ async def feedback_database(url: str, telegram: FakeTelegram) -> dict[str, str]:
             await repository.set_feedback(session, suggestion_id, user_id, "up")
         await repository.set_feedback(session, corrected, 1, "down")
         await repository.set_correction(session, corrected, 1, "water")
-        await repository.mark_not_spam(session, flag_id, -5, admin_id=9)
+        await repository.record_verdict(session, flag_id, -5, admin_id=9, verdict=NOT_SPAM)
         await repository.set_keep_photo_ids(session, await session.get(Chat, 2), False)
     await engine.dispose()
     return {name: file_id for name, (file_id, _) in ids.items()}

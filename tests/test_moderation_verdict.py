@@ -18,6 +18,7 @@ from moderation.verdict import (
     caption_scenes,
     compatible_probability,
     judge,
+    known_spam,
     precheck,
 )
 
@@ -156,3 +157,19 @@ def test_settings_accept_their_stored_strings_and_refuse_unknown_ones():
     assert stored.threshold == THRESHOLDS[Sensitivity.STRICT]
     with pytest.raises(ValueError):
         ModerationSettings(sensitivity="paranoid")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        (ModerationSettings(enabled=True, mode=ModerationMode.DELETE), Action.DELETE),
+        (ModerationSettings(enabled=True, mode=ModerationMode.FLAG), Action.FLAG),
+        (ModerationSettings(enabled=True, mode=ModerationMode.DRY_RUN), Action.RECORD),
+        (ModerationSettings(enabled=False), Action.NONE),
+    ],
+)
+def test_a_known_spam_picture_is_acted_on_in_the_chats_mode(settings, expected):
+    verdict = known_spam(settings)
+    assert verdict.action is expected
+    if expected is not Action.NONE:
+        assert verdict.reason is Reason.KNOWN_SPAM_PICTURE and verdict.compatible_probability is None

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from redis import Redis
 
+from storage import repository
 from storage.models import Chat
 from storage.session import create_engine, create_sessionmaker
 from tests.fake_telegram import Chat as FakeChat
@@ -27,6 +28,7 @@ from web.settings import WebSettings
 from worker.queue import build_request, enqueue_photo, photo_queue
 
 OPERATOR_ID = 1
+SAMPLE = Path(__file__).resolve().parent.parent / "ml" / "samples" / "coast.jpg"
 
 
 @dataclass
@@ -359,3 +361,103 @@ async def test_a_chunked_form_over_the_pages_limit_is_413(dashboard: Dashboard) 
         "/logout", content=endless(), headers={"content-type": "application/x-www-form-urlencoded"}
     )
     assert response.status_code == 413
+
+
+async def flagged_photo(dashboard: Dashboard, picture_hash: str | None) -> tuple[dict, int]:
+    """A member's photo in the club, which the fake Bot API holds (deleteMessage can delete it), and a flag
+    on it; the club in delete mode."""
+    photo = await dashboard.telegram.send_group_photo(dashboard.club, dashboard.carol, SAMPLE.read_bytes())
+    engine = create_engine(dashboard.database_url)
+    try:
+        async with create_sessionmaker(engine).begin() as session:
+            (await session.get(Chat, dashboard.club.id)).moderation_mode = "delete"
+            flag_id = await repository.add_flag(
+                session, chat_id=dashboard.club.id, message_id=photo["message_id"], user_id=7,
+                caption_tags=["beach"], predicted_tag="cafe", confidence=0.9, compatible_probability=0.001,
+                action="flag", model_version="v2", reason="mismatch", picture_hash=picture_hash,
+            )
+    finally:
+        await engine.dispose()
+    return photo, flag_id
+
+
+async def test_an_admin_marks_a_flag_spam_which_blocks_its_picture_and_deletes_it_in_delete_mode(
+    dashboard: Dashboard,
+) -> None:
+    club = dashboard.club
+    photo, flag_id = await flagged_photo(dashboard, "c3a5b4e1f0d29687")
+    await dashboard.login(dashboard.alice.id, "Alice")
+    path = f"/chats/{club.id}"
+    page = await dashboard.client.get(path)
+    assert f'action="/chats/{club.id}/flags/{flag_id}/spam"' in page.text
+    assert "No picture is blocked in this group." in page.text
+    assert 'name="everywhere"' not in page.text  # only operators block a picture in every group
+    url = f"{path}/flags/{flag_id}/spam"
+    assert (await dashboard.client.post(url, data={})).status_code == 403  # no CSRF token
+    token = await dashboard.csrf_token(path)
+    marked = await dashboard.client.post(url, data={"csrf_token": token, "everywhere": "on"})
+    assert (marked.status_code, marked.headers["location"]) == (303, f"{path}#flag-{flag_id}")
+    assert (club.id, photo["message_id"]) in dashboard.telegram.deleted_messages
+    page = await dashboard.client.get(path)
+    assert "Marked as spam. The picture is now blocked in this group. The photo was deleted." in page.text
+    assert "spam — by you" in page.text and "<code>c3a5b4e1f0d29687</code>" in page.text
+    assert f'action="/chats/{club.id}/flags/{flag_id}/spam"' not in page.text  # judged: no second press
+    # An admin's "everywhere" was ignored: blocked in this group only.
+    entry_id = int(re.search(r'id="picture-(\d+)"', page.text).group(1))
+    assert "this group" in page.text.split(f'id="picture-{entry_id}"')[1][:200]
+
+    # Bob administers the quiet group only: neither the flag nor the entry are his to judge or remove.
+    await dashboard.login(dashboard.bob.id, "Bob")
+    token = await dashboard.csrf_token(f"/chats/{dashboard.quiet.id}")
+    for other in (f"/chats/{dashboard.quiet.id}/flags/{flag_id}/spam",
+                  f"/chats/{dashboard.quiet.id}/blocklist/{entry_id}/remove"):
+        assert (await dashboard.client.post(other, data={"csrf_token": token})).status_code == 404
+    assert (await dashboard.client.post(url, data={"csrf_token": token})).status_code == 404  # not his group
+
+    # Alice takes the picture off the list again (a second login link: another name signs differently).
+    await dashboard.login(dashboard.alice.id, "Alice A.")
+    token = await dashboard.csrf_token(path)
+    removed = await dashboard.client.post(f"{path}/blocklist/{entry_id}/remove", data={"csrf_token": token})
+    assert removed.status_code == 303, removed.text
+    assert removed.headers["location"] == f"{path}#blocklist"
+    page = await dashboard.client.get(path)
+    assert "The picture is no longer blocked." in page.text
+    assert "No picture is blocked in this group." in page.text
+
+
+async def test_an_operator_blocks_a_picture_in_every_group_and_only_an_operator_removes_it(
+    dashboard: Dashboard,
+) -> None:
+    club = dashboard.club
+    _, flag_id = await flagged_photo(dashboard, "00000000ffffffff")
+    await dashboard.login(OPERATOR_ID, "Olga")
+    path = f"/chats/{club.id}"
+    token = await dashboard.csrf_token(path)
+    form = {"csrf_token": token, "everywhere": "on"}
+    await dashboard.client.post(f"{path}/flags/{flag_id}/spam", data=form)
+    page = await dashboard.client.get(path)
+    assert "The picture is now blocked in every group." in page.text
+    entry_id = int(re.search(r'id="picture-(\d+)"', page.text).group(1))
+    # The club's admin sees the global entry but has no button for it, and a forged press is refused.
+    await dashboard.login(dashboard.alice.id, "Alice")
+    page = await dashboard.client.get(path)
+    assert "every group" in page.text and f"/blocklist/{entry_id}/remove" not in page.text
+    token = await dashboard.csrf_token(path)
+    forged = await dashboard.client.post(f"{path}/blocklist/{entry_id}/remove", data={"csrf_token": token})
+    assert forged.status_code == 404
+    await dashboard.login(OPERATOR_ID, "Olga O.")
+    token = await dashboard.csrf_token(path)
+    removed = await dashboard.client.post(f"{path}/blocklist/{entry_id}/remove", data={"csrf_token": token})
+    assert removed.status_code == 303
+    assert "No picture is blocked in this group." in (await dashboard.client.get(path)).text
+
+
+async def test_spam_on_a_flag_without_a_picture_hash_is_recorded_and_said_so(dashboard: Dashboard) -> None:
+    _, flag_id = await flagged_photo(dashboard, None)
+    await dashboard.login(dashboard.alice.id, "Alice")
+    path = f"/chats/{dashboard.club.id}"
+    token = await dashboard.csrf_token(path)
+    await dashboard.client.post(f"{path}/flags/{flag_id}/spam", data={"csrf_token": token})
+    page = await dashboard.client.get(path)
+    assert "The picture was never read, so it is not blocked." in page.text
+    assert "No picture is blocked in this group." in page.text

@@ -1,6 +1,6 @@
 """The two Bot API questions the dashboard asks, with answers cached briefly in Redis (shared by replicas):
 who is this user in that chat (getChatMember: an administrator? their name), and what is the chat called
-(getChat)."""
+(getChat); and the one thing it does in a chat: delete a photo an admin marked spam (deleteMessage)."""
 
 from __future__ import annotations
 
@@ -122,6 +122,14 @@ class BotApi:
 
         verdicts = await asyncio.gather(*(check(chat_id) for chat_id in chat_ids))
         return [chat_id for chat_id, admin in zip(chat_ids, verdicts, strict=True) if admin]
+
+    async def delete_message(self, chat_id: int, message_id: int) -> bool:
+        """Delete a message as the bot; False when Telegram refuses (gone already, or the bot may not)."""
+        try:
+            return bool(await self.call("deleteMessage", chat_id=chat_id, message_id=message_id))
+        except TelegramError as error:
+            logger.info("deleteMessage(%s, %s): %s", chat_id, message_id, error)
+            return False
 
     async def chat_title(self, chat_id: int) -> str | None:
         """The chat's title, or None when Telegram will not say (the page shows the id instead)."""

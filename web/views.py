@@ -15,7 +15,14 @@ from markupsafe import Markup
 from redis.exceptions import RedisError
 
 from moderation.verdict import MIN_HASHTAGS_RANGE, THRESHOLDS, ModerationMode, Sensitivity
-from storage.repository import chat_weekly_stats, mark_not_spam
+from storage.repository import (
+    NOT_SPAM,
+    blocklist,
+    chat_weekly_stats,
+    mark_spam,
+    record_verdict,
+    unblock_picture,
+)
 from web import queries
 from web.audit import SettingsChange, describe_changes, recent_changes, record_change
 from web.auth import (
@@ -37,7 +44,7 @@ from web.forms import FormError, parse_settings_form
 from web.queue_state import queue_state
 from web.series import bucket_edges, time_buckets, window_stats
 from web.settings import WebSettings
-from web.telegram import BotApi
+from web.telegram import BotApi, TelegramUnavailable
 
 logger = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)  # pages; the OpenAPI docs are for the HTTP API
@@ -46,6 +53,7 @@ CHART_SPAN = timedelta(hours=24)
 CHART_BUCKETS = 48  # half an hour each
 RECENT_FLAGS = 50
 WEEKS_SHOWN = 8  # the chat page's weekly moderation table
+NO_SUCH_FLAG = "There is no such flag in this group."
 USED_LINK = "This login link was used already: log in with the Telegram button again."
 # The pages load nothing from elsewhere except the login page's Telegram widget (a script and its frame), and
 # may not be framed (the settings form). Set on the pages only: the HTTP API's docs are another matter.
@@ -267,8 +275,10 @@ async def chat_page(request: Request, viewer: CurrentViewer, chat_id: int) -> Re
     async with request.app.state.sessionmaker() as session:
         flags = await queries.recent_flags(session, chat_id, RECENT_FLAGS)
         weekly = await chat_weekly_stats(session, chat_id, today=datetime.now(UTC).date(), weeks=WEEKS_SHOWN)
+        blocked = await blocklist(session, chat_id)
     telegram = telegram_of(request)
     judges = [flag.verdict_by for flag in flags if flag.verdict_by is not None]
+    judges += [entry.added_by for entry in blocked]
     return render(
         request,
         "chat.html",
@@ -276,6 +286,7 @@ async def chat_page(request: Request, viewer: CurrentViewer, chat_id: int) -> Re
         title=await telegram.chat_title(chat_id),
         flags=flags,
         weekly=weekly,
+        blocklist=blocked,
         names=await telegram.member_names(chat_id, judges),
         changes=await recent_changes(request.app.state.redis_async, chat_id),
         modes=list(ModerationMode),
@@ -312,9 +323,66 @@ async def not_spam(
     """The verdict the flag's "Not spam" button in Telegram records, given from the dashboard."""
     await accessible_chat(request, viewer, chat_id)
     async with request.app.state.sessionmaker.begin() as session:
-        recorded = await mark_not_spam(session, flag_id, chat_id, viewer.user.id)
+        recorded = await record_verdict(session, flag_id, chat_id, viewer.user.id, NOT_SPAM)
     if not recorded:
-        raise PageError(404, "There is no such flag in this group.")
+        raise PageError(404, NO_SUCH_FLAG)
     logger.info("flag %s in chat %s marked not spam by %s", flag_id, chat_id, viewer.user.id)
-    request.session["flash"] = "Marked as not spam."
+    return back_to_flag(request, chat_id, flag_id, "Marked as not spam.")
+
+
+def back_to_flag(request: Request, chat_id: int, flag_id: int, flash: str) -> Response:
+    """After a verdict: the group's page at the flag, saying what was done."""
+    request.session["flash"] = flash
     return RedirectResponse(f"/chats/{chat_id}#flag-{flag_id}", status_code=303)
+
+
+@router.post("/chats/{chat_id}/flags/{flag_id}/spam")
+async def spam(
+    request: Request, viewer: CurrentViewer, form: CheckedForm, chat_id: int, flag_id: int
+) -> Response:
+    """The verdict the flag's "🚫 Spam" button in Telegram records, given from the dashboard: the picture goes
+    on the group's blocklist (an operator may choose every group's: `everywhere`) and, in delete mode, the
+    photo is deleted through the Bot API now."""
+    summary = await accessible_chat(request, viewer, chat_id)
+    everywhere = viewer.is_operator and form.get("everywhere") == "on"
+    async with request.app.state.sessionmaker.begin() as session:
+        marked = await mark_spam(session, flag_id, chat_id, viewer.user.id, everywhere=everywhere)
+    if marked is None:
+        raise PageError(404, NO_SUCH_FLAG)
+    flag, entry = marked
+    where = "every group" if everywhere else "this group"
+    notes = [
+        "Marked as spam.",
+        f"The picture is now blocked in {where}."
+        if entry
+        else "The picture was never read, so it is not blocked.",
+    ]
+    if summary.settings.mode is ModerationMode.DELETE and flag.action != "delete":
+        try:
+            deleted = await telegram_of(request).delete_message(chat_id, flag.message_id)
+        except TelegramUnavailable as error:
+            logger.warning("spam %s/%s not deleted: %s", chat_id, flag.message_id, error)
+            deleted = False
+        notes.append("The photo was deleted." if deleted else "Telegram would not delete the photo.")
+    blocked = entry.id if entry else None
+    logger.info(
+        "flag %s in chat %s marked spam by %s (blocklist entry %s)", flag_id, chat_id, viewer.user.id, blocked
+    )
+    return back_to_flag(request, chat_id, flag_id, " ".join(notes))
+
+
+@router.post("/chats/{chat_id}/blocklist/{entry_id}/remove")
+async def remove_blocked_picture(
+    request: Request, viewer: CurrentViewer, form: CheckedForm, chat_id: int, entry_id: int
+) -> Response:
+    """Take a picture off the group's blocklist; an entry of every group's list only an operator removes."""
+    await accessible_chat(request, viewer, chat_id)
+    async with request.app.state.sessionmaker.begin() as session:
+        removed = await unblock_picture(session, entry_id, chat_id)
+        if not removed and viewer.is_operator:
+            removed = await unblock_picture(session, entry_id, None)
+    if not removed:
+        raise PageError(404, "There is no such picture on this group's blocklist.")
+    logger.info("blocklist entry %s of chat %s removed by %s", entry_id, chat_id, viewer.user.id)
+    request.session["flash"] = "The picture is no longer blocked."
+    return RedirectResponse(f"/chats/{chat_id}#blocklist", status_code=303)

@@ -30,7 +30,7 @@ async def deliver(application: Application, pending: PendingAnswer, outcome: Out
         if pending.kind == "private":
             await answer_private_photo(svc, message, pending, outcome)
         else:
-            await answer_group_photo(svc, message, outcome)
+            await answer_group_photo(svc, message, outcome, pending.picture_hash)
     except TelegramError as error:  # e.g. the user blocked the bot meanwhile
         logger.warning("could not answer photo %s in chat %s: %s", pending.job_id, message.chat_id, error)
     except SQLAlchemyError:  # never silent: logged with the traceback and counted

@@ -31,7 +31,7 @@ from storage.models import Chat
 logger = logging.getLogger(__name__)
 
 
-async def _admin_in_group(svc: Services, context: ContextTypes.DEFAULT_TYPE, message: Message) -> bool:
+async def admin_in_group(svc: Services, context: ContextTypes.DEFAULT_TYPE, message: Message) -> bool:
     """True for an admin's message in a group; otherwise replies why not and returns False."""
     language = _language(svc, message)
     if message.chat.type == ChatType.PRIVATE:
@@ -90,7 +90,7 @@ async def moderation(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     """/moderation on|off: switch hashtag-spam flagging for this group (admins only)."""
     message = update.effective_message
     svc = services(context)
-    if message is None or not await _admin_in_group(svc, context, message):
+    if message is None or not await admin_in_group(svc, context, message):
         return
     language = _language(svc, message)
     args = [arg.lower() for arg in context.args or []]
@@ -109,7 +109,7 @@ async def settings(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     svc = services(context)
     if message is None:
         return
-    if message.chat.type != ChatType.PRIVATE and not await _admin_in_group(svc, context, message):
+    if message.chat.type != ChatType.PRIVATE and not await admin_in_group(svc, context, message):
         return
     await _show(message, await _change(svc, message, None), _language(svc, message))
 
@@ -162,7 +162,7 @@ async def untrust(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def _approve(update: Update, context: ContextTypes.DEFAULT_TYPE, *, trusted: bool) -> None:
     message = update.effective_message
     svc = services(context)
-    if message is None or not await _admin_in_group(svc, context, message):
+    if message is None or not await admin_in_group(svc, context, message):
         return
     language = _language(svc, message)
     target = message.reply_to_message
@@ -184,7 +184,7 @@ async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     (admins only)."""
     message = update.effective_message
     svc = services(context)
-    if message is None or not await _admin_in_group(svc, context, message):
+    if message is None or not await admin_in_group(svc, context, message):
         return
     language = _language(svc, message)
     async with svc.sessions.begin() as session:

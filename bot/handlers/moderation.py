@@ -3,28 +3,38 @@
 The photo is handed to the worker here (`group_photo`); the judging happens when its result comes
 back, in whichever bot process reads it (`answer_group_photo`, called by `bot.answers`).
 
+A photo matching a known spam picture (the chat's blocklist or the global one, `moderation.blocklist`) is
+acted on at once, whatever its caption says, without the worker: the bot hashes the photo it downloaded.
+An admin's verdict on a notice ("not spam", "🚫 Spam") or `/spam` in reply to a photo is recorded on the
+photo's flag; "spam" puts the picture on the chat's blocklist and, in delete mode, deletes the photo.
+
 Quiet by design: nothing is posted in a group unless a flag or delete notice is due; a busy
 worker or a bad image is only logged there.
 """
 
 from __future__ import annotations
 
+import asyncio
 import html
 import logging
+from dataclasses import dataclass
 
 from redis.exceptions import RedisError
-from telegram import Message, Update
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import Bot, Message, Update
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot import metrics
 from bot.admins import chat_admin_ids, is_admin_message, member_id, sender_id
-from bot.callbacks import not_spam_keyboard, parse_not_spam
+from bot.callbacks import parse_verdict, verdict_keyboard
 from bot.classify import Busy
+from bot.handlers.chat_admin import admin_in_group
 from bot.handlers.photos import attachment_of, download, kept_file_id, pending_answer
 from bot.i18n import Language, text
-from bot.replies import delete_text, flag_text
+from bot.replies import delete_text, flag_text, known_spam_text
 from bot.services import Services, moderation_settings, services
+from moderation.blocklist import Entry, Match, NotAPicture, closest_match, picture_hash
 from moderation.hashtags import extract_hashtags
 from moderation.trust import is_trusted
 from moderation.verdict import (
@@ -34,9 +44,11 @@ from moderation.verdict import (
     Reason,
     Verdict,
     judge,
+    known_spam,
     precheck,
 )
 from storage import repository
+from storage.models import Chat, Flag, SpamPicture
 from worker.contract import ClassifyResult
 from worker.queue import Classified, Outcome
 
@@ -44,8 +56,9 @@ logger = logging.getLogger(__name__)
 
 
 async def group_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Count a group photo; when moderation is on and its caption has hashtags, hand it to the worker
-    (`answer_group_photo` judges it once the result is in)."""
+    """Count a group photo; when moderation is on, act on it at once if it is a known spam picture, else,
+    when its caption has hashtags, hand it to the worker (`answer_group_photo` judges it once the result
+    is in)."""
     message = update.effective_message
     attachment = attachment_of(message) if message else None
     if message is None or attachment is None:
@@ -57,27 +70,47 @@ async def group_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         chat = await svc.chat_row(session, message.chat)
         await repository.count_photo(session, message.chat_id)
         settings = moderation_settings(chat)
-    # Cheap checks first: most photos need neither the admin list nor the model.
-    if precheck(hashtags, settings) is not None:
-        metrics.count_unanswered("group", "skipped")
-        return
-    if await is_admin_message(context.bot, svc.admins, message):
-        metrics.count_unanswered("group", "skipped")
-        return
-    if await trusted_member(svc, message):
+        rows = await repository.blocklist(session, message.chat_id) if settings.enabled else ()
+        blocked = [Entry(row.id, row.hash) for row in rows]
+    # Cheap checks first: most photos need neither the admin list nor the model, nor a download.
+    judged = precheck(hashtags, settings) is None
+    exempt = (judged or blocked) and await is_admin_message(context.bot, svc.admins, message)
+    # A trusted member's captions are not judged; their pictures still meet the blocklist: accounts get stolen.
+    judged = judged and not exempt and not await trusted_member(svc, message)
+    if exempt or not (judged or blocked):
         metrics.count_unanswered("group", "skipped")
         return
     needed = attachment_of(message, await svc.model_input_side())  # the copy the model needs
     if (needed.file_size or 0) > svc.settings.max_image_bytes:
         metrics.count_unanswered("group", "bad_image")
         return
+    photo = await download(needed)
+    picture = await hash_of(photo, message)  # outside any transaction: CPU work in a thread
+    match = closest_match(picture, blocked) if picture is not None else None
+    if match is not None:
+        await act(svc, message, known_spam(settings), picture_hash=picture, match=match)
+        metrics.count_unanswered("group", "known_spam")
+        return
+    if not judged:
+        metrics.count_unanswered("group", "skipped")
+        return
     if await flooded(svc, update, message, settings):
         return
-    pending = pending_answer(svc, update, message, attachment, "group")
-    submitted = await svc.classifier.submit(await download(needed), pending)
+    pending = pending_answer(svc, update, message, attachment, "group", picture_hash=picture)
+    submitted = await svc.classifier.submit(photo, pending)
     if isinstance(submitted, Busy):
         metrics.count_unanswered("group", "busy")
         logger.warning("group photo %s/%s not classified: %s", message.chat_id, message.message_id, submitted)
+
+
+async def hash_of(photo: bytes, message: Message) -> str | None:
+    """The photo's perceptual hash; None (logged) for bytes that are no picture, which the worker then
+    answers as a bad image when the photo is classified."""
+    try:
+        return await asyncio.to_thread(picture_hash, photo)
+    except NotAPicture as error:
+        logger.warning("group photo %s/%s not hashed: %s", message.chat_id, message.message_id, error)
+        return None
 
 
 async def flooded(svc: Services, update: Update, message: Message, settings: ModerationSettings) -> bool:
@@ -111,9 +144,12 @@ async def flooded(svc: Services, update: Update, message: Message, settings: Mod
     return True
 
 
-async def answer_group_photo(svc: Services, message: Message, outcome: Outcome) -> None:
+async def answer_group_photo(
+    svc: Services, message: Message, outcome: Outcome, picture: str | None = None
+) -> None:
     """Judge a group photo with its classification (called by `bot.answers`, in any bot process). The
-    chat's settings are read now, so an admin's change made while the photo waited applies."""
+    chat's settings are read now, so an admin's change made while the photo waited applies. `picture`:
+    its perceptual hash, recorded with a flag."""
     if not isinstance(outcome, Classified) or not outcome.result.ok:
         logger.warning("group photo %s/%s not classified: %s", message.chat_id, message.message_id, outcome)
         return
@@ -125,7 +161,7 @@ async def answer_group_photo(svc: Services, message: Message, outcome: Outcome) 
     logger.info("group photo %s/%s: %s", message.chat_id, message.message_id, verdict)
     await record_member_post(svc, message, verdict)
     if verdict.action is not Action.NONE:
-        await act(svc, message, verdict, result)
+        await act(svc, message, verdict, result, picture_hash=picture)
 
 
 async def trusted_member(svc: Services, message: Message) -> bool:
@@ -147,17 +183,24 @@ async def record_member_post(svc: Services, message: Message, verdict: Verdict) 
         await repository.record_post(session, message.chat_id, user_id, clean=judged_clean)
 
 
-async def act(svc: Services, message: Message, verdict: Verdict, result: ClassifyResult) -> None:
-    """Record, delete (falling back to a flag when the bot may not delete), and post the notice.
+async def act(
+    svc: Services,
+    message: Message,
+    verdict: Verdict,
+    result: ClassifyResult | None = None,
+    *,
+    picture_hash: str | None = None,
+    match: Match | None = None,
+) -> None:
+    """Record, delete (falling back to a flag when the bot may not delete), and post the notice. `result`:
+    the classification a caption was judged by; `match`: the blocklist entry a known spam picture matched.
 
     The flag is recorded before the photo is deleted: a process that dies in between leaves a record
     (and with it the admins' "not spam") rather than a photo gone without a trace. A database that fails
     here raises before anything is deleted.
     """
     language = svc.language(message.from_user.language_code if message.from_user else None)
-    predicted = result.hashtag or ""
-    compatible = verdict.compatible_probability or 0.0  # always set on a verdict that acts
-    flag_id = await record_flag(svc, message, verdict, result)
+    flag_id = await record_flag(svc, message, verdict, result, picture_hash=picture_hash, match=match)
     action = verdict.action
     if action is Action.DELETE:
         try:
@@ -170,14 +213,27 @@ async def act(svc: Services, message: Message, verdict: Verdict, result: Classif
             async with svc.sessions.begin() as session:
                 await repository.set_flag_action(session, flag_id, action.value)
     metrics.count_flag(action.value)
-    keyboard = not_spam_keyboard(flag_id, language)
-    shown = (predicted, result.confidence, verdict.scene_hashtags)
+    keyboard = verdict_keyboard(flag_id, language)
     if action is Action.FLAG:
-        notice = flag_text(*shown, compatible=compatible, language=language)
+        notice = notice_text(verdict, result, None, language)
         await message.reply_text(notice, reply_markup=keyboard)
     elif action is Action.DELETE:
-        notice = delete_text(poster_html(message), *shown, compatible=compatible, language=language)
+        notice = notice_text(verdict, result, poster_html(message), language)
         await message.chat.send_message(notice, reply_markup=keyboard, parse_mode="HTML")
+
+
+def notice_text(
+    verdict: Verdict, result: ClassifyResult | None, poster: str | None, language: Language
+) -> str:
+    """The notice for a verdict that acts: a flag's reply (`poster` None) or the delete notice naming the
+    poster (HTML)."""
+    if verdict.reason is Reason.KNOWN_SPAM_PICTURE or result is None:
+        return known_spam_text(poster, language)
+    shown = (result.hashtag or "", result.confidence, verdict.scene_hashtags)
+    compatible = verdict.compatible_probability or 0.0  # always set on a caption verdict that acts
+    if poster is None:
+        return flag_text(*shown, compatible=compatible, language=language)
+    return delete_text(poster, *shown, compatible=compatible, language=language)
 
 
 def poster_html(message: Message) -> str:
@@ -188,33 +244,98 @@ def poster_html(message: Message) -> str:
     return message.from_user.mention_html() if message.from_user else ""
 
 
-async def record_flag(svc: Services, message: Message, verdict: Verdict, result: ClassifyResult) -> int:
-    """Store the verdict's action on this photo; the flag's id (the "not spam" button carries it)."""
-    attachment = attachment_of(message)
+async def record_flag(
+    svc: Services,
+    message: Message,
+    verdict: Verdict,
+    result: ClassifyResult | None,
+    *,
+    picture_hash: str | None,
+    match: Match | None = None,
+) -> int:
+    """Store the verdict's action on this photo (and a hit on the blocklist entry it matched); the flag's
+    id (the verdict buttons carry it)."""
     async with svc.sessions.begin() as session:
-        chat = await svc.chat_row(session, message.chat)
-        return await repository.add_flag(
-            session,
-            chat_id=message.chat_id,
-            message_id=message.message_id,
-            user_id=member_id(message),
-            caption_tags=verdict.scene_hashtags,
-            predicted_tag=result.hashtag or "",
-            confidence=result.confidence,
-            compatible_probability=verdict.compatible_probability or 0.0,
-            action=verdict.action.value,
-            model_version=result.model_version,
-            caption_scene_tags=verdict.compatible_tags,
-            file_unique_id=attachment.file_unique_id if attachment else None,
-            file_id=kept_file_id(chat, message),
-        )
+        flag_id = await add_flag_row(svc, session, message, verdict, result, picture_hash=picture_hash)
+        if match is not None:
+            await repository.count_hit(session, match.entry.id)
+        return flag_id
 
 
-async def not_spam(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """An admin's "not spam" on a flag: record the false positive (a deleted photo stays deleted)."""
+async def add_flag_row(
+    svc: Services,
+    session: AsyncSession,
+    message: Message,
+    verdict: Verdict,
+    result: ClassifyResult | None,
+    *,
+    picture_hash: str | None,
+) -> int:
+    """The photo's flag row: the verdict, the classification it was judged by (None: no model judged it)."""
+    attachment = attachment_of(message)
+    chat = await svc.chat_row(session, message.chat)
+    return await repository.add_flag(
+        session,
+        chat_id=message.chat_id,
+        message_id=message.message_id,
+        user_id=member_id(message),
+        caption_tags=verdict.scene_hashtags,
+        predicted_tag=(result.hashtag or "") if result else "",
+        confidence=result.confidence if result else 0.0,
+        compatible_probability=verdict.compatible_probability,
+        action=verdict.action.value,
+        model_version=result.model_version if result else None,
+        caption_scene_tags=verdict.compatible_tags,
+        file_unique_id=attachment.file_unique_id if attachment else None,
+        file_id=kept_file_id(chat, message),
+        reason=verdict.reason.value,
+        picture_hash=picture_hash,
+    )
+
+
+@dataclass(frozen=True)
+class SpamRecorded:
+    """What an admin's "spam" did: the flag, the blocklist entry (None: the picture could not be hashed)
+    and whether the photo was deleted."""
+
+    flag: Flag
+    entry: SpamPicture | None
+    deleted: bool
+
+
+async def record_spam(
+    svc: Services, bot: Bot, chat_id: int, flag_id: int, *, admin_id: int, picture: str | None = None
+) -> SpamRecorded | None:
+    """Record an admin's "spam" on a flag, put its picture (`picture` when the flag has none) on the chat's
+    blocklist and, in delete mode, delete the photo (a photo the bot deleted already stays deleted; a
+    delete the bot may not do is logged). None when the chat has no such flag."""
+    async with svc.sessions.begin() as session:
+        marked = await repository.mark_spam(session, flag_id, chat_id, admin_id, picture_hash=picture)
+        if marked is None:
+            return None
+        flag, entry = marked
+        chat = await session.get(Chat, chat_id)  # the flag's chat: it exists
+        mode = moderation_settings(chat).mode if chat else ModerationMode.FLAG
+    deleted = flag.action == Action.DELETE.value
+    if mode is ModerationMode.DELETE and not deleted:
+        try:
+            deleted = await bot.delete_message(chat_id, flag.message_id)
+        except TelegramError as error:  # gone already, or the bot may not delete
+            logger.warning("spam %s/%s not deleted: %s", chat_id, flag.message_id, error)
+    metrics.count_feedback("spam")
+    blocked = entry.id if entry else None
+    logger.info(
+        "flag %s in chat %s marked spam by %s (blocklist entry %s)", flag.id, chat_id, admin_id, blocked
+    )
+    return SpamRecorded(flag, entry, deleted)
+
+
+async def verdict_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """An admin's "not spam" or "🚫 Spam" under a notice. "Not spam" records the false positive (a deleted
+    photo stays deleted); "spam" blocks the picture and, in delete mode, deletes the photo."""
     query = update.callback_query
-    flag_id = parse_not_spam(query.data if query else None)
-    if query is None or flag_id is None or query.message is None:
+    choice = parse_verdict(query.data if query else None)
+    if query is None or choice is None or query.message is None:
         return
     svc = services(context)
     language: Language = svc.language(query.from_user.language_code)
@@ -223,8 +344,52 @@ async def not_spam(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if query.from_user.id not in admin_ids:
         await query.answer(text("admin_only", language), show_alert=True)
         return
-    async with svc.sessions.begin() as session:
-        await repository.mark_not_spam(session, flag_id, chat_id, query.from_user.id)
-    metrics.count_feedback("not_spam")
-    await query.answer(text("not_spam_recorded", language))
+    if choice.verdict == repository.NOT_SPAM:
+        async with svc.sessions.begin() as session:
+            await repository.record_verdict(
+                session, choice.flag_id, chat_id, query.from_user.id, choice.verdict
+            )
+        metrics.count_feedback("not_spam")
+        await query.answer(text("not_spam_recorded", language))
+    else:
+        recorded = await record_spam(svc, context.bot, chat_id, choice.flag_id, admin_id=query.from_user.id)
+        blocked = recorded is not None and recorded.entry is not None
+        await query.answer(text("spam_recorded" if blocked else "spam_recorded_unhashed", language))
     await query.edit_message_reply_markup(reply_markup=None)
+
+
+async def spam_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """`/spam` in reply to a group photo, from an admin: the photo's flag (a new one, action `admin`, when
+    the bot let it pass) records the verdict and the picture is blocked, as the button does."""
+    message = update.effective_message
+    if message is None:
+        return
+    svc = services(context)
+    if not await admin_in_group(svc, context, message):
+        return
+    language = svc.language(message.from_user.language_code if message.from_user else None)
+    target = message.reply_to_message
+    attachment = attachment_of(target, await svc.model_input_side()) if target else None
+    if target is None or attachment is None:
+        await message.reply_text(text("spam_usage", language))
+        return
+    too_large = (attachment.file_size or 0) > svc.settings.max_image_bytes
+    picture = None if too_large else await hash_of(await download(attachment), target)
+    admin_id = sender_id(message)
+    async with svc.sessions.begin() as session:
+        flag = await repository.flag_of_message(session, target.chat_id, target.message_id)
+        flag_id = (
+            flag.id
+            if flag is not None
+            else await add_flag_row(
+                svc, session, target, Verdict(Action.ADMIN, Reason.ADMIN_SPAM), None, picture_hash=picture
+            )
+        )
+    recorded = await record_spam(
+        svc, context.bot, target.chat_id, flag_id, admin_id=admin_id, picture=picture
+    )
+    if recorded is not None and recorded.entry is not None:
+        answer = "spam_recorded"
+    else:
+        answer = "spam_too_large" if too_large else "spam_recorded_unhashed"
+    await message.reply_text(text(answer, language))

@@ -54,7 +54,13 @@ async def download(attachment: PhotoSize | Document) -> bytes:
 
 
 def pending_answer(
-    svc: Services, update: Update, message: Message, attachment: PhotoSize | Document, kind: PhotoKind
+    svc: Services,
+    update: Update,
+    message: Message,
+    attachment: PhotoSize | Document,
+    kind: PhotoKind,
+    *,
+    picture_hash: str | None = None,
 ) -> PendingAnswer:
     """What any bot process needs to answer this photo later (bot.pending)."""
     now = time.time()
@@ -64,6 +70,7 @@ def pending_answer(
         kind=kind,
         message=message.to_dict(),
         file_unique_id=attachment.file_unique_id,
+        picture_hash=picture_hash,
         accepted_at=now,
         deadline=now + svc.settings.reply_timeout_seconds,
     )

@@ -61,7 +61,7 @@ async def record_flags(running: RunningBot, chat_id: int, ages: list[timedelta],
             when = datetime.now(UTC) - age
             await session.execute(update(Flag).where(Flag.id == flag_id).values(created_at=when))
             if message_id == 1:
-                await repository.mark_not_spam(session, flag_id, chat_id, admin_id=1)
+                await repository.record_verdict(session, flag_id, chat_id, 1, repository.NOT_SPAM)
 
 
 def caption_of(numbers: str, ages: list[timedelta], language: Language) -> str:

@@ -85,7 +85,7 @@ async def flagged_group(
         lambda m: m.get("reply_to_message", {}).get("message_id") == posted["message_id"],
         timeout=CLASSIFY_TIMEOUT_S,
     )
-    (not_spam,) = buttons(notice)
+    not_spam, _ = buttons(notice)
     async with bot.services.sessions() as session:
         flag = await session.get(Flag, int(not_spam["callback_data"].split(":")[1]))
     assert flag is not None and (flag.message_id, flag.action) == (posted["message_id"], "flag")
@@ -112,7 +112,7 @@ async def real_run(telegram: FakeTelegram, bot: RunningBot, sample: Sample) -> R
 
     # Alice's group: its admin tells the bot the flag was wrong.
     club = await flagged_group(telegram, bot, sample, "Photo club", "Alice")
-    (not_spam,) = buttons(club.notice)
+    not_spam, _ = buttons(club.notice)
     query_id = await telegram.press_button(club.notice, not_spam["callback_data"], club.admin)
     answer = await telegram.wait_for_call("answerCallbackQuery", lambda p: p["callback_query_id"] == query_id)
     assert answer["text"] == text("not_spam_recorded", "en")
