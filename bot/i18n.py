@@ -248,8 +248,8 @@ TEXTS: dict[str, dict[Language, str]] = {
         "ru": "Модерация по неделям (UTC, недели с понедельника):",
     },
     "stats_week": {
-        "en": "• {week}: flags {flags}, not spam {not_spam}{share}",
-        "ru": "• {week}: пометок {flags}, «не спам» {not_spam}{share}",
+        "en": "• {week}: flags {flags} (known spam pictures {hits}), not spam {not_spam}{share}, spam {spam}",
+        "ru": "• {week}: пометок {flags} (известный спам {hits}), «не спам» {not_spam}{share}, «спам» {spam}",
     },
     # The /stats chart. Photos per day are those with a stored record (storage.repository.DayStats).
     "chart_title": {"en": "Last {days} days (UTC)", "ru": "Последние {days} дней (UTC)"},

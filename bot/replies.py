@@ -162,7 +162,8 @@ def moderation_text(settings: ModerationSettings, language: Language) -> str:
 
 
 def weekly_text(weeks: Sequence[WeekStats], language: Language) -> str:
-    """/stats' moderation weeks, newest first: flags, "not spam" verdicts and their share of the flags."""
+    """/stats' moderation weeks, newest first: flags (known spam pictures among them), "not spam" verdicts
+    and their share of the flags, "spam" verdicts."""
     lines = [text("stats_weeks", language)]
     for week in reversed(weeks):
         share = "" if week.false_flag_share is None else f" ({percent(week.false_flag_share)})"
@@ -174,6 +175,8 @@ def weekly_text(weeks: Sequence[WeekStats], language: Language) -> str:
                 flags=week.flags,
                 not_spam=week.not_spam,
                 share=share,
+                spam=week.spam,
+                hits=week.blocklist_hits,
             )
         )
     return "\n".join(lines)

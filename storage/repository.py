@@ -480,8 +480,10 @@ class WeekStats:
     photo was flagged; a verdict given later counts in the week of its photo."""
 
     week: date  # the week's Monday
-    flags: int  # photos the bot flagged, deleted or recorded (dry run)
+    flags: int  # photos the bot flagged, deleted or recorded (dry run), known spam pictures included
     not_spam: int  # of those, the ones an admin called "not spam"
+    spam: int = 0  # admins' "spam" verdicts: on the bot's flags and on photos it let pass
+    blocklist_hits: int = 0  # of the flags, photos that matched a known spam picture
 
     @property
     def false_flag_share(self) -> float | None:
@@ -489,9 +491,18 @@ class WeekStats:
         return self.not_spam / self.flags if self.flags else None
 
 
+# Stored values of moderation.verdict's Action.ADMIN and Reason.KNOWN_SPAM_PICTURE (a test keeps them equal).
+ADMIN_ACTION = "admin"
+KNOWN_SPAM_REASON = "known_spam_picture"
+
+
 def week_start(day: date) -> date:
     """The Monday of `day`'s week."""
     return day - timedelta(days=day.weekday())
+
+
+def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return func.sum(case((condition, 1), else_=0))
 
 
 async def chat_weekly_stats(
@@ -500,17 +511,24 @@ async def chat_weekly_stats(
     """The chat's last `weeks` UTC weeks up to `today`'s, oldest first, with zeros for weeks without flags."""
     first = week_start(today) - timedelta(weeks=weeks - 1)
     flag_day = utc_day(Flag.created_at)
+    by_bot = Flag.action != ADMIN_ACTION
     rows = await session.execute(
-        select(flag_day, func.count(), func.sum(case((Flag.admin_verdict == NOT_SPAM, 1), else_=0)))
+        select(
+            flag_day,
+            _count(by_bot),
+            _count(by_bot & (Flag.admin_verdict == NOT_SPAM)),
+            _count(Flag.admin_verdict == SPAM),
+            _count(by_bot & (Flag.reason == KNOWN_SPAM_REASON)),
+        )
         .where(Flag.chat_id == chat_id, flag_day.between(first.isoformat(), today.isoformat()))
         .group_by(flag_day)
     )
-    counts = {first + timedelta(weeks=n): [0, 0] for n in range(weeks)}
-    for day, flags, not_spam in rows:
+    counts = {first + timedelta(weeks=n): [0, 0, 0, 0] for n in range(weeks)}
+    for day, *numbers in rows:
         week = counts[week_start(date.fromisoformat(day))]
-        week[0] += flags
-        week[1] += int(not_spam or 0)
-    return [WeekStats(week, flags, not_spam) for week, (flags, not_spam) in counts.items()]
+        for index, number in enumerate(numbers):
+            week[index] += int(number or 0)
+    return [WeekStats(week, *numbers) for week, numbers in counts.items()]
 
 
 @dataclass(frozen=True)

@@ -177,10 +177,10 @@ def test_keep_photo_ids_text_says_never_the_photo_itself():
 
 
 def test_weekly_text_lists_the_newest_week_first_with_the_false_flag_share():
-    weeks = [WeekStats(date(2026, 3, 2), 0, 0), WeekStats(date(2026, 3, 9), flags=4, not_spam=1)]
+    weeks = [WeekStats(date(2026, 3, 2), 0, 0), WeekStats(date(2026, 3, 9), 4, 1, spam=2, blocklist_hits=1)]
     assert weekly_text(weeks, "en").splitlines() == [
         text("stats_weeks", "en"),
-        "• 09.03: flags 4, not spam 1 (25%)",
-        "• 02.03: flags 0, not spam 0",
+        "• 09.03: flags 4 (known spam pictures 1), not spam 1 (25%), spam 2",
+        "• 02.03: flags 0 (known spam pictures 0), not spam 0, spam 0",
     ]
-    assert "«не спам» 1 (25%)" in weekly_text(weeks, "ru")
+    assert "«не спам» 1 (25%), «спам» 2" in weekly_text(weeks, "ru")

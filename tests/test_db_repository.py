@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import select, text, update
 
+from moderation.verdict import Action, Reason
 from storage import repository
 from storage.migrate import upgrade_to_head
 from storage.models import Chat, Flag, Suggestion
@@ -300,7 +301,16 @@ async def test_weekly_stats_count_flags_and_not_spam_verdicts_per_utc_week(any_s
             await session.execute(update(Flag).where(Flag.id == flag_id).values(created_at=when))
     async with any_sessions.begin() as session:
         for flag_id, chat_id in ((ours[0], -1), (ours[2], -1), (ours[4], -1), (other, -2)):
-            await repository.mark_not_spam(session, flag_id, chat_id, admin_id=1)
+            await repository.record_verdict(session, flag_id, chat_id, 1, NOT_SPAM)
+        # This week also: a photo the bot let pass that an admin called spam (not a flag of the bot's), and a
+        # known spam picture the bot caught, which an admin confirmed.
+        passed, caught = await add_flag(session, -1, 20), await add_flag(session, -1, 21)
+        await session.execute(update(Flag).where(Flag.id == passed).values(action=repository.ADMIN_ACTION))
+        known = {"reason": repository.KNOWN_SPAM_REASON}
+        await session.execute(update(Flag).where(Flag.id == caught).values(**known))
+        for flag_id in (passed, caught):
+            await session.execute(update(Flag).where(Flag.id == flag_id).values(created_at=utc(monday, 9)))
+            await repository.record_verdict(session, flag_id, -1, 1, repository.SPAM)
     async with any_sessions() as session:
         if session.bind.dialect.name == "postgresql":  # weeks stay UTC weeks whatever the connection's zone
             await session.execute(text("SET TIME ZONE 'Asia/Tokyo'"))
@@ -308,9 +318,14 @@ async def test_weekly_stats_count_flags_and_not_spam_verdicts_per_utc_week(any_s
     assert weekly == [
         repository.WeekStats(date(2026, 2, 23), flags=1, not_spam=0),
         repository.WeekStats(date(2026, 3, 2), flags=1, not_spam=1),
-        repository.WeekStats(monday, flags=2, not_spam=1),
+        repository.WeekStats(monday, flags=3, not_spam=1, spam=2, blocklist_hits=1),
     ]
-    assert [week.false_flag_share for week in weekly] == [0.0, 1.0, 0.5]
+    assert [week.false_flag_share for week in weekly] == [0.0, 1.0, pytest.approx(1 / 3)]
+
+
+def test_the_stored_action_and_reason_the_weekly_stats_count_are_moderations():
+    assert Action.ADMIN.value == repository.ADMIN_ACTION
+    assert Reason.KNOWN_SPAM_PICTURE.value == repository.KNOWN_SPAM_REASON
 
 
 def test_a_week_without_flags_has_no_false_flag_share():

@@ -75,7 +75,7 @@ async def group_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     # Cheap checks first: most photos need neither the admin list nor the model, nor a download.
     judged = precheck(hashtags, settings) is None
     exempt = (judged or blocked) and await is_admin_message(context.bot, svc.admins, message)
-    # A trusted member's captions are not judged; their pictures still meet the blocklist: accounts get stolen.
+    # A trusted member's captions are not judged; their pictures still meet the blocklist (stolen accounts).
     judged = judged and not exempt and not await trusted_member(svc, message)
     if exempt or not (judged or blocked):
         metrics.count_unanswered("group", "skipped")
