@@ -180,7 +180,8 @@ async def test_an_admin_sees_only_their_group_with_its_real_flag(
                 percent(club.flag.compatible_probability, 2),
                 "flag",
             ]
-            assert row[-1].split() == ["not", "spam", "—", "by", "you", "Spam"]  # the verdict, and the other button
+            # The verdict given, and the other button.
+            assert row[-1].split() == ["not", "spam", "—", "by", "you", "Spam"]
             assert_rendered(browser, tmp_path / "admin-chat.png")
 
             browser.get(f"{web.url}/chats/{other.chat.id}")  # the URL typed in: still not hers
