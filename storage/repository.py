@@ -6,7 +6,7 @@ update's writes land together or not at all.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
@@ -94,13 +94,17 @@ def store_moderation(chat: Chat, values: StoredModeration) -> None:
     chat.moderation_min_hashtags = values.min_hashtags
 
 
+def _upsert_insert(session: AsyncSession) -> Callable[..., Any]:
+    """The session's dialect's INSERT, the one with ON CONFLICT DO UPDATE (PostgreSQL's or SQLite's)."""
+    return postgresql_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+
+
 async def count_photo(session: AsyncSession, chat_id: int, today: date | None = None) -> None:
     """One more photo seen in the chat, in its total and in today's (UTC) count. Both are atomic increments
     (an upsert for the day's row), so concurrent replicas don't lose counts."""
     await session.execute(update(Chat).where(Chat.id == chat_id).values(photos_seen=Chat.photos_seen + 1))
-    dialect = session.bind.dialect.name
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    row = insert(ChatDay).values(chat_id=chat_id, day=today or datetime.now(UTC).date(), photos=1)
+    day = today or datetime.now(UTC).date()
+    row = _upsert_insert(session)(ChatDay).values(chat_id=chat_id, day=day, photos=1)
     await session.execute(row.on_conflict_do_update(
         index_elements=[ChatDay.chat_id, ChatDay.day], set_={"photos": ChatDay.photos + 1}
     ))
@@ -564,9 +568,7 @@ async def set_approval(session: AsyncSession, chat_id: int, user_id: int, admin_
 async def _upsert_member(
     session: AsyncSession, chat_id: int, user_id: int, *, on_conflict: dict[str, Any], **values: Any
 ) -> None:
-    dialect = session.bind.dialect.name
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    row = insert(Member).values(chat_id=chat_id, user_id=user_id, **values)
+    row = _upsert_insert(session)(Member).values(chat_id=chat_id, user_id=user_id, **values)
     await session.execute(
         row.on_conflict_do_update(index_elements=[Member.chat_id, Member.user_id], set_=on_conflict)
     )

@@ -8,17 +8,18 @@ from __future__ import annotations
 import asyncio
 import io
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from PIL import Image
 from sqlalchemy import select
 
 from bot.i18n import text
-from bot.replies import error_text, weekly_text
+from bot.replies import error_text
 from storage import repository
 from storage.models import Flag, Suggestion
 from tests.e2e.conftest import answers_to, buttons, eventually, replies_to
+from tests.e2e.test_bot_e2e_stats import caption_of
 from worker.contract import ErrorCode
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
@@ -265,10 +266,7 @@ async def test_group_moderation_only_when_on_and_only_by_admins(telegram, bot, s
     sent = await telegram.send_command(group, olga, "/stats")
     reply = await telegram.wait_for_message(group.id, after_message_id=sent["message_id"])
     numbers = text("stats", "en", photos=5, suggestions=0, flags=3, false_positives=1)
-    this_week = repository.week_start(datetime.now(UTC).date())
-    weeks = [repository.WeekStats(this_week - timedelta(weeks=n), 0, 0) for n in (3, 2, 1)]
-    weeks.append(repository.WeekStats(this_week, flags=3, not_spam=1))
-    assert reply["caption"] == f"{numbers}\n\n{weekly_text(weeks, 'en')}"
+    assert reply["caption"] == caption_of(numbers, [timedelta(0)] * 3, "en")  # the first flag: not spam
     assert reply["photo"]  # the chart (tests/e2e/test_bot_e2e_stats.py)
     async with bot.services.sessions() as session:
         actions = (await session.scalars(select(Flag.action).where(Flag.chat_id == group.id))).all()
