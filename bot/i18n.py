@@ -192,6 +192,19 @@ TEXTS: dict[str, dict[Language, str]] = {
         "ru": "Я удалил фото от {user}: оно похоже на {scene} ({percent}), "
         "а в подписи было {hashtags} (этим сценам я даю {compatible}).",
     },
+    # An album judged as one post (moderation.album): the photo named is the one closest to the caption.
+    "album_flag_notice": {
+        "en": "None of these {count} photos looks like what their caption says, {hashtags}: the closest "
+        "looks like {scene} ({percent}), and I give those scenes {compatible}.",
+        "ru": "Ни одно из этих {count} фото не похоже на то, что в подписи, {hashtags}: самое близкое "
+        "похоже на {scene} ({percent}), а этим сценам я даю {compatible}.",
+    },
+    "album_delete_notice": {
+        "en": "I removed an album of {count} photos by {user}: none looks like what its caption said, "
+        "{hashtags} (the closest looks like {scene} ({percent}); I give those scenes {compatible}).",
+        "ru": "Я удалил альбом из {count} фото от {user}: ни одно не похоже на то, что было в подписи, "
+        "{hashtags} (самое близкое похоже на {scene} ({percent}); этим сценам я даю {compatible}).",
+    },
     # A photo matching a known spam picture (moderation.blocklist), whatever its caption.
     "known_spam_flag_notice": {
         "en": "This photo is a known spam picture: an admin marked it as spam before.",
@@ -200,6 +213,16 @@ TEXTS: dict[str, dict[Language, str]] = {
     "known_spam_delete_notice": {
         "en": "I removed a photo by {user}: it is a known spam picture (an admin marked it as spam before).",
         "ru": "Я удалил фото от {user}: это известная спам-картинка (администратор уже помечал её как спам).",
+    },
+    "known_spam_album_flag_notice": {
+        "en": "This album holds a known spam picture: an admin marked it as spam before.",
+        "ru": "В этом альбоме есть известная спам-картинка: администратор уже помечал её как спам.",
+    },
+    "known_spam_album_delete_notice": {
+        "en": "I removed an album of {count} photos by {user}: it holds a known spam picture (an admin "
+        "marked it as spam before).",
+        "ru": "Я удалил альбом из {count} фото от {user}: в нём есть известная спам-картинка "
+        "(администратор уже помечал её как спам).",
     },
     "not_spam_button": {"en": "Not spam", "ru": "Не спам"},
     "spam_button": {"en": "🚫 Spam", "ru": "🚫 Спам"},

@@ -70,6 +70,7 @@ class PendingAnswer(BaseModel):
     # A group photo's perceptual hash (moderation.blocklist), computed from the download the bot made: a
     # flag records it, so an admin's "spam" can block the picture. None for private photos.
     picture_hash: str | None = None
+    album: str | None = None  # a group photo judged with its album: the album's key (bot.albums)
     accepted_at: float  # unix time the bot accepted the photo (latency is measured from it)
     deadline: float  # unix time after which the user is told it took too long
 

@@ -109,12 +109,20 @@ def scene_shown(tag: str, language: Language) -> str:
 
 
 def flag_text(
-    predicted: str, confidence: float, hashtags: Sequence[str], *, compatible: float, language: Language
+    predicted: str,
+    confidence: float,
+    hashtags: Sequence[str],
+    *,
+    compatible: float,
+    language: Language,
+    photos: int = 1,
 ) -> str:
-    """The reply to a flagged photo: what it looks like, what its caption claims, and how likely that is."""
+    """The reply to a flagged photo: what it looks like, what its caption claims, and how likely that is.
+    `photos` > 1: an album's, describing its photo closest to the caption."""
     return text(
-        "flag_notice",
+        "album_flag_notice" if photos > 1 else "flag_notice",
         language,
+        count=photos,
         scene=scene_shown(predicted, language),
         percent=percent(confidence),
         hashtags=hashtags_shown(hashtags),
@@ -130,10 +138,12 @@ def delete_text(
     *,
     compatible: float,
     language: Language,
+    photos: int = 1,
 ) -> str:
     return text(
-        "delete_notice",
+        "album_delete_notice" if photos > 1 else "delete_notice",
         language,
+        count=photos,
         user=user,
         scene=scene_shown(predicted, language),
         percent=percent(confidence),
@@ -142,11 +152,13 @@ def delete_text(
     )
 
 
-def known_spam_text(user: str | None, language: Language) -> str:
-    """The notice on a known spam picture: a flag's reply, or with `user` (HTML) the delete notice."""
+def known_spam_text(user: str | None, language: Language, photos: int = 1) -> str:
+    """The notice on a known spam picture: a flag's reply, or with `user` (HTML) the delete notice; `photos`
+    > 1: on an album that holds one."""
+    album = "album_" if photos > 1 else ""
     if user is None:
-        return text("known_spam_flag_notice", language)
-    return text("known_spam_delete_notice", language, user=user)
+        return text(f"known_spam_{album}flag_notice", language)
+    return text(f"known_spam_{album}delete_notice", language, user=user, count=photos)
 
 
 def moderation_text(settings: ModerationSettings, language: Language) -> str:

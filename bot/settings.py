@@ -35,6 +35,9 @@ class BotSettings(ServiceSettings, DatabaseSettings, BotApiSettings):
     # A member is trusted (their photos no longer judged against their captions) after this many clean
     # posts in a row; 0: only when an admin says so (/trust). Every group's.
     moderation_trust_after: int = Field(default=10, ge=0)
+    # An album is judged as one post once none of its photos has arrived for this long (Telegram sends an
+    # album's photos within a moment; one arriving later still follows the album's verdict).
+    moderation_album_wait_seconds: float = Field(default=2.0, gt=0, le=60)
     admin_cache_ttl_seconds: float = Field(default=300.0, ge=0)
     # Flood control: group photos moderation would classify, per sender (a user, or the channel sent as)
     # and per chat, in a sliding minute; those over either limit are counted, not classified.

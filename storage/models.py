@@ -122,10 +122,27 @@ class Flag(Base):
     reason: Mapped[str | None] = mapped_column(String(32))
     # The photo's perceptual hash (moderation.blocklist), what a "spam" verdict adds to the blocklist.
     picture_hash: Mapped[str | None] = mapped_column(String(32))
+    # An album's flag (on its captioned photo): the media group and every photo of it, as AlbumPhoto dicts
+    # ({"message_id", "picture_hash"}). None for a single photo.
+    media_group_id: Mapped[str | None] = mapped_column(String(64))
+    album_photos: Mapped[list[dict[str, object]] | None] = mapped_column(JSON)
     admin_verdict: Mapped[str | None] = mapped_column(String(16))  # "not_spam" / "spam" once an admin says so
     verdict_by: Mapped[int | None] = mapped_column(BigInteger)  # the admin's user id
     verdict_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    @property
+    def message_ids(self) -> list[int]:
+        """The photos the flag is about: the message, or every photo of its album."""
+        if not self.album_photos:
+            return [self.message_id]
+        return [int(str(photo["message_id"])) for photo in self.album_photos]
+
+    @property
+    def picture_hashes(self) -> list[str]:
+        """The flag's pictures' perceptual hashes (an album's, each once), what "spam" blocks."""
+        hashes = [str(photo["picture_hash"]) for photo in self.album_photos or () if photo.get("picture_hash")]
+        return list(dict.fromkeys([self.picture_hash, *hashes] if self.picture_hash else hashes))
 
 
 class SpamPicture(Base):

@@ -7,7 +7,7 @@ update's writes land together or not at all.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -47,6 +47,14 @@ class StoredModeration:
     mode: str
     sensitivity: str
     min_hashtags: int
+
+
+@dataclass(frozen=True)
+class AlbumPhoto:
+    """One photo of a flagged album."""
+
+    message_id: int
+    picture_hash: str | None  # None: the photo could not be hashed
 
 
 @dataclass(frozen=True)
@@ -207,9 +215,12 @@ async def add_flag(
     file_id: str | None = None,
     reason: str | None = None,
     picture_hash: str | None = None,
+    media_group_id: str | None = None,
+    album_photos: Sequence[AlbumPhoto] = (),
 ) -> int:
     """`file_id`: pass it only when the chat keeps photo ids (`Chat.keep_photo_ids`). `model_version` is None
-    for a photo no model judged (a known spam picture, an admin's "spam")."""
+    for a photo no model judged (a known spam picture, an admin's "spam"). An album's flag is on its
+    captioned photo (`message_id`) and names every photo of the album (`album_photos`)."""
     flag = Flag(
         chat_id=chat_id,
         message_id=message_id,
@@ -225,6 +236,8 @@ async def add_flag(
         file_id=file_id,
         reason=reason,
         picture_hash=picture_hash,
+        media_group_id=media_group_id,
+        album_photos=[asdict(photo) for photo in album_photos] or None,
     )
     session.add(flag)
     await session.flush()
@@ -236,13 +249,16 @@ async def set_flag_action(session: AsyncSession, flag_id: int, action: str) -> N
     await session.execute(update(Flag).where(Flag.id == flag_id).values(action=action))
 
 
-async def flag_of_message(session: AsyncSession, chat_id: int, message_id: int) -> Flag | None:
-    """The flag recorded on a message of the chat (the newest, should there be several)."""
+async def flag_of_message(
+    session: AsyncSession, chat_id: int, message_id: int, media_group_id: str | None = None
+) -> Flag | None:
+    """The flag recorded on a message of the chat, or on the album (`media_group_id`) it belongs to (the
+    newest, should there be several)."""
+    on_message = Flag.message_id == message_id
+    if media_group_id is not None:
+        on_message = on_message | (Flag.media_group_id == media_group_id)
     return await session.scalar(
-        select(Flag)
-        .where(Flag.chat_id == chat_id, Flag.message_id == message_id)
-        .order_by(Flag.id.desc())
-        .limit(1)
+        select(Flag).where(Flag.chat_id == chat_id, on_message).order_by(Flag.id.desc()).limit(1)
     )
 
 
@@ -297,16 +313,17 @@ async def mark_spam(
 ) -> tuple[Flag, SpamPicture | None] | None:
     """An admin's "spam" on a flag of this chat (the bot's button and /spam, the dashboard's button): the
     verdict, and the flag's picture (`picture_hash` when the flag has none) on the chat's blocklist, or on
-    every chat's when an operator says `everywhere`. The flag and the entry (None: no picture hash); None
-    when the chat has no such flag."""
+    every chat's when an operator says `everywhere`; an album's flag blocks each of its pictures. The flag
+    and its (first) picture's entry (None: no picture hash); None when the chat has no such flag."""
     flag = await record_verdict(session, flag_id, chat_id, admin_id, SPAM)
     if flag is None:
         return None
     flag.picture_hash = flag.picture_hash or picture_hash
-    if flag.picture_hash is None:
-        return flag, None
     listed = None if everywhere else chat_id
-    return flag, await block_picture(session, listed, flag.picture_hash, admin_id, flag.id)
+    entries = [
+        await block_picture(session, listed, picture, admin_id, flag.id) for picture in flag.picture_hashes
+    ]
+    return flag, entries[0] if entries else None
 
 
 async def blocklist(session: AsyncSession, chat_id: int) -> Sequence[SpamPicture]:

@@ -442,6 +442,38 @@ async def test_a_spam_verdict_is_recorded_with_its_admin_and_the_last_verdict_st
         assert await repository.flag_of_message(session, -1, 6) is None
 
 
+async def test_an_albums_flag_names_every_photo_and_spam_blocks_each_picture(any_sessions):
+    photos = [
+        repository.AlbumPhoto(11, "00ff00ff00ff00ff"),
+        repository.AlbumPhoto(12, None),  # could not be hashed
+        repository.AlbumPhoto(13, "ffff0000ffff0000"),
+    ]
+    async with any_sessions.begin() as session:
+        await repository.ensure_chat(session, -1, "supergroup", DEFAULTS)
+        flag_id = await repository.add_flag(
+            session, chat_id=-1, message_id=11, user_id=7, caption_tags=["beach"], predicted_tag="cafe",
+            confidence=0.9, compatible_probability=0.001, action="flag", model_version="v2",
+            reason="mismatch", picture_hash="00ff00ff00ff00ff", media_group_id="777", album_photos=photos,
+        )
+        single = await _flag(session, message_id=20)
+    async with any_sessions.begin() as session:
+        # /spam in reply to any photo of the album finds the album's flag; a single photo's is its own.
+        assert (await repository.flag_of_message(session, -1, 13, "777")).id == flag_id
+        assert (await repository.flag_of_message(session, -1, 20)).id == single
+        assert await repository.flag_of_message(session, -1, 13) is None
+        marked = await repository.mark_spam(session, flag_id, -1, 3)
+        assert marked is not None
+        flag, entry = marked
+        assert flag.message_ids == [11, 12, 13] and entry is not None
+        assert (await session.get(Flag, single)).message_ids == [20]
+    async with any_sessions.begin() as session:
+        listed = sorted((e.hash, e.source_flag_id) for e in await repository.blocklist(session, -1))
+        assert listed == [("00ff00ff00ff00ff", flag_id), ("ffff0000ffff0000", flag_id)]
+        await repository.record_verdict(session, flag_id, -1, 4, NOT_SPAM)  # every picture comes off again
+    async with any_sessions() as session:
+        assert await repository.blocklist(session, -1) == []
+
+
 async def test_the_blocklist_holds_a_hash_once_per_list_and_counts_hits(sessions):
     async with sessions.begin() as session:
         for chat_id in (-1, -2):

@@ -290,6 +290,19 @@ async def test_delete_needs_rights_in_groups(telegram: FakeTelegram, bot: Bot) -
     assert telegram.messages_in(group.id) == []
     with pytest.raises(BadRequest, match="delete not found"):
         await bot.delete_message(group.id, spam["message_id"])
+
+    album = await telegram.send_album(group, bob, [_jpeg(), _jpeg(color=(1, 2, 3))], "#beach #sport")
+    late = await telegram.send_group_photo(group, bob, _jpeg(), media_group_id=album[0]["media_group_id"])
+    ids = [m["message_id"] for m in [*album, late]]
+    await telegram.set_admins(group, [alice], bot_is_admin=False)
+    with pytest.raises(BadRequest, match="can't be deleted"):  # none is deleted
+        await bot.delete_messages(group.id, ids)
+    await telegram.set_admins(group, [alice])
+    assert await bot.delete_messages(group.id, [*ids, 999]) is True  # one not found is skipped
+    assert telegram.deleted_messages[-3:] == [(group.id, i) for i in ids]
+    with pytest.raises(BadRequest, match="delete not found"):
+        await bot.delete_messages(group.id, ids)
+
     admins = await bot.get_chat_administrators(group.id)
     assert [(a.user.id, a.status) for a in admins] == [
         (alice.id, "creator"),

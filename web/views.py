@@ -359,11 +359,14 @@ async def spam(
     ]
     if summary.settings.mode is ModerationMode.DELETE and flag.action != "delete":
         try:
-            deleted = await telegram_of(request).delete_message(chat_id, flag.message_id)
+            telegram = telegram_of(request)
+            deleted = all([await telegram.delete_message(chat_id, i) for i in flag.message_ids])
         except TelegramUnavailable as error:
             logger.warning("spam %s/%s not deleted: %s", chat_id, flag.message_id, error)
             deleted = False
-        notes.append("The photo was deleted." if deleted else "Telegram would not delete the photo.")
+        photos = "photos" if len(flag.message_ids) > 1 else "photo"  # an album's flag: all its photos
+        were = "were" if len(flag.message_ids) > 1 else "was"
+        notes.append(f"The {photos} {were} deleted." if deleted else f"Telegram would not delete the {photos}.")
     blocked = entry.id if entry else None
     logger.info(
         "flag %s in chat %s marked spam by %s (blocklist entry %s)", flag_id, chat_id, viewer.user.id, blocked

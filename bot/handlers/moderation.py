@@ -72,6 +72,9 @@ async def group_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         settings = moderation_settings(chat)
         rows = await repository.blocklist(session, message.chat_id) if settings.enabled else ()
         blocked = [Entry(row.id, row.hash) for row in rows]
+    if settings.enabled and message.media_group_id and update.message is not None:
+        await album_photo(svc, context.bot, update.update_id, message, settings, blocked)
+        return
     # Cheap checks first: most photos need neither the admin list nor the model, nor a download.
     judged = precheck(hashtags, settings) is None
     exempt = (judged or blocked) and await is_admin_message(context.bot, svc.admins, message)
@@ -94,9 +97,9 @@ async def group_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     if not judged:
         metrics.count_unanswered("group", "skipped")
         return
-    if await flooded(svc, update, message, settings):
+    if await flooded(svc, str(update.update_id), message, settings):
         return
-    pending = pending_answer(svc, update, message, attachment, "group", picture_hash=picture)
+    pending = pending_answer(svc, update.update_id, message, attachment, "group", picture_hash=picture)
     submitted = await svc.classifier.submit(photo, pending)
     if isinstance(submitted, Busy):
         metrics.count_unanswered("group", "busy")
@@ -113,11 +116,12 @@ async def hash_of(photo: bytes, message: Message) -> str | None:
         return None
 
 
-async def flooded(svc: Services, update: Update, message: Message, settings: ModerationSettings) -> bool:
-    """Whether the photo is over a flood limit (then counted and logged, not classified; the first such
-    photo of the chat's window gets a notice, except in dry-run mode, which posts nothing)."""
+async def flooded(svc: Services, post_key: str, message: Message, settings: ModerationSettings) -> bool:
+    """Whether the post (`post_key` counts it once: its update id, an album's key) is over a flood limit
+    (then counted and logged, not classified; the first such post of the chat's window gets a notice, except
+    in dry-run mode, which posts nothing)."""
     try:
-        over = await svc.group_flood.check(message.chat_id, sender_id(message), str(update.update_id))
+        over = await svc.group_flood.check(message.chat_id, sender_id(message), post_key)
     except RedisError as error:  # Redis is down: the queue is too; submitting would answer busy as well
         logger.warning(
             "group photo %s/%s: flood control unavailable: %s", message.chat_id, message.message_id, error
@@ -191,20 +195,27 @@ async def act(
     *,
     picture_hash: str | None = None,
     match: Match | None = None,
+    album: Sequence[AlbumPhoto] = (),
 ) -> None:
     """Record, delete (falling back to a flag when the bot may not delete), and post the notice. `result`:
-    the classification a caption was judged by; `match`: the blocklist entry a known spam picture matched.
+    the classification a caption was judged by; `match`: the blocklist entry a known spam picture matched;
+    `album`: the photos of the album `message` belongs to, which the verdict covers (one notice for all).
 
     The flag is recorded before the photo is deleted: a process that dies in between leaves a record
     (and with it the admins' "not spam") rather than a photo gone without a trace. A database that fails
     here raises before anything is deleted.
     """
     language = svc.language(message.from_user.language_code if message.from_user else None)
-    flag_id = await record_flag(svc, message, verdict, result, picture_hash=picture_hash, match=match)
+    flag_id = await record_flag(
+        svc, message, verdict, result, picture_hash=picture_hash, match=match, album=album
+    )
     action = verdict.action
     if action is Action.DELETE:
         try:
-            await message.delete()
+            if album:
+                await message.get_bot().delete_messages(message.chat_id, [p.message_id for p in album])
+            else:
+                await message.delete()
         except TelegramError as error:
             logger.warning(
                 "cannot delete %s, flagging instead: %s", message.link or message.message_id, error
@@ -252,11 +263,14 @@ async def record_flag(
     *,
     picture_hash: str | None,
     match: Match | None = None,
+    album: Sequence[AlbumPhoto] = (),
 ) -> int:
-    """Store the verdict's action on this photo (and a hit on the blocklist entry it matched); the flag's
-    id (the verdict buttons carry it)."""
+    """Store the verdict's action on this photo or album (and a hit on the blocklist entry it matched); the
+    flag's id (the verdict buttons carry it)."""
     async with svc.sessions.begin() as session:
-        flag_id = await add_flag_row(svc, session, message, verdict, result, picture_hash=picture_hash)
+        flag_id = await add_flag_row(
+            svc, session, message, verdict, result, picture_hash=picture_hash, album=album
+        )
         if match is not None:
             await repository.count_hit(session, match.entry.id)
         return flag_id
@@ -270,8 +284,10 @@ async def add_flag_row(
     result: ClassifyResult | None,
     *,
     picture_hash: str | None,
+    album: Sequence[AlbumPhoto] = (),
 ) -> int:
-    """The photo's flag row: the verdict, the classification it was judged by (None: no model judged it)."""
+    """The photo's flag row: the verdict, the classification it was judged by (None: no model judged it),
+    and, for an album, its media group and every photo of it."""
     attachment = attachment_of(message)
     chat = await svc.chat_row(session, message.chat)
     return await repository.add_flag(
@@ -290,6 +306,8 @@ async def add_flag_row(
         file_id=kept_file_id(chat, message),
         reason=verdict.reason.value,
         picture_hash=picture_hash,
+        media_group_id=message.media_group_id if album else None,
+        album_photos=[repository.AlbumPhoto(p.message_id, p.picture_hash) for p in album],
     )
 
 
@@ -319,7 +337,10 @@ async def record_spam(
     deleted = flag.action == Action.DELETE.value
     if mode is ModerationMode.DELETE and not deleted:
         try:
-            deleted = await bot.delete_message(chat_id, flag.message_id)
+            if flag.album_photos:
+                deleted = await bot.delete_messages(chat_id, flag.message_ids)
+            else:
+                deleted = await bot.delete_message(chat_id, flag.message_id)
         except TelegramError as error:  # gone already, or the bot may not delete
             logger.warning("spam %s/%s not deleted: %s", chat_id, flag.message_id, error)
     metrics.count_feedback("spam")
@@ -377,7 +398,9 @@ async def spam_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     picture = None if too_large else await hash_of(await download(attachment), target)
     admin_id = sender_id(message)
     async with svc.sessions.begin() as session:
-        flag = await repository.flag_of_message(session, target.chat_id, target.message_id)
+        flag = await repository.flag_of_message(
+            session, target.chat_id, target.message_id, target.media_group_id
+        )
         flag_id = (
             flag.id
             if flag is not None

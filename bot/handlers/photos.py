@@ -55,22 +55,24 @@ async def download(attachment: PhotoSize | Document) -> bytes:
 
 def pending_answer(
     svc: Services,
-    update: Update,
+    update_id: int,
     message: Message,
     attachment: PhotoSize | Document,
     kind: PhotoKind,
     *,
     picture_hash: str | None = None,
+    album: str | None = None,
 ) -> PendingAnswer:
     """What any bot process needs to answer this photo later (bot.pending)."""
     now = time.time()
     return PendingAnswer(
         job_id=new_job_id(),
-        update_id=update.update_id,
+        update_id=update_id,
         kind=kind,
         message=message.to_dict(),
         file_unique_id=attachment.file_unique_id,
         picture_hash=picture_hash,
+        album=album,
         accepted_at=now,
         deadline=now + svc.settings.reply_timeout_seconds,
     )
@@ -112,7 +114,7 @@ async def private_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         await message.reply_text(error_text(ErrorCode.TOO_LARGE if too_big else None, language))
         return
     submitted = await svc.classifier.submit(
-        image, pending_answer(svc, update, message, largest, "private")
+        image, pending_answer(svc, update.update_id, message, largest, "private")
     )
     match submitted:
         case Accepted():

@@ -22,6 +22,7 @@ from bot.intake import UPDATES_STREAM
 from bot.pending import DEADLINES_KEY
 from bot.streams import GROUP
 from tests.e2e.conftest import Sample, eventually
+from tests.e2e.test_blocklist_e2e import press, reposted
 from tests.fake_telegram import FakeTelegram, User
 from tests.fake_telegram.balancer import LoadBalancer
 from tests.services import BotProcess, free_port, launch_bot
@@ -65,8 +66,7 @@ async def settled(redis: Redis) -> None:
     async def idle() -> bool:
         waiting = await redis.zcard(DEADLINES_KEY)
         unacked = [
-            (await redis.xpending(stream, GROUP))["pending"]
-            for stream in (UPDATES_STREAM, RESULTS_STREAM)
+            (await redis.xpending(stream, GROUP))["pending"] for stream in (UPDATES_STREAM, RESULTS_STREAM)
         ]
         return waiting == 0 and unacked == [0, 0]
 
@@ -184,6 +184,55 @@ async def test_two_webhook_replicas_share_the_work_the_rate_limit_and_survive_a_
         replicas[0].kill()
         assert sum(bool(bot_replies(telegram, u, m["message_id"])) for u, m in in_flight) < len(in_flight)
         await answered_once(telegram, redis, in_flight, sample.tag)
+
+
+async def test_an_album_spread_over_two_webhook_replicas_is_deleted_whole_with_one_notice(
+    telegram, sample: Sample, bots, redis, postgres_url
+):
+    """Round robin hands an album's photos to alternate replicas: they share the album in Redis (bot.albums),
+    so it is judged once, as one post, and every photo of it is deleted in delete mode."""
+    ports = [free_port(), free_port()]
+    mark = len(telegram.calls)
+    async with LoadBalancer(ports) as balancer:
+        for port in ports:
+            bots(
+                WEBHOOK_URL=balancer.url("/hook"),
+                WEBHOOK_LISTEN="127.0.0.1",
+                WEBHOOK_PORT=str(port),
+                WEBHOOK_SECRET_TOKEN="replica_secret",
+                DATABASE_URL=postgres_url,
+                MODERATION_ALBUM_WAIT_SECONDS="2",
+            )
+        await eventually(
+            lambda: sum(method == "setWebhook" for method, _ in telegram.calls[mark:]) >= 2,
+            "both replicas to listen and set the webhook",
+            START_TIMEOUT_S,
+        )
+        group, admin, spammer = (
+            telegram.new_group("Two replicas"),
+            telegram.new_user("Ann"),
+            telegram.new_user("Sy"),
+        )
+        await telegram.set_admins(group, [admin])
+        sent = await telegram.send_command(group, admin, "/moderation on")
+        panel = await telegram.wait_for_message(group.id, after_message_id=sent["message_id"], timeout=60)
+        await press(telegram, panel, "set:mode:delete", admin)
+
+        served = dict(balancer.served)
+        photos = [sample.photo, reposted(sample.photo), reposted(reposted(sample.photo)), sample.photo]
+        album = await telegram.send_album(group, spammer, photos, sample.contradicting)
+        ids = {(group.id, m["message_id"]) for m in album}
+        await eventually(
+            lambda: ids <= set(telegram.deleted_messages), "the whole album to be deleted", ANSWER_TIMEOUT_S
+        )
+        assert all(balancer.served[port] > served.get(port, 0) for port in ports), balancer.served
+        await settled(redis)
+        notices = [
+            m
+            for m in telegram.messages_in(group.id)
+            if m["message_id"] > album[-1]["message_id"] and m.get("from", {}).get("id") == telegram.bot.id
+        ]
+        assert len(notices) == 1 and notices[0]["text"].startswith("I removed an album of 4 photos"), notices
 
 
 async def test_a_worker_killed_mid_batch_loses_no_photo(telegram, sample: Sample, bots, redis, workers):

@@ -13,7 +13,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from tests.fake_telegram.entities import EntityParseError, render
-from tests.fake_telegram.objects import JSON, MAX_DOWNLOAD_BYTES, chat_member, image_mime_type, is_admin
+from tests.fake_telegram.objects import (
+    JSON,
+    MAX_DOWNLOAD_BYTES,
+    Chat,
+    chat_member,
+    image_mime_type,
+    is_admin,
+)
 from tests.fake_telegram.state import ApiError, BotState, Params, Upload, bad_request
 from tests.fake_telegram.updates import UpdateConflict
 
@@ -281,6 +288,18 @@ def edit_message_reply_markup(state: BotState, params: Params) -> JSON:
     return _edit(message, {"reply_markup": _inline_markup(params)})
 
 
+def _may_delete(state: BotState, chat: Chat, message: JSON) -> bool:
+    bot_member = state.members[chat.id].get(state.bot.id)
+    own = message.get("from", {}).get("id") == state.bot.id
+    can_delete = is_admin(bot_member) and bot_member.get("can_delete_messages", True)
+    return chat.type == "private" or own or can_delete
+
+
+def _delete(state: BotState, chat: Chat, message_id: int) -> None:
+    del state.messages[chat.id][message_id]
+    state.deleted.append((chat.id, message_id))
+
+
 @api_method("deleteMessage")
 def delete_message(state: BotState, params: Params) -> bool:
     chat = state.chat(params.required("chat_id"))
@@ -288,16 +307,29 @@ def delete_message(state: BotState, params: Params) -> bool:
     message = state.message(chat.id, message_id)
     if message is None:
         raise bad_request("message to delete not found")
-    bot_member = state.members[chat.id].get(state.bot.id)
-    own = message.get("from", {}).get("id") == state.bot.id
-    if (
-        chat.type != "private"
-        and not own
-        and not (is_admin(bot_member) and bot_member.get("can_delete_messages", True))
-    ):
+    if not _may_delete(state, chat, message):
         raise bad_request("message can't be deleted")
-    del state.messages[chat.id][message_id]
-    state.deleted.append((chat.id, message_id))
+    _delete(state, chat, message_id)
+    return True
+
+
+@api_method("deleteMessages")
+def delete_messages(state: BotState, params: Params) -> bool:
+    """1-100 messages at once; as Telegram does, those not found are skipped, and one the bot may not delete
+    fails the call before any is deleted."""
+    chat = state.chat(params.required("chat_id"))
+    message_ids = params.required("message_ids")
+    if not isinstance(message_ids, list) or not 1 <= len(message_ids) <= 100:
+        raise bad_request("message_ids must be 1-100 message identifiers")
+    if not all(isinstance(i, int) and not isinstance(i, bool) for i in message_ids):
+        raise bad_request("message_ids must be 1-100 message identifiers")
+    found = [(i, m) for i in message_ids if (m := state.message(chat.id, i)) is not None]
+    if not found:
+        raise bad_request("message to delete not found")
+    if not all(_may_delete(state, chat, message) for _, message in found):
+        raise bad_request("message can't be deleted")
+    for message_id, _ in found:
+        _delete(state, chat, message_id)
     return True
 
 

@@ -239,16 +239,19 @@ class FakeTelegram:
         caption: str | None = None,
         *,
         forwarded_from: Chat | None = None,
+        media_group_id: str | None = None,
     ) -> JSON:
         """A photo posted in a group, with hashtag entities computed in UTF-16 like Telegram's.
 
         `sender` is a member, the group itself (an anonymous admin), the group's linked channel (its post,
         forwarded into the group by Telegram) or any other channel (a member posting as their own channel).
-        `forwarded_from`: the member forwards a post of that channel.
+        `forwarded_from`: the member forwards a post of that channel. `media_group_id`: a photo of that album
+        (`send_album`), arriving after the others.
         """
         photo = self.state.files.photo_sizes(data)
-        forward = {"forward_origin": self._channel_origin(forwarded_from)} if forwarded_from else {}
-        return self._group_message(chat, sender, photo=photo, **forward, **_caption(caption))
+        extra = {"forward_origin": self._channel_origin(forwarded_from)} if forwarded_from else {}
+        extra |= {"media_group_id": media_group_id} if media_group_id else {}
+        return self._group_message(chat, sender, photo=photo, **extra, **_caption(caption))
 
     async def send_album(
         self, chat: Chat, sender: User | Chat, photos: list[bytes], caption: str | None = None

@@ -31,6 +31,7 @@ JSON_FIELDS = frozenset(
         "link_preview_options",
         "media",
         "reaction",
+        "message_ids",
     }
 )
 INTEGER_FIELDS = frozenset(
