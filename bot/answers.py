@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from pydantic import ValidationError
 from redis.asyncio import Redis
 
-from bot.classify import Classifier
+from bot.jobs import PhotoJobs
 from bot.pending import ClaimState, PendingAnswer, PendingAnswers
 from bot.streams import CLAIM_IDLE_S, GROUP, Fields, StreamConsumer
 from worker.contract import RESULTS_STREAM, ResultEntry
@@ -47,12 +47,12 @@ class AnswerLoop:
         self,
         redis: Redis,
         pending: PendingAnswers,
-        classifier: Classifier,
+        jobs: PhotoJobs,
         deliver: Deliver,
         *,
         claim_idle_s: float = CLAIM_IDLE_S,
     ) -> None:
-        self._pending, self._classifier, self._deliver = pending, classifier, deliver
+        self._pending, self._jobs, self._deliver = pending, jobs, deliver
         self._results = StreamConsumer(
             redis,
             RESULTS_STREAM,
@@ -91,9 +91,9 @@ class AnswerLoop:
             if claim.state is ClaimState.GONE:
                 await self._pending.forget(job_id)
             elif claim.state is ClaimState.CLAIMED and claim.pending is not None:
-                outcome = await self._classifier.late_outcome(job_id, now - claim.pending.accepted_at)
+                outcome = await self._jobs.late_outcome(job_id, now - claim.pending.accepted_at)
                 if isinstance(outcome, TimedOut):
-                    await self._classifier.cancel(job_id)
+                    await self._jobs.cancel(job_id)
                 await self._answer(claim.pending, outcome)
 
     async def _answer(self, pending: PendingAnswer, outcome: Outcome) -> None:

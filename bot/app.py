@@ -1,7 +1,7 @@
 """`build_application(settings)`: the one place the bot is wired — services, handlers, commands.
 
 Where things happen: a photo update is recorded in Redis by `bot.intake` before it is confirmed; a
-private photo enters in `bot.handlers.photos`, is recorded and queued through `bot.classify`
+private photo enters in `bot.handlers.photos`, is recorded and queued through `bot.jobs`
 (bot.pending, RQ -> worker); its result comes back through `bot.answers` (in any bot process) to
 `bot.handlers.answers`, and the reply is composed in `bot.replies`; a group photo goes to
 `bot.handlers.moderation`, judged by the pure `moderation.verdict`.
@@ -29,11 +29,11 @@ from telegram.ext import (
 from bot.admins import AdminCache
 from bot.answers import AnswerLoop
 from bot.callbacks import CORRECTION_PATTERN, FEEDBACK_PATTERN, SETTINGS_PATTERN, VERDICT_PATTERN
-from bot.classify import Classifier
 from bot.handlers import answers, chat_admin, commands, errors, feedback, members, moderation, photos
 from bot.health import schedule_heartbeat
 from bot.i18n import LANGUAGES, Language, text
 from bot.intake import PHOTO, IntakeLoop, RecordingQueue
+from bot.jobs import PhotoJobs
 from bot.metrics import METRICS_SERVER_KEY, QueueCollector
 from bot.pending import PendingAnswers
 from bot.ratelimit import GroupFloodControl, RateLimiter
@@ -101,12 +101,12 @@ def build_application(settings: BotSettings) -> Application:  # type: ignore[typ
         if settings.migrate_on_start:
             await upgrade_to_head(engine)
         pending = PendingAnswers(redis)
-        classifier = Classifier(settings.redis_url, pending)
+        jobs = PhotoJobs(settings.redis_url, pending)
         intake = IntakeLoop(redis, application)
         answer_loop = AnswerLoop(
             redis,
             pending,
-            classifier,
+            jobs,
             functools.partial(answers.deliver, application),
         )
         application.bot_data[SERVICES_KEY] = Services(
@@ -114,7 +114,7 @@ def build_application(settings: BotSettings) -> Application:  # type: ignore[typ
             engine=engine,
             sessions=create_sessionmaker(engine),
             redis=redis,
-            classifier=classifier,
+            jobs=jobs,
             answers=answer_loop,
             intake=intake,
             vocabulary=load_vocabulary(),
@@ -127,7 +127,7 @@ def build_application(settings: BotSettings) -> Application:  # type: ignore[typ
         answer_loop.start()
         intake.start()
         application.bot_data[METRICS_SERVER_KEY] = serve_metrics(
-            settings.metrics_port, QueueCollector(classifier.queue)
+            settings.metrics_port, QueueCollector(jobs.queue)
         )
         try:
             await _set_commands(application)
@@ -148,7 +148,7 @@ def build_application(settings: BotSettings) -> Application:  # type: ignore[typ
         if svc is not None:
             await svc.intake.stop()
             await svc.answers.stop()
-            svc.classifier.close()
+            svc.jobs.close()
             await svc.redis.aclose()
             await svc.engine.dispose()
 

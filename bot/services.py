@@ -18,9 +18,9 @@ from telegram.ext import CallbackContext
 
 from bot.admins import AdminCache
 from bot.answers import AnswerLoop
-from bot.classify import Classifier
 from bot.i18n import Language, pick_language
 from bot.intake import IntakeLoop
+from bot.jobs import PhotoJobs
 from bot.ratelimit import GroupFloodControl, RateLimiter
 from bot.settings import BotSettings
 from moderation.hashtags import HashtagVocabulary
@@ -39,7 +39,7 @@ class Services:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     redis: Redis  # asyncio client shared by the Redis-backed parts below
-    classifier: Classifier
+    jobs: PhotoJobs
     answers: AnswerLoop
     intake: IntakeLoop
     vocabulary: HashtagVocabulary

@@ -74,7 +74,7 @@ async def svc(tmp_path) -> AsyncIterator[Services]:
         sessions=create_sessionmaker(engine),
         vocabulary=load_vocabulary(),
         **dict.fromkeys(
-            ("redis", "classifier", "answers", "intake", "admins", "rate_limiter", "group_flood")
+            ("redis", "jobs", "answers", "intake", "admins", "rate_limiter", "group_flood")
         ),  # unused
     )
     async with services.sessions.begin() as session:

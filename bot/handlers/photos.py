@@ -19,8 +19,8 @@ from telegram.ext import ContextTypes
 
 from bot import metrics
 from bot.callbacks import feedback_keyboard
-from bot.classify import Accepted, Busy, Duplicate
 from bot.i18n import Language, text
+from bot.jobs import Accepted, Busy, Duplicate
 from bot.pending import PendingAnswer, PhotoKind
 from bot.replies import error_text, suggestion_text
 from bot.services import Services, services
@@ -111,7 +111,7 @@ async def private_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         metrics.count_unanswered("private", "bad_image" if too_big else "failed")
         await message.reply_text(error_text(ErrorCode.TOO_LARGE if too_big else None, language))
         return
-    submitted = await svc.classifier.submit(
+    submitted = await svc.jobs.submit(
         image, pending_answer(svc, update, message, largest, "private")
     )
     match submitted:

@@ -1,6 +1,6 @@
-"""Where a photo is handed to the worker, and what its outcome means for the user.
+"""Hands a photo to the worker as a job (`PhotoJobs`), and says how the hand-over went (`Submitted`).
 
-`Classifier.submit` records the photo as a `PendingAnswer` (bot.pending) and then puts its job on the
+`PhotoJobs.submit` records the photo as a `PendingAnswer` (bot.pending) and then puts its job on the
 worker's RQ queue through the job client (`worker.queue`); the handler returns at once. Nothing waits for
 the result here: the worker's RQ callbacks publish it on a Redis Stream that `bot.answers` reads. RQ's
 client is synchronous, so its calls (the worker check, the enqueue, a cancel, a lookup) run on asyncio's
@@ -54,7 +54,7 @@ class Duplicate:
 Submitted = Accepted | Duplicate | Busy
 
 
-class Classifier:
+class PhotoJobs:
     """The bot's side of the job contract; one per application, closed in post_shutdown."""
 
     def __init__(self, redis_url: str, pending: PendingAnswers) -> None:
@@ -64,7 +64,7 @@ class Classifier:
 
     @property
     def queue(self) -> Queue:
-        """The worker's RQ queue, on this classifier's (thread-safe) client."""
+        """The worker's RQ queue, on this instance's (thread-safe) client."""
         return self._queue
 
     async def submit(self, image: bytes, pending: PendingAnswer) -> Submitted:
