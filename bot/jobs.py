@@ -6,27 +6,31 @@ the result here: the worker's RQ callbacks publish it on a Redis Stream that `bo
 client is synchronous, so its calls (the worker check, the enqueue, a cancel, a lookup) run on asyncio's
 default thread pool; each lasts a Redis round trip or two, and no thread is ever held while a photo waits.
 
-`submit` returns `Accepted`, `Duplicate` (a redelivered update) or `Busy` (Redis or the worker is not
-there); what comes back later is one of `worker.queue`'s outcomes (`Classified`, `TimedOut`, `Failed`).
+`submit` takes the photo's `PendingAnswer` (built by `pending_answer`) and returns `Accepted`, `Duplicate`
+(a redelivered update) or `Busy` (Redis or the worker is not there); what comes back later is one of
+`worker.queue`'s outcomes (`Classified`, `TimedOut`, `Failed`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 
 from redis.exceptions import RedisError
 from rq import Queue
 from rq.job import Job
+from telegram import Document, Message, PhotoSize, Update
 
-from bot.pending import ClaimState, PendingAnswer, PendingAnswers
+from bot.pending import ClaimState, PendingAnswer, PendingAnswers, PhotoKind
 from config.clients import redis_client
 from worker.queue import (
     NoLiveWorker,
     Outcome,
     cancel,
     fetch_record,
+    new_job_id,
     outcome_of,
     photo_queue,
     require_worker,
@@ -52,6 +56,30 @@ class Duplicate:
 
 
 Submitted = Accepted | Duplicate | Busy
+
+
+def pending_answer(
+    update: Update,
+    message: Message,
+    attachment: PhotoSize | Document,
+    kind: PhotoKind,
+    timeout_s: float,
+    *,
+    picture_hash: str | None = None,
+) -> PendingAnswer:
+    """What any bot process needs to answer this photo later (bot.pending), under a new job id; the user
+    is told it took too long `timeout_s` after now."""
+    now = time.time()
+    return PendingAnswer(
+        job_id=new_job_id(),
+        update_id=update.update_id,
+        kind=kind,
+        message=message.to_dict(),
+        file_unique_id=attachment.file_unique_id,
+        picture_hash=picture_hash,
+        accepted_at=now,
+        deadline=now + timeout_s,
+    )
 
 
 class PhotoJobs:

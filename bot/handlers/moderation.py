@@ -27,11 +27,11 @@ from telegram.ext import ContextTypes
 
 from bot import metrics
 from bot.admins import chat_admin_ids, is_admin_message, member_id, sender_id
+from bot.attachments import attachment_of, download, kept_file_id
 from bot.callbacks import parse_verdict, verdict_keyboard
 from bot.handlers.chat_admin import admin_in_group
-from bot.handlers.photos import attachment_of, download, kept_file_id, pending_answer
 from bot.i18n import Language, text
-from bot.jobs import Busy
+from bot.jobs import Busy, pending_answer
 from bot.replies import delete_text, flag_text, known_spam_text
 from bot.services import Services, moderation_settings, services
 from moderation.blocklist import Entry, Match, NotAPicture, closest_match, picture_hash
@@ -96,7 +96,9 @@ async def group_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         return
     if await flooded(svc, update, message, settings):
         return
-    pending = pending_answer(svc, update, message, attachment, "group", picture_hash=picture)
+    pending = pending_answer(
+        update, message, attachment, "group", svc.settings.reply_timeout_seconds, picture_hash=picture
+    )
     submitted = await svc.jobs.submit(photo, pending)
     if isinstance(submitted, Busy):
         metrics.count_unanswered("group", "busy")

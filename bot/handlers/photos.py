@@ -8,72 +8,27 @@ image error, "busy", "timed out" or "slow down". Photos in groups go to `moderat
 from __future__ import annotations
 
 import logging
-import time
 
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
-from telegram import Document, Message, PhotoSize, Update
+from telegram import Message, Update
 from telegram.constants import ChatAction
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot import metrics
+from bot.attachments import attachment_of, download, kept_file_id
 from bot.callbacks import feedback_keyboard
 from bot.i18n import Language, text
-from bot.jobs import Accepted, Busy, Duplicate
-from bot.pending import PendingAnswer, PhotoKind
+from bot.jobs import Accepted, Busy, Duplicate, pending_answer
+from bot.pending import PendingAnswer
 from bot.replies import error_text, suggestion_text
 from bot.services import Services, services
-from ml.photo_sizes import fitting_size
 from storage import repository
-from storage.models import Chat
 from worker.contract import ClassifyResult, ErrorCode
-from worker.queue import Classified, Failed, Outcome, TimedOut, new_job_id
+from worker.queue import Classified, Failed, Outcome, TimedOut
 
 logger = logging.getLogger(__name__)
-
-
-def attachment_of(message: Message, input_side: int | None = None) -> PhotoSize | Document | None:
-    """The smallest photo size whose short side reaches the model's `input_side` (the largest when none
-    does, or without a side: what feedback keeps for training), or an image sent as a file (the worker
-    downscales that as it decodes)."""
-    if message.photo:
-        return message.photo[fitting_size([(p.width, p.height) for p in message.photo], input_side)]
-    return message.document
-
-
-def kept_file_id(chat: Chat, message: Message) -> str | None:
-    """The photo's file_id when its chat keeps photo ids (the opt-in in /settings), else None."""
-    attachment = attachment_of(message)
-    return attachment.file_id if chat.keep_photo_ids and attachment is not None else None
-
-
-async def download(attachment: PhotoSize | Document) -> bytes:
-    file = await attachment.get_file()
-    return bytes(await file.download_as_bytearray())
-
-
-def pending_answer(
-    svc: Services,
-    update: Update,
-    message: Message,
-    attachment: PhotoSize | Document,
-    kind: PhotoKind,
-    *,
-    picture_hash: str | None = None,
-) -> PendingAnswer:
-    """What any bot process needs to answer this photo later (bot.pending)."""
-    now = time.time()
-    return PendingAnswer(
-        job_id=new_job_id(),
-        update_id=update.update_id,
-        kind=kind,
-        message=message.to_dict(),
-        file_unique_id=attachment.file_unique_id,
-        picture_hash=picture_hash,
-        accepted_at=now,
-        deadline=now + svc.settings.reply_timeout_seconds,
-    )
 
 
 async def private_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -111,9 +66,8 @@ async def private_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         metrics.count_unanswered("private", "bad_image" if too_big else "failed")
         await message.reply_text(error_text(ErrorCode.TOO_LARGE if too_big else None, language))
         return
-    submitted = await svc.jobs.submit(
-        image, pending_answer(svc, update, message, largest, "private")
-    )
+    pending = pending_answer(update, message, largest, "private", svc.settings.reply_timeout_seconds)
+    submitted = await svc.jobs.submit(image, pending)
     match submitted:
         case Accepted():
             # Shown once (Telegram keeps it ~5 s): refreshing it per waiting photo would cost a Bot API
