@@ -26,10 +26,9 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot import metrics
-from bot.admins import chat_admin_ids, is_admin_message, member_id, sender_id
+from bot.admins import admin_in_group, chat_admin_ids, is_admin_message, member_id, sender_id
 from bot.attachments import attachment_of, download, kept_file_id
 from bot.callbacks import parse_verdict, verdict_keyboard
-from bot.handlers.chat_admin import admin_in_group
 from bot.i18n import Language, text
 from bot.jobs import Busy, pending_answer
 from bot.replies import delete_text, flag_text, known_spam_text
@@ -367,9 +366,9 @@ async def spam_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     if message is None:
         return
     svc = services(context)
-    if not await admin_in_group(svc, context, message):
-        return
     language = svc.language(message.from_user.language_code if message.from_user else None)
+    if not await admin_in_group(context.bot, svc.admins, message, language):
+        return
     target = message.reply_to_message
     attachment = attachment_of(target, await svc.model_input_side()) if target else None
     if target is None or attachment is None:
