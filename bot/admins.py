@@ -7,7 +7,8 @@ as a channel of their own, so a message sent as any other channel is a member's 
 
 Both Bot API answers are cached per chat in Redis for a TTL, so every bot replica shares one cache and
 one invalidation: a chat-member update (received by whichever replica Telegram reached) deletes the
-chat's entries for all of them.
+chat's entries for all of them. `admin_in_group` is the check in front of every group admin command: it
+replies why not to anyone else.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ import json
 
 from redis.asyncio import Redis
 from telegram import Bot, Message
+from telegram.constants import ChatType
+
+from bot.i18n import Language, text
 
 NO_LINKED_CHAT = 0  # cached for a group without a linked channel (chat ids are never 0)
 
@@ -111,3 +115,16 @@ async def is_admin_message(bot: Bot, cache: AdminCache, message: Message) -> boo
     if message.from_user is None:
         return False
     return message.from_user.id in await chat_admin_ids(bot, cache, message.chat_id)
+
+
+async def admin_in_group(bot: Bot, cache: AdminCache, message: Message, language: Language) -> bool:
+    """True for an admin's message in a group; otherwise replies why not (in `language`) and returns False."""
+    if message.chat.type == ChatType.PRIVATE:
+        await message.reply_text(text("group_only", language))
+        return False
+    if not await is_admin_message(bot, cache, message):
+        # Sent as a channel other than the group's own: say why, since its author may well be an admin.
+        refusal = "channel_not_admin" if sent_as_chat(message) else "admin_only"
+        await message.reply_text(text(refusal, language))
+        return False
+    return True

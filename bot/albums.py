@@ -33,6 +33,7 @@ from worker.contract import ClassifyResult
 
 logger = logging.getLogger(__name__)
 
+ALBUM_LOOP_KEY = "album_loop"  # in application.bot_data
 SETTLING_KEY = "scenetag:albums:settling"
 POLL_INTERVAL_S = 0.25  # how often due albums are looked for (an album is judged late by at most this)
 ALBUM_TTL_S = 3600  # an album's record outlives any wait, classification and late photo

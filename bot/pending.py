@@ -10,7 +10,7 @@ The user's language comes with the message. Three keys hold it:
   bot died before confirming it, and another process takes over an update a killed one was handling; the
   record is written only if this key was absent (SET NX, in one Lua script with the record), so a photo is
   accepted once. A redelivery of a photo whose first handler died after recording it but before queueing
-  its job queues it under the recorded job id (bot.classify).
+  its job queues it under the recorded job id (bot.jobs).
 - `scenetag:pending:<job id>`: the record, until answered.
 - `scenetag:deadlines`: a sorted set of job ids by deadline, which the deadline sweep reads.
 

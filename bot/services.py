@@ -17,10 +17,10 @@ from telegram import Chat as TelegramChat
 from telegram.ext import CallbackContext
 
 from bot.admins import AdminCache
-from bot.answers import AnswerLoop
-from bot.classify import Classifier
+from bot.albums import Albums
 from bot.i18n import Language, pick_language
 from bot.intake import IntakeLoop
+from bot.jobs import PhotoJobs
 from bot.ratelimit import GroupFloodControl, RateLimiter
 from bot.settings import BotSettings
 from moderation.hashtags import HashtagVocabulary
@@ -39,9 +39,9 @@ class Services:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     redis: Redis  # asyncio client shared by the Redis-backed parts below
-    classifier: Classifier
-    answers: AnswerLoop
+    jobs: PhotoJobs
     intake: IntakeLoop
+    albums: Albums
     vocabulary: HashtagVocabulary
     admins: AdminCache
     rate_limiter: RateLimiter

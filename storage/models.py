@@ -141,7 +141,8 @@ class Flag(Base):
     @property
     def picture_hashes(self) -> list[str]:
         """The flag's pictures' perceptual hashes (an album's, each once), what "spam" blocks."""
-        hashes = [str(photo["picture_hash"]) for photo in self.album_photos or () if photo.get("picture_hash")]
+        album = self.album_photos or ()
+        hashes = [str(photo["picture_hash"]) for photo in album if photo.get("picture_hash")]
         return list(dict.fromkeys([self.picture_hash, *hashes] if self.picture_hash else hashes))
 
 

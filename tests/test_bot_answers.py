@@ -16,11 +16,11 @@ from redis.asyncio import Redis as AsyncRedis
 from rq.serializers import JSONSerializer
 
 from bot.answers import AnswerLoop
-from bot.classify import Accepted, Classifier
+from bot.jobs import Accepted, PhotoJobs
 from bot.pending import PendingAnswer, PendingAnswers
 from bot.streams import GROUP
 from tests.fake_classifier import FakeClassifier, installed_fake
-from tests.test_bot_classify import jpeg, pending_photo
+from tests.test_bot_jobs import jpeg, pending_photo
 from worker.batching import BatchingWorker
 from worker.contract import RESULTS_STREAM
 from worker.queue import Classified, Outcome, TimedOut, photo_queue
@@ -53,17 +53,17 @@ def model() -> Iterator[FakeClassifier]:
 
 
 class Process:
-    """One bot process's Redis side: its client, store, classifier and answer loop."""
+    """One bot process's Redis side: its client, store, photo jobs and answer loop."""
 
     def __init__(self, redis_url: str, answers: Answers, claim_idle_s: float = 30.0) -> None:
         self.redis = AsyncRedis.from_url(redis_url)
         self.pending = PendingAnswers(self.redis)
-        self.classifier = Classifier(redis_url, self.pending)
-        self.loop = AnswerLoop(self.redis, self.pending, self.classifier, answers, claim_idle_s=claim_idle_s)
+        self.jobs = PhotoJobs(redis_url, self.pending)
+        self.loop = AnswerLoop(self.redis, self.pending, self.jobs, answers, claim_idle_s=claim_idle_s)
 
     async def close(self) -> None:
         await self.loop.stop()
-        self.classifier.close()
+        self.jobs.close()
         await self.redis.aclose()
 
 
@@ -93,7 +93,7 @@ async def test_two_replicas_answer_each_result_once(processes, redis_conn, idle_
     photos = [pending_photo(update_id=100 + i) for i in range(6)]
     for index, photo in enumerate(photos):
         receiver = first if index % 2 else second
-        assert await receiver.classifier.submit(jpeg(), photo) == Accepted(photo.job_id)
+        assert await receiver.jobs.submit(jpeg(), photo) == Accepted(photo.job_id)
     run_worker(redis_conn)
     first.loop.start()
     second.loop.start()
@@ -115,7 +115,7 @@ async def test_a_passed_deadline_is_told_once_and_the_late_result_ignored(
     answers = Answers()
     process = processes(answers)
     photo = pending_photo(update_id=200, timeout_s=0.3)
-    await process.classifier.submit(jpeg(), photo)
+    await process.jobs.submit(jpeg(), photo)
     process.loop.start()
     await answers.wait_for(1)
     ((job_id, outcome),) = answers.given
@@ -131,7 +131,7 @@ async def test_a_stopped_consumers_results_are_taken_over(processes, redis_conn,
     answers = Answers()
     survivor = processes(answers, claim_idle_s=0.3)
     photo = pending_photo(update_id=300)
-    await survivor.classifier.submit(jpeg(), photo)
+    await survivor.jobs.submit(jpeg(), photo)
     run_worker(redis_conn)
     # A consumer read the result and was killed before answering it.
     await survivor.redis.xgroup_create(RESULTS_STREAM, GROUP, id="0", mkstream=True)
@@ -148,7 +148,7 @@ async def test_a_result_whose_entry_was_lost_is_answered_at_the_deadline(
     answers = Answers()
     process = processes(answers)
     photo = pending_photo(update_id=400, timeout_s=1.0)
-    await process.classifier.submit(jpeg(), photo)
+    await process.jobs.submit(jpeg(), photo)
     run_worker(redis_conn)
     await process.redis.delete(RESULTS_STREAM)  # the callback's XADD never happened (or was trimmed)
     process.loop.start()

@@ -1,4 +1,4 @@
-"""The order of writes when a group photo is acted on (bot.handlers.moderation): the flag is recorded before
+"""The order of writes when a group photo is acted on (bot.moderate): the flag is recorded before
 the photo is deleted, a delete the bot may not do becomes a flag on that record, and a database that fails
 during the answer is logged and counted, with nothing deleted. And the flood notice: once per window, never
 in dry-run mode. Against a migrated SQLite database and a stub
@@ -18,9 +18,9 @@ from sqlalchemy import select, text
 from telegram import Message
 from telegram.error import BadRequest
 
-from bot.handlers.answers import deliver
-from bot.handlers.moderation import act, flooded, record_spam
+from bot.answers import deliver
 from bot.i18n import text as text_of
+from bot.moderate import act, flooded, record_spam
 from bot.pending import PendingAnswer
 from bot.ratelimit import GroupFloodControl
 from bot.services import SERVICES_KEY, Services, moderation_settings
@@ -73,9 +73,8 @@ async def svc(tmp_path) -> AsyncIterator[Services]:
         engine=engine,
         sessions=create_sessionmaker(engine),
         vocabulary=load_vocabulary(),
-        **dict.fromkeys(
-            ("redis", "classifier", "answers", "intake", "admins", "rate_limiter", "group_flood")
-        ),  # unused
+        # unused here:
+        **dict.fromkeys(("redis", "jobs", "intake", "albums", "admins", "rate_limiter", "group_flood")),
     )
     async with services.sessions.begin() as session:
         chat = await services.chat_row(session, SimpleNamespace(id=GROUP_ID, type="supergroup"))
@@ -172,7 +171,7 @@ async def test_one_flood_notice_per_window_and_none_in_dry_run(svc, redis_url, m
     settings = ModerationSettings(enabled=True, mode=mode)
     bot = GroupBot()
     try:
-        results = [await flooded(svc, SimpleNamespace(update_id=i), spam(bot), settings) for i in range(4)]
+        results = [await flooded(svc, str(i), spam(bot), settings) for i in range(4)]
     finally:
         await redis.aclose()
     assert results == [False, True, True, True]  # the first is classified, the rest are not

@@ -6,7 +6,7 @@ import pytest
 from redis.asyncio import Redis
 
 from bot.pending import DEADLINES_KEY, ClaimState, PendingAnswers, lease_key
-from tests.test_bot_classify import pending_photo
+from tests.test_bot_jobs import pending_photo
 
 
 @pytest.fixture

@@ -364,9 +364,10 @@ async def spam(
         except TelegramUnavailable as error:
             logger.warning("spam %s/%s not deleted: %s", chat_id, flag.message_id, error)
             deleted = False
-        photos = "photos" if len(flag.message_ids) > 1 else "photo"  # an album's flag: all its photos
-        were = "were" if len(flag.message_ids) > 1 else "was"
-        notes.append(f"The {photos} {were} deleted." if deleted else f"Telegram would not delete the {photos}.")
+        album = len(flag.message_ids) > 1  # an album's flag: all its photos
+        photos, were = ("photos", "were") if album else ("photo", "was")
+        outcome = f"The {photos} {were} deleted." if deleted else f"Telegram would not delete the {photos}."
+        notes.append(outcome)
     blocked = entry.id if entry else None
     logger.info(
         "flag %s in chat %s marked spam by %s (blocklist entry %s)", flag_id, chat_id, viewer.user.id, blocked

@@ -11,7 +11,7 @@ from telegram.constants import ChatType
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
-from bot.admins import chat_admin_ids, is_admin_message, member_id, sender_id, sent_as_chat
+from bot.admins import admin_in_group, chat_admin_ids, member_id, sender_id
 from bot.callbacks import (
     SettingsChoice,
     apply_settings_choice,
@@ -29,20 +29,6 @@ from storage import repository
 from storage.models import Chat
 
 logger = logging.getLogger(__name__)
-
-
-async def admin_in_group(svc: Services, context: ContextTypes.DEFAULT_TYPE, message: Message) -> bool:
-    """True for an admin's message in a group; otherwise replies why not and returns False."""
-    language = _language(svc, message)
-    if message.chat.type == ChatType.PRIVATE:
-        await message.reply_text(text("group_only", language))
-        return False
-    if not await is_admin_message(context.bot, svc.admins, message):
-        # Sent as a channel other than the group's own: say why, since its author may well be an admin.
-        refusal = "channel_not_admin" if sent_as_chat(message) else "admin_only"
-        await message.reply_text(text(refusal, language))
-        return False
-    return True
 
 
 def _language(svc: Services, message: Message) -> Language:
@@ -90,9 +76,11 @@ async def moderation(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     """/moderation on|off: switch hashtag-spam flagging for this group (admins only)."""
     message = update.effective_message
     svc = services(context)
-    if message is None or not await admin_in_group(svc, context, message):
+    if message is None:
         return
     language = _language(svc, message)
+    if not await admin_in_group(context.bot, svc.admins, message, language):
+        return
     args = [arg.lower() for arg in context.args or []]
     if args not in (["on"], ["off"]):
         usage = text("moderation_usage", language)
@@ -109,9 +97,11 @@ async def settings(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     svc = services(context)
     if message is None:
         return
-    if message.chat.type != ChatType.PRIVATE and not await admin_in_group(svc, context, message):
+    language = _language(svc, message)
+    in_group = message.chat.type != ChatType.PRIVATE
+    if in_group and not await admin_in_group(context.bot, svc.admins, message, language):
         return
-    await _show(message, await _change(svc, message, None), _language(svc, message))
+    await _show(message, await _change(svc, message, None), language)
 
 
 async def _may_change(
@@ -162,9 +152,11 @@ async def untrust(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def _approve(update: Update, context: ContextTypes.DEFAULT_TYPE, *, trusted: bool) -> None:
     message = update.effective_message
     svc = services(context)
-    if message is None or not await admin_in_group(svc, context, message):
+    if message is None:
         return
     language = _language(svc, message)
+    if not await admin_in_group(context.bot, svc.admins, message, language):
+        return
     target = message.reply_to_message
     user_id = member_id(target) if target is not None else None
     if target is None or user_id is None or (target.from_user is not None and target.from_user.is_bot):
@@ -184,9 +176,11 @@ async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     (admins only)."""
     message = update.effective_message
     svc = services(context)
-    if message is None or not await admin_in_group(svc, context, message):
+    if message is None:
         return
     language = _language(svc, message)
+    if not await admin_in_group(context.bot, svc.admins, message, language):
+        return
     async with svc.sessions.begin() as session:
         numbers = await repository.chat_stats(session, message.chat_id)
         today = datetime.now(UTC).date()

@@ -1,5 +1,6 @@
-"""Where a photo enters in a private chat: download it, hand it to the worker, and (later, from
-whichever bot process reads its result) reply with the hashtag.
+"""Where a photo enters in a private chat: check the sender's rate limit, download the photo and hand it
+to the worker (`private_photo`); `bot.suggest` replies once its result is in, in whichever bot process reads
+it.
 
 Every photo gets exactly one reply: a suggestion, an honest "no popular tag fits", a phrased
 image error, "busy", "timed out" or "slow down". Photos in groups go to `moderation` instead.
@@ -8,74 +9,24 @@ image error, "busy", "timed out" or "slow down". Photos in groups go to `moderat
 from __future__ import annotations
 
 import logging
-import time
 
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
-from telegram import Document, Message, PhotoSize, Update
+from telegram import Message, Update
 from telegram.constants import ChatAction
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot import metrics
-from bot.callbacks import feedback_keyboard
-from bot.classify import Accepted, Busy, Duplicate
-from bot.i18n import Language, text
-from bot.pending import PendingAnswer, PhotoKind
-from bot.replies import error_text, suggestion_text
+from bot.attachments import attachment_of, download
+from bot.i18n import text
+from bot.jobs import Accepted, Busy, Duplicate, pending_answer
+from bot.replies import error_text
 from bot.services import Services, services
-from ml.photo_sizes import fitting_size
 from storage import repository
-from storage.models import Chat
-from worker.contract import ClassifyResult, ErrorCode
-from worker.queue import Classified, Failed, Outcome, TimedOut, new_job_id
+from worker.contract import ErrorCode
 
 logger = logging.getLogger(__name__)
-
-
-def attachment_of(message: Message, input_side: int | None = None) -> PhotoSize | Document | None:
-    """The smallest photo size whose short side reaches the model's `input_side` (the largest when none
-    does, or without a side: what feedback keeps for training), or an image sent as a file (the worker
-    downscales that as it decodes)."""
-    if message.photo:
-        return message.photo[fitting_size([(p.width, p.height) for p in message.photo], input_side)]
-    return message.document
-
-
-def kept_file_id(chat: Chat, message: Message) -> str | None:
-    """The photo's file_id when its chat keeps photo ids (the opt-in in /settings), else None."""
-    attachment = attachment_of(message)
-    return attachment.file_id if chat.keep_photo_ids and attachment is not None else None
-
-
-async def download(attachment: PhotoSize | Document) -> bytes:
-    file = await attachment.get_file()
-    return bytes(await file.download_as_bytearray())
-
-
-def pending_answer(
-    svc: Services,
-    update_id: int,
-    message: Message,
-    attachment: PhotoSize | Document,
-    kind: PhotoKind,
-    *,
-    picture_hash: str | None = None,
-    album: str | None = None,
-) -> PendingAnswer:
-    """What any bot process needs to answer this photo later (bot.pending)."""
-    now = time.time()
-    return PendingAnswer(
-        job_id=new_job_id(),
-        update_id=update_id,
-        kind=kind,
-        message=message.to_dict(),
-        file_unique_id=attachment.file_unique_id,
-        picture_hash=picture_hash,
-        album=album,
-        accepted_at=now,
-        deadline=now + svc.settings.reply_timeout_seconds,
-    )
 
 
 async def private_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -113,9 +64,10 @@ async def private_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         metrics.count_unanswered("private", "bad_image" if too_big else "failed")
         await message.reply_text(error_text(ErrorCode.TOO_LARGE if too_big else None, language))
         return
-    submitted = await svc.classifier.submit(
-        image, pending_answer(svc, update.update_id, message, largest, "private")
+    pending = pending_answer(
+        update.update_id, message, largest, "private", svc.settings.reply_timeout_seconds
     )
+    submitted = await svc.jobs.submit(image, pending)
     match submitted:
         case Accepted():
             # Shown once (Telegram keeps it ~5 s): refreshing it per waiting photo would cost a Bot API
@@ -132,33 +84,6 @@ async def private_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
             logger.info("photo update %s was accepted before", update.update_id)
 
 
-async def answer_private_photo(
-    svc: Services, message: Message, pending: PendingAnswer, outcome: Outcome
-) -> None:
-    """Reply to an accepted private photo with its outcome (called by `bot.answers`, in any bot process)."""
-    user_id = message.from_user.id if message.from_user else message.chat_id
-    language = svc.language(message.from_user.language_code if message.from_user else None)
-    match outcome:
-        case Classified(result=result, latency_ms=latency_ms) if result.ok:
-            await reply_suggestion(
-                svc,
-                message,
-                file_unique_id=pending.file_unique_id,
-                result=result,
-                latency_ms=latency_ms,
-                language=language,
-            )
-        case Classified(result=result):
-            logger.info("photo %s: %s (%s)", result.request_id, result.error, result.error_detail)
-            await message.reply_text(error_text(result.error, language))
-        case TimedOut(waited_s=waited_s):
-            logger.warning("photo from %s: no result after %.1f s", user_id, waited_s)
-            await message.reply_text(text("timeout", language))
-        case Failed(reason=reason):
-            logger.error("photo from %s: job failed: %s", user_id, reason)
-            await message.reply_text(error_text(None, language))
-
-
 async def count_photo(svc: Services, message: Message) -> None:
     try:
         async with svc.sessions.begin() as session:
@@ -166,39 +91,6 @@ async def count_photo(svc: Services, message: Message) -> None:
             await repository.count_photo(session, message.chat_id)
     except SQLAlchemyError:  # statistics only: the user still gets an answer
         logger.exception("could not count a photo in chat %s", message.chat_id)
-
-
-async def reply_suggestion(
-    svc: Services,
-    message: Message,
-    *,
-    file_unique_id: str,
-    result: ClassifyResult,
-    latency_ms: float,
-    language: Language,
-) -> None:
-    """Store the suggestion and reply with it, with 👍/👎 when it was stored (feedback needs the row)."""
-    suggestion_id: int | None = None
-    try:
-        async with svc.sessions.begin() as session:
-            chat = await svc.chat_row(session, message.chat)
-            suggestion_id = await repository.add_suggestion(
-                session,
-                chat_id=message.chat_id,
-                user_id=message.from_user.id if message.from_user else 0,
-                file_unique_id=file_unique_id,
-                tag=result.suggested,
-                confidence=result.confidence,
-                model_version=result.model_version,
-                latency_ms=latency_ms,
-                file_id=kept_file_id(chat, message),
-                offered=[(offered.tag, offered.probability) for offered in result.suggestions],
-            )
-    except SQLAlchemyError:
-        logger.exception("could not store a suggestion in chat %s", message.chat_id)
-    reply = suggestion_text(result, language, svc.settings.suggest_runner_up_margin)
-    keyboard = feedback_keyboard(suggestion_id) if suggestion_id is not None and result.suggested else None
-    await message.reply_text(reply, reply_markup=keyboard)
 
 
 async def private_other_file(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

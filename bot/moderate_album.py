@@ -25,9 +25,9 @@ from telegram.ext import Application
 from bot import metrics
 from bot.admins import is_admin_message
 from bot.albums import AlbumPhoto, AlbumResult, album_key
-from bot.classify import Accepted, Busy
-from bot.handlers.moderation import act, flooded, hash_of, record_member_post, trusted_member
-from bot.handlers.photos import attachment_of, download, pending_answer
+from bot.attachments import attachment_of, download
+from bot.jobs import Accepted, Busy, pending_answer
+from bot.moderate import act, flooded, hash_of, record_member_post, trusted_member
 from bot.pending import PendingAnswer
 from bot.services import SERVICES_KEY, Services, moderation_settings
 from moderation.album import album_hashtags, judge_album
@@ -39,7 +39,13 @@ logger = logging.getLogger(__name__)
 
 
 async def album_photo(
-    svc: Services, bot: Bot, update_id: int, message: Message, settings: ModerationSettings, blocked: list[Entry]
+    svc: Services,
+    bot: Bot,
+    message: Message,
+    update_id: int,
+    *,
+    settings: ModerationSettings,
+    blocked: list[Entry],
 ) -> None:
     """Record a photo of an album in a moderated chat; act on the album at once when the photo is a known
     spam picture; delete it when it comes after its album was deleted."""
@@ -132,8 +138,11 @@ async def submit_album_photo(svc: Services, key: str, photo: AlbumPhoto, message
     picture = photo.picture_hash or await hash_of(image, message)
     largest = attachment_of(message)
     assert largest is not None
-    pending = pending_answer(svc, photo.update_id, message, largest, "group", picture_hash=picture, album=key)
-    submitted = await svc.classifier.submit(image, pending)
+    timeout_s = svc.settings.reply_timeout_seconds
+    pending = pending_answer(
+        photo.update_id, message, largest, "group", timeout_s, picture_hash=picture, album=key
+    )
+    submitted = await svc.jobs.submit(image, pending)
     if isinstance(submitted, Busy):
         logger.warning("album photo %s/%s not classified: %s", message.chat_id, message.message_id, submitted)
         metrics.count_unanswered("group", "busy")

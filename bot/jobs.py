@@ -1,32 +1,36 @@
-"""Where a photo is handed to the worker, and what its outcome means for the user.
+"""Hands a photo to the worker as a job (`PhotoJobs`), and says how the hand-over went (`Submitted`).
 
-`Classifier.submit` records the photo as a `PendingAnswer` (bot.pending) and then puts its job on the
+`PhotoJobs.submit` records the photo as a `PendingAnswer` (bot.pending) and then puts its job on the
 worker's RQ queue through the job client (`worker.queue`); the handler returns at once. Nothing waits for
 the result here: the worker's RQ callbacks publish it on a Redis Stream that `bot.answers` reads. RQ's
 client is synchronous, so its calls (the worker check, the enqueue, a cancel, a lookup) run on asyncio's
 default thread pool; each lasts a Redis round trip or two, and no thread is ever held while a photo waits.
 
-`submit` returns `Accepted`, `Duplicate` (a redelivered update) or `Busy` (Redis or the worker is not
-there); what comes back later is one of `worker.queue`'s outcomes (`Classified`, `TimedOut`, `Failed`).
+`submit` takes the photo's `PendingAnswer` (built by `pending_answer`) and returns `Accepted`, `Duplicate`
+(a redelivered update) or `Busy` (Redis or the worker is not there); what comes back later is one of
+`worker.queue`'s outcomes (`Classified`, `TimedOut`, `Failed`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 
 from redis.exceptions import RedisError
 from rq import Queue
 from rq.job import Job
+from telegram import Document, Message, PhotoSize
 
-from bot.pending import ClaimState, PendingAnswer, PendingAnswers
+from bot.pending import ClaimState, PendingAnswer, PendingAnswers, PhotoKind
 from config.clients import redis_client
 from worker.queue import (
     NoLiveWorker,
     Outcome,
     cancel,
     fetch_record,
+    new_job_id,
     outcome_of,
     photo_queue,
     require_worker,
@@ -54,7 +58,33 @@ class Duplicate:
 Submitted = Accepted | Duplicate | Busy
 
 
-class Classifier:
+def pending_answer(
+    update_id: int,
+    message: Message,
+    attachment: PhotoSize | Document,
+    kind: PhotoKind,
+    timeout_s: float,
+    *,
+    picture_hash: str | None = None,
+    album: str | None = None,
+) -> PendingAnswer:
+    """What any bot process needs to answer this photo later (bot.pending), under a new job id; the user
+    is told it took too long `timeout_s` after now. `album`: the key of the album it is judged with."""
+    now = time.time()
+    return PendingAnswer(
+        job_id=new_job_id(),
+        update_id=update_id,
+        kind=kind,
+        message=message.to_dict(),
+        file_unique_id=attachment.file_unique_id,
+        picture_hash=picture_hash,
+        album=album,
+        accepted_at=now,
+        deadline=now + timeout_s,
+    )
+
+
+class PhotoJobs:
     """The bot's side of the job contract; one per application, closed in post_shutdown."""
 
     def __init__(self, redis_url: str, pending: PendingAnswers) -> None:
@@ -64,7 +94,7 @@ class Classifier:
 
     @property
     def queue(self) -> Queue:
-        """The worker's RQ queue, on this classifier's (thread-safe) client."""
+        """The worker's RQ queue, on this instance's (thread-safe) client."""
         return self._queue
 
     async def submit(self, image: bytes, pending: PendingAnswer) -> Submitted:

@@ -1,4 +1,4 @@
-"""bot.classify: submitting a photo (real redis-server); worker.queue.outcome_of: what a result or a passed
+"""bot.jobs: submitting a photo (real redis-server); worker.queue.outcome_of: what a result or a passed
 deadline means."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from redis.asyncio import Redis as AsyncRedis
 from rq import Worker
 from rq.serializers import JSONSerializer
 
-from bot.classify import Accepted, Busy, Classifier, Duplicate
+from bot.jobs import Accepted, Busy, Duplicate, PhotoJobs
 from bot.pending import PendingAnswer, PendingAnswers
 from tests.services import free_port
 from worker.batching import BatchingWorker
@@ -51,19 +51,19 @@ def pending_photo(update_id: int, timeout_s: float = 30.0) -> PendingAnswer:
 
 
 @pytest.fixture
-async def classifier(redis_url: str):
+async def jobs(redis_url: str):
     aredis = AsyncRedis.from_url(redis_url)
-    classifier = Classifier(redis_url, PendingAnswers(aredis))
-    yield classifier
-    classifier.close()
+    jobs = PhotoJobs(redis_url, PendingAnswers(aredis))
+    yield jobs
+    jobs.close()
     await aredis.aclose()
 
 
-async def test_a_photo_is_recorded_and_queued_once_per_update(classifier, redis_conn, idle_worker):
+async def test_a_photo_is_recorded_and_queued_once_per_update(jobs, redis_conn, idle_worker):
     photo = pending_photo(update_id=41)
-    assert await classifier.submit(jpeg(), photo) == Accepted(photo.job_id)
+    assert await jobs.submit(jpeg(), photo) == Accepted(photo.job_id)
     again = pending_photo(update_id=41)  # Telegram delivered the same update again
-    assert await classifier.submit(jpeg(), again) == Duplicate()
+    assert await jobs.submit(jpeg(), again) == Duplicate()
     queue = photo_queue(redis_conn)
     assert queue.get_job_ids() == [photo.job_id]
     job = queue.fetch_job(photo.job_id)
@@ -72,7 +72,7 @@ async def test_a_photo_is_recorded_and_queued_once_per_update(classifier, redis_
 
 
 async def test_a_photo_recorded_by_a_process_killed_before_queueing_is_queued_on_redelivery(
-    redis_url, redis_conn, idle_worker, classifier
+    redis_url, redis_conn, idle_worker, jobs
 ):
     first = pending_photo(update_id=42)
     aredis = AsyncRedis.from_url(redis_url)
@@ -80,14 +80,14 @@ async def test_a_photo_recorded_by_a_process_killed_before_queueing_is_queued_on
         assert await PendingAnswers(aredis).record(first)  # ...and the process died here
     finally:
         await aredis.aclose()
-    assert await classifier.submit(jpeg(), pending_photo(update_id=42)) == Duplicate()
+    assert await jobs.submit(jpeg(), pending_photo(update_id=42)) == Duplicate()
     assert photo_queue(redis_conn).get_job_ids() == [first.job_id]  # its answer comes as recorded
-    assert await classifier.submit(jpeg(), pending_photo(update_id=42)) == Duplicate()
+    assert await jobs.submit(jpeg(), pending_photo(update_id=42)) == Duplicate()
     assert photo_queue(redis_conn).get_job_ids() == [first.job_id]  # queued once
 
 
 @pytest.mark.parametrize("stale_registration", [False, True])
-async def test_no_worker_is_busy_without_queueing(classifier, redis_conn, stale_registration):
+async def test_no_worker_is_busy_without_queueing(jobs, redis_conn, stale_registration):
     if stale_registration:
         # A SIGKILLed worker stays in the queue's worker set; once its key has expired it must not count.
         worker = BatchingWorker([photo_queue(redis_conn)], connection=redis_conn, serializer=JSONSerializer)
@@ -95,26 +95,26 @@ async def test_no_worker_is_busy_without_queueing(classifier, redis_conn, stale_
         worker.register_birth()
         redis_conn.delete(worker.key)  # what expiry does to a worker that never deregistered
         assert Worker.count(queue=photo_queue(redis_conn)) == 1
-    assert await classifier.submit(jpeg(), pending_photo(1)) == Busy("no worker")
+    assert await jobs.submit(jpeg(), pending_photo(1)) == Busy("no worker")
     assert photo_queue(redis_conn).count == 0
 
 
 async def test_redis_down_is_busy():
     url = f"redis://127.0.0.1:{free_port()}/0"
     aredis = AsyncRedis.from_url(url, socket_connect_timeout=2)
-    classifier = Classifier(url, PendingAnswers(aredis))
+    jobs = PhotoJobs(url, PendingAnswers(aredis))
     try:
-        assert await classifier.submit(jpeg(), pending_photo(1)) == Busy("redis unavailable")
+        assert await jobs.submit(jpeg(), pending_photo(1)) == Busy("redis unavailable")
     finally:
-        classifier.close()
+        jobs.close()
         await aredis.aclose()
 
 
-async def test_cancel_drops_a_queued_job(classifier, redis_conn, idle_worker):
+async def test_cancel_drops_a_queued_job(jobs, redis_conn, idle_worker):
     photo = pending_photo(update_id=2)
-    await classifier.submit(jpeg(), photo)
-    await classifier.cancel(photo.job_id)
-    await classifier.cancel("no-such-job")  # gone already: nothing to do
+    await jobs.submit(jpeg(), photo)
+    await jobs.cancel(photo.job_id)
+    await jobs.cancel("no-such-job")  # gone already: nothing to do
     assert photo_queue(redis_conn).get_jobs() == []
 
 
