@@ -1,4 +1,4 @@
-"""The order of writes when a group photo is acted on (bot.handlers.moderation): the flag is recorded before
+"""The order of writes when a group photo is acted on (bot.moderate): the flag is recorded before
 the photo is deleted, a delete the bot may not do becomes a flag on that record, and a database that fails
 during the answer is logged and counted, with nothing deleted. And the flood notice: once per window, never
 in dry-run mode. Against a migrated SQLite database and a stub
@@ -19,8 +19,8 @@ from telegram import Message
 from telegram.error import BadRequest
 
 from bot.handlers.answers import deliver
-from bot.handlers.moderation import act, flooded, record_spam
 from bot.i18n import text as text_of
+from bot.moderate import act, flooded, record_spam
 from bot.pending import PendingAnswer
 from bot.ratelimit import GroupFloodControl
 from bot.services import SERVICES_KEY, Services, moderation_settings

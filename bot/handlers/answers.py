@@ -12,11 +12,11 @@ from telegram.error import TelegramError
 from telegram.ext import Application
 
 from bot import metrics
-from bot.handlers.moderation import answer_group_photo
-from bot.handlers.photos import answer_private_photo
 from bot.i18n import text
+from bot.moderate import answer_group_photo
 from bot.pending import PendingAnswer
 from bot.services import SERVICES_KEY, Services
+from bot.suggest import answer_private_photo
 from worker.queue import Outcome
 
 logger = logging.getLogger(__name__)

@@ -1,0 +1,266 @@
+"""Judging a group photo and acting on it: `answer_group_photo` judges a classified photo's caption
+(moderation.verdict) when its result comes back (called by `bot.answers`, in any bot process); `act` records
+the flag, then deletes the photo or flags it and posts the notice; `record_spam` records an admin's "spam".
+What decides whether a photo is classified at all is here too: `trusted_member`, `hash_of` (its perceptual
+hash, for the blocklist) and `flooded`.
+
+Quiet by design: nothing is posted in a group unless a flag or delete notice is due; a busy
+worker or a bad image is only logged there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+from dataclasses import dataclass
+
+from redis.exceptions import RedisError
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import Bot, Message, Update
+from telegram.error import TelegramError
+
+from bot import metrics
+from bot.admins import member_id, sender_id
+from bot.attachments import attachment_of, kept_file_id
+from bot.callbacks import verdict_keyboard
+from bot.i18n import Language, text
+from bot.replies import delete_text, flag_text, known_spam_text
+from bot.services import Services, moderation_settings
+from moderation.blocklist import Match, NotAPicture, picture_hash
+from moderation.hashtags import extract_hashtags
+from moderation.trust import is_trusted
+from moderation.verdict import Action, ModerationMode, ModerationSettings, Reason, Verdict, judge
+from storage import repository
+from storage.models import Chat, Flag, SpamPicture
+from worker.contract import ClassifyResult
+from worker.queue import Classified, Outcome
+
+logger = logging.getLogger(__name__)
+
+
+async def hash_of(photo: bytes, message: Message) -> str | None:
+    """The photo's perceptual hash; None (logged) for bytes that are no picture, which the worker then
+    answers as a bad image when the photo is classified."""
+    try:
+        return await asyncio.to_thread(picture_hash, photo)
+    except NotAPicture as error:
+        logger.warning("group photo %s/%s not hashed: %s", message.chat_id, message.message_id, error)
+        return None
+
+
+async def flooded(svc: Services, update: Update, message: Message, settings: ModerationSettings) -> bool:
+    """Whether the photo is over a flood limit (then counted and logged, not classified; the first such
+    photo of the chat's window gets a notice, except in dry-run mode, which posts nothing)."""
+    try:
+        over = await svc.group_flood.check(message.chat_id, sender_id(message), str(update.update_id))
+    except RedisError as error:  # Redis is down: the queue is too; submitting would answer busy as well
+        logger.warning(
+            "group photo %s/%s: flood control unavailable: %s", message.chat_id, message.message_id, error
+        )
+        metrics.count_unanswered("group", "busy")
+        return True
+    if over is None:
+        return False
+    metrics.count_unanswered("group", "rate_limited")
+    logger.warning(
+        "group photo %s/%s from %s not classified: over the per-%s limit for %.0f s",
+        message.chat_id,
+        message.message_id,
+        sender_id(message),
+        over.limit,
+        over.wait_s,
+    )
+    if over.notice and settings.mode is not ModerationMode.DRY_RUN:
+        language = svc.language(message.from_user.language_code if message.from_user else None)
+        try:
+            await message.reply_text(text("group_flooded", language))
+        except TelegramError as error:
+            logger.warning("flood notice not sent in chat %s: %s", message.chat_id, error)
+    return True
+
+
+async def answer_group_photo(
+    svc: Services, message: Message, outcome: Outcome, picture: str | None = None
+) -> None:
+    """Judge a group photo with its classification (called by `bot.answers`, in any bot process). The
+    chat's settings are read now, so an admin's change made while the photo waited applies. `picture`:
+    its perceptual hash, recorded with a flag."""
+    if not isinstance(outcome, Classified) or not outcome.result.ok:
+        logger.warning("group photo %s/%s not classified: %s", message.chat_id, message.message_id, outcome)
+        return
+    hashtags = extract_hashtags(message.caption or "")
+    async with svc.sessions.begin() as session:
+        settings = moderation_settings(await svc.chat_row(session, message.chat))
+    result = outcome.result
+    verdict = judge(hashtags, svc.vocabulary.scene_tags, result.probabilities, settings)
+    logger.info("group photo %s/%s: %s", message.chat_id, message.message_id, verdict)
+    await record_member_post(svc, message, verdict)
+    if verdict.action is not Action.NONE:
+        await act(svc, message, verdict, result, picture_hash=picture)
+
+
+async def trusted_member(svc: Services, message: Message) -> bool:
+    user_id = member_id(message)
+    if user_id is None:
+        return False
+    async with svc.sessions() as session:
+        standing = await repository.member_standing(session, message.chat_id, user_id)
+    return is_trusted(standing.clean_posts, standing.approved, svc.settings.moderation_trust_after)
+
+
+async def record_member_post(svc: Services, message: Message, verdict: Verdict) -> None:
+    """A judged post counts towards its member's trust when compatible, and starts it again when it acts."""
+    user_id = member_id(message)
+    judged_clean = verdict.reason is Reason.COMPATIBLE
+    if user_id is None or not (judged_clean or verdict.action is not Action.NONE):
+        return
+    async with svc.sessions.begin() as session:
+        await repository.record_post(session, message.chat_id, user_id, clean=judged_clean)
+
+
+async def act(
+    svc: Services,
+    message: Message,
+    verdict: Verdict,
+    result: ClassifyResult | None = None,
+    *,
+    picture_hash: str | None = None,
+    match: Match | None = None,
+) -> None:
+    """Record, delete (falling back to a flag when the bot may not delete), and post the notice. `result`:
+    the classification a caption was judged by; `match`: the blocklist entry a known spam picture matched.
+
+    The flag is recorded before the photo is deleted: a process that dies in between leaves a record
+    (and with it the admins' "not spam") rather than a photo gone without a trace. A database that fails
+    here raises before anything is deleted.
+    """
+    language = svc.language(message.from_user.language_code if message.from_user else None)
+    flag_id = await record_flag(svc, message, verdict, result, picture_hash=picture_hash, match=match)
+    action = verdict.action
+    if action is Action.DELETE:
+        try:
+            await message.delete()
+        except TelegramError as error:
+            logger.warning(
+                "cannot delete %s, flagging instead: %s", message.link or message.message_id, error
+            )
+            action = Action.FLAG
+            async with svc.sessions.begin() as session:
+                await repository.set_flag_action(session, flag_id, action.value)
+    metrics.count_flag(action.value)
+    keyboard = verdict_keyboard(flag_id, language)
+    if action is Action.FLAG:
+        notice = notice_text(verdict, result, None, language)
+        await message.reply_text(notice, reply_markup=keyboard)
+    elif action is Action.DELETE:
+        notice = notice_text(verdict, result, poster_html(message), language)
+        await message.chat.send_message(notice, reply_markup=keyboard, parse_mode="HTML")
+
+
+def notice_text(
+    verdict: Verdict, result: ClassifyResult | None, poster: str | None, language: Language
+) -> str:
+    """The notice for a verdict that acts: a flag's reply (`poster` None) or the delete notice naming the
+    poster (HTML)."""
+    if verdict.reason is Reason.KNOWN_SPAM_PICTURE or result is None:
+        return known_spam_text(poster, language)
+    shown = (result.hashtag or "", result.confidence, verdict.scene_hashtags)
+    compatible = verdict.compatible_probability or 0.0  # always set on a caption verdict that acts
+    if poster is None:
+        return flag_text(*shown, compatible=compatible, language=language)
+    return delete_text(poster, *shown, compatible=compatible, language=language)
+
+
+def poster_html(message: Message) -> str:
+    """Who posted the photo, for the delete notice: the user, or the channel it was sent as (its `from` is
+    then Telegram's Channel_Bot)."""
+    if message.sender_chat is not None:
+        return html.escape(message.sender_chat.effective_name or "")
+    return message.from_user.mention_html() if message.from_user else ""
+
+
+async def record_flag(
+    svc: Services,
+    message: Message,
+    verdict: Verdict,
+    result: ClassifyResult | None,
+    *,
+    picture_hash: str | None,
+    match: Match | None = None,
+) -> int:
+    """Store the verdict's action on this photo (and a hit on the blocklist entry it matched); the flag's
+    id (the verdict buttons carry it)."""
+    async with svc.sessions.begin() as session:
+        flag_id = await add_flag_row(svc, session, message, verdict, result, picture_hash=picture_hash)
+        if match is not None:
+            await repository.count_hit(session, match.entry.id)
+        return flag_id
+
+
+async def add_flag_row(
+    svc: Services,
+    session: AsyncSession,
+    message: Message,
+    verdict: Verdict,
+    result: ClassifyResult | None,
+    *,
+    picture_hash: str | None,
+) -> int:
+    """The photo's flag row: the verdict, the classification it was judged by (None: no model judged it)."""
+    attachment = attachment_of(message)
+    chat = await svc.chat_row(session, message.chat)
+    return await repository.add_flag(
+        session,
+        chat_id=message.chat_id,
+        message_id=message.message_id,
+        user_id=member_id(message),
+        caption_tags=verdict.scene_hashtags,
+        predicted_tag=(result.hashtag or "") if result else "",
+        confidence=result.confidence if result else 0.0,
+        compatible_probability=verdict.compatible_probability,
+        action=verdict.action.value,
+        model_version=result.model_version if result else None,
+        caption_scene_tags=verdict.compatible_tags,
+        file_unique_id=attachment.file_unique_id if attachment else None,
+        file_id=kept_file_id(chat, message),
+        reason=verdict.reason.value,
+        picture_hash=picture_hash,
+    )
+
+
+@dataclass(frozen=True)
+class SpamRecorded:
+    """What an admin's "spam" did: the flag, the blocklist entry (None: the picture could not be hashed)
+    and whether the photo was deleted."""
+
+    flag: Flag
+    entry: SpamPicture | None
+    deleted: bool
+
+
+async def record_spam(
+    svc: Services, bot: Bot, chat_id: int, flag_id: int, *, admin_id: int, picture: str | None = None
+) -> SpamRecorded | None:
+    """Record an admin's "spam" on a flag, put its picture (`picture` when the flag has none) on the chat's
+    blocklist and, in delete mode, delete the photo (a photo the bot deleted already stays deleted; a
+    delete the bot may not do is logged). None when the chat has no such flag."""
+    async with svc.sessions.begin() as session:
+        marked = await repository.mark_spam(session, flag_id, chat_id, admin_id, picture_hash=picture)
+        if marked is None:
+            return None
+        flag, entry = marked
+        chat = await session.get(Chat, chat_id)  # the flag's chat: it exists
+        mode = moderation_settings(chat).mode if chat else ModerationMode.FLAG
+    deleted = flag.action == Action.DELETE.value
+    if mode is ModerationMode.DELETE and not deleted:
+        try:
+            deleted = await bot.delete_message(chat_id, flag.message_id)
+        except TelegramError as error:  # gone already, or the bot may not delete
+            logger.warning("spam %s/%s not deleted: %s", chat_id, flag.message_id, error)
+    metrics.count_feedback("spam")
+    blocked = entry.id if entry else None
+    logger.info(
+        "flag %s in chat %s marked spam by %s (blocklist entry %s)", flag.id, chat_id, admin_id, blocked
+    )
+    return SpamRecorded(flag, entry, deleted)
