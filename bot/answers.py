@@ -1,4 +1,6 @@
-"""Every bot process answers photos, whichever process accepted them: one asyncio task reading results.
+"""Where a classified photo is answered, in whichever bot process reads its result: `AnswerLoop` reads the
+results (one asyncio task per process) and `deliver` dispatches each to its reply, `bot.suggest` for a
+private photo, `bot.moderate` for a group photo, with the photo's message rebuilt from its record.
 
 The design (issue 12): the worker's RQ callbacks append each job's final outcome to the Redis Stream
 `worker.contract.RESULTS_STREAM`; all bot processes read it in one consumer group (`XREADGROUP ... BLOCK`
@@ -15,6 +17,10 @@ Why a stream rather than the alternatives: a pub/sub message to the enqueueing p
 process; polling each job's result (what this bot did before) needs a waiting coroutine per photo in
 the process that received it; RQ's own result stream per job is per job, not per consumer group. Redis
 Streams give at-least-once delivery across processes, and the claim turns it into one answer.
+
+The loop takes its `Deliver` as a callable (app.py binds `deliver` to the application; tests pass their
+own), and app.py, not `bot.services`, holds the loop (`bot_data[ANSWER_LOOP_KEY]`): what `deliver` calls
+imports the services, so they cannot import this module.
 """
 
 from __future__ import annotations
@@ -25,10 +31,19 @@ from collections.abc import Awaitable, Callable
 
 from pydantic import ValidationError
 from redis.asyncio import Redis
+from sqlalchemy.exc import SQLAlchemyError
+from telegram import Message
+from telegram.error import TelegramError
+from telegram.ext import Application
 
+from bot import metrics
+from bot.i18n import text
 from bot.jobs import PhotoJobs
+from bot.moderate import answer_group_photo
 from bot.pending import ClaimState, PendingAnswer, PendingAnswers
+from bot.services import SERVICES_KEY, Services
 from bot.streams import CLAIM_IDLE_S, GROUP, Fields, StreamConsumer
+from bot.suggest import answer_private_photo
 from worker.contract import RESULTS_STREAM, ResultEntry
 from worker.queue import Outcome, TimedOut, outcome_of
 
@@ -36,6 +51,7 @@ logger = logging.getLogger(__name__)
 
 SWEEP_INTERVAL_S = 1.0  # how often deadlines are checked ("took too long" is late by at most this)
 SWEEP_BATCH = 100
+ANSWER_LOOP_KEY = "answer_loop"  # bot_data: the `AnswerLoop` post_init started
 
 Deliver = Callable[[PendingAnswer, Outcome], Awaitable[None]]
 
@@ -102,3 +118,30 @@ class AnswerLoop:
         finally:
             # Also after a failed send (a user who blocked the bot): the answer was attempted once.
             await self._pending.finish(pending.job_id)
+
+
+async def deliver(application: Application, pending: PendingAnswer, outcome: Outcome) -> None:  # type: ignore[type-arg]
+    """Answer one photo; failures are logged (the answer is attempted once, never retried into a loop)."""
+    svc: Services = application.bot_data[SERVICES_KEY]
+    message = Message.de_json(pending.message, application.bot)
+    try:
+        if pending.kind == "private":
+            await answer_private_photo(svc, message, pending, outcome)
+        else:
+            await answer_group_photo(svc, message, outcome, pending.picture_hash)
+    except TelegramError as error:  # e.g. the user blocked the bot meanwhile
+        logger.warning("could not answer photo %s in chat %s: %s", pending.job_id, message.chat_id, error)
+    except SQLAlchemyError:  # never silent: logged with the traceback and counted
+        logger.exception("database failed answering photo %s in chat %s", pending.job_id, message.chat_id)
+        metrics.count_database_error(pending.kind)
+        if pending.kind == "private":  # groups stay quiet
+            await _tell_internal_error(svc, message)
+    metrics.count_answered(pending.kind, outcome, time.time() - pending.accepted_at)
+
+
+async def _tell_internal_error(svc: Services, message: Message) -> None:
+    language = svc.language(message.from_user.language_code if message.from_user else None)
+    try:
+        await message.reply_text(text("error_internal", language))
+    except TelegramError as error:
+        logger.warning("could not tell the user about the error: %s", error)

@@ -1,10 +1,12 @@
-"""`build_application(settings)`: the one place the bot is wired — services, handlers, commands.
+"""`build_application(settings)`: the one place the bot is wired — services, handlers, commands, and the
+loop that answers photos; the only module that imports `bot.handlers`.
 
 Where things happen: a photo update is recorded in Redis by `bot.intake` before it is confirmed; a
-private photo enters in `bot.handlers.photos`, is recorded and queued through `bot.jobs`
-(bot.pending, RQ -> worker); its result comes back through `bot.answers` (in any bot process) to
-`bot.handlers.answers`, and the reply is composed in `bot.replies`; a group photo goes to
-`bot.handlers.moderation`, judged by the pure `moderation.verdict`.
+private photo enters in `bot.handlers.photos` (the photo on Telegram's side: `bot.attachments`), is recorded
+and queued through `bot.jobs` (bot.pending, RQ -> worker); its result comes back through `bot.answers` (in
+any bot process), which replies through `bot.suggest`, the text composed in `bot.replies`. A group photo
+enters in `bot.handlers.moderation`; `bot.moderate` judges it once classified, by the pure
+`moderation.verdict`, and acts.
 """
 
 from __future__ import annotations
@@ -27,9 +29,9 @@ from telegram.ext import (
 )
 
 from bot.admins import AdminCache
-from bot.answers import AnswerLoop
+from bot.answers import ANSWER_LOOP_KEY, AnswerLoop, deliver
 from bot.callbacks import CORRECTION_PATTERN, FEEDBACK_PATTERN, SETTINGS_PATTERN, VERDICT_PATTERN
-from bot.handlers import answers, chat_admin, commands, errors, feedback, members, moderation, photos
+from bot.handlers import chat_admin, commands, errors, feedback, members, moderation, photos
 from bot.health import schedule_heartbeat
 from bot.i18n import LANGUAGES, Language, text
 from bot.intake import PHOTO, IntakeLoop, RecordingQueue
@@ -91,6 +93,16 @@ async def _set_commands(application: Application) -> None:  # type: ignore[type-
         )
 
 
+async def _stop_loops(application: Application) -> None:  # type: ignore[type-arg]
+    """Stop taking photos and answering them (idempotent: post_stop and post_shutdown both call it)."""
+    svc: Services | None = application.bot_data.get(SERVICES_KEY)
+    if svc is not None:
+        await svc.intake.stop()
+    answer_loop: AnswerLoop | None = application.bot_data.get(ANSWER_LOOP_KEY)
+    if answer_loop is not None:
+        await answer_loop.stop()
+
+
 def build_application(settings: BotSettings) -> Application:  # type: ignore[type-arg]
     """The bot as `scenetag-bot` runs it (and as the end-to-end tests run it)."""
     # socket_timeout above the stream consumers' blocking reads
@@ -103,19 +115,14 @@ def build_application(settings: BotSettings) -> Application:  # type: ignore[typ
         pending = PendingAnswers(redis)
         jobs = PhotoJobs(settings.redis_url, pending)
         intake = IntakeLoop(redis, application)
-        answer_loop = AnswerLoop(
-            redis,
-            pending,
-            jobs,
-            functools.partial(answers.deliver, application),
-        )
+        answer_loop = AnswerLoop(redis, pending, jobs, functools.partial(deliver, application))
+        application.bot_data[ANSWER_LOOP_KEY] = answer_loop
         application.bot_data[SERVICES_KEY] = Services(
             settings=settings,
             engine=engine,
             sessions=create_sessionmaker(engine),
             redis=redis,
             jobs=jobs,
-            answers=answer_loop,
             intake=intake,
             vocabulary=load_vocabulary(),
             admins=AdminCache(redis, settings.admin_cache_ttl_seconds),
@@ -135,19 +142,16 @@ def build_application(settings: BotSettings) -> Application:  # type: ignore[typ
             logger.warning("set_my_commands failed: %s", error)
 
     async def post_stop(application: Application) -> None:  # type: ignore[type-arg]
-        svc: Services | None = application.bot_data.get(SERVICES_KEY)
-        if svc is not None:  # stop taking photos and answering while the bot can still send
-            await svc.intake.stop()
-            await svc.answers.stop()
+        await _stop_loops(application)  # while the bot can still send
 
     async def post_shutdown(application: Application) -> None:  # type: ignore[type-arg]
         metrics_server: MetricsServer | None = application.bot_data.pop(METRICS_SERVER_KEY, None)
         if metrics_server is not None:
             metrics_server.close()
+        await _stop_loops(application)
+        application.bot_data.pop(ANSWER_LOOP_KEY, None)
         svc: Services | None = application.bot_data.pop(SERVICES_KEY, None)
         if svc is not None:
-            await svc.intake.stop()
-            await svc.answers.stop()
             svc.jobs.close()
             await svc.redis.aclose()
             await svc.engine.dispose()

@@ -17,7 +17,6 @@ from telegram import Chat as TelegramChat
 from telegram.ext import CallbackContext
 
 from bot.admins import AdminCache
-from bot.answers import AnswerLoop
 from bot.i18n import Language, pick_language
 from bot.intake import IntakeLoop
 from bot.jobs import PhotoJobs
@@ -40,7 +39,6 @@ class Services:
     sessions: async_sessionmaker[AsyncSession]
     redis: Redis  # asyncio client shared by the Redis-backed parts below
     jobs: PhotoJobs
-    answers: AnswerLoop
     intake: IntakeLoop
     vocabulary: HashtagVocabulary
     admins: AdminCache

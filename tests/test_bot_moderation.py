@@ -18,7 +18,7 @@ from sqlalchemy import select, text
 from telegram import Message
 from telegram.error import BadRequest
 
-from bot.handlers.answers import deliver
+from bot.answers import deliver
 from bot.i18n import text as text_of
 from bot.moderate import act, flooded, record_spam
 from bot.pending import PendingAnswer
@@ -73,9 +73,7 @@ async def svc(tmp_path) -> AsyncIterator[Services]:
         engine=engine,
         sessions=create_sessionmaker(engine),
         vocabulary=load_vocabulary(),
-        **dict.fromkeys(
-            ("redis", "jobs", "answers", "intake", "admins", "rate_limiter", "group_flood")
-        ),  # unused
+        **dict.fromkeys(("redis", "jobs", "intake", "admins", "rate_limiter", "group_flood")),  # unused
     )
     async with services.sessions.begin() as session:
         chat = await services.chat_row(session, SimpleNamespace(id=GROUP_ID, type="supergroup"))
