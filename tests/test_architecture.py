@@ -16,6 +16,8 @@ Statically (`ast`, every import anywhere in a module, lazy ones included):
 - `bot/` never imports torch/torchvision (the worker owns the model); of `worker` it imports only the job
   contract, the job client and the shared settings (`BOT_ALLOWED_WORKER_MODULES`): not `worker.exposition`
   (the /metrics server both serve is `config.exposition`);
+- `bot/handlers/` holds python-telegram-bot's callbacks only: `bot/app.py`, which wires them, is the one
+  module that imports them (no other module, and no other handler; what they share lives outside);
 - `web/` (the dashboard, the HTTP API) imports nothing from `bot`, no Telegram library and no model library;
   of `worker` only the job contract, the queue and the shared settings (`WEB_ALLOWED_WORKER_MODULES`).
 At run time (a fresh interpreter in which every package that the service's extra in pyproject.toml does not
@@ -59,7 +61,9 @@ CONFIG_CLIENTS = "config/clients.py"  # the one module of `config` that imports 
 ML_LIBRARY_PACKAGES = ["ml/serving", "ml/training", "ml/remap"]
 ML_DATABASE_READERS = ["ml/cli", "ml/feedback.py"]  # operator commands: they may import storage
 REGISTRY_PACKAGE = "ml/registry"
-BOT_ENTRY_POINTS = ["bot/__main__.py", "bot/app.py", "bot/health.py"]
+BOT_HANDLERS = "bot/handlers"  # python-telegram-bot's callbacks
+BOT_WIRING = "bot/app.py"  # the one module that imports them
+BOT_ENTRY_POINTS = ["bot/__main__.py", BOT_WIRING, "bot/health.py"]
 WORKER_ENTRY_POINTS = ["worker/__main__.py", "worker/jobs.py", "worker/batching.py"]
 WEB_ENTRY_POINTS = ["web/__main__.py", "web/app.py"]
 # What web/ may use of the worker package: the queue's name and contract, nothing that loads a model.
@@ -70,6 +74,7 @@ LISTED_FILES = [
     *PURE_DECISION_MODULES,
     *(f"{package}/__init__.py" for package in [*PACKAGES, *ML_LIBRARY_PACKAGES, REGISTRY_PACKAGE]),
     *BOT_ENTRY_POINTS,
+    f"{BOT_HANDLERS}/__init__.py",
     *WORKER_ENTRY_POINTS,
     *WEB_ENTRY_POINTS,
     *(f"{module.replace('.', '/')}.py" for module in WEB_ALLOWED_WORKER_MODULES | BOT_ALLOWED_WORKER_MODULES),
@@ -204,6 +209,19 @@ def test_services_never_import_nltk(package: str) -> None:
 
 def test_bot_never_imports_the_model_stack() -> None:
     assert offending(python_files("bot"), MODEL_LIBRARIES) == {}
+
+
+def handler_imports(path: Path) -> list[str]:
+    handlers = module_name(ROOT / BOT_HANDLERS / "__init__.py")
+    return sorted(name for name in file_imports(path) if name == handlers or name.startswith(f"{handlers}."))
+
+
+def test_only_the_wiring_imports_the_handlers() -> None:
+    wiring = ROOT / BOT_WIRING
+    assert handler_imports(wiring), f"{BOT_WIRING} imports no handler: is it still the wiring?"
+    files = [f for package in PACKAGES for f in python_files(package) if f != wiring]
+    found = {str(f.relative_to(ROOT)): handler_imports(f) for f in files}
+    assert {path: names for path, names in found.items() if names} == {}
 
 
 def outside_of_worker(files: list[Path], allowed: set[str]) -> dict[str, list[str]]:
