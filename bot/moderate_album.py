@@ -5,10 +5,11 @@ recorded in Redis (bot.albums) and, in a chat with a blocklist, checked against 
 picture condemns the whole album. Once no photo of the album has arrived for the album wait, one bot process
 takes it (`bot.albums.AlbumLoop` calls `settle_album`): the captions' hashtags are prechecked, and the
 sender's standing (an admin, a trusted member, over a flood limit) is read once for the album; then every
-photo goes to the worker. The result that completes the album (`answer_album_photo`, called by `bot.answers`
-in whichever process reads it) judges it (`moderation.album.judge_album`), and the verdict covers every
-photo: one flag, one notice, and in delete mode every photo deleted. A photo arriving after its album was
-deleted is deleted too.
+photo goes to the worker. The result that completes the album (`album_photo_answered`, called by
+`bot.answers` in whichever process reads it) judges it (`moderation.album.judge_album`); the verdict covers
+every photo: one flag (on the captioned photo, naming them all), one notice, and in delete mode every photo
+deleted. A photo arriving after its album was deleted is deleted too; one arriving after its album was let
+pass that is a known spam picture is acted on alone.
 """
 
 from __future__ import annotations
@@ -60,9 +61,12 @@ async def album_photo(
     photo = AlbumPhoto(message=message.to_dict(), update_id=update_id, picture_hash=picture)
     decided = await svc.albums.add(key, photo, time.time())
     verdict = known_spam(settings)
-    if match is not None and await svc.albums.decide(key, verdict.action.value):
-        album = await svc.albums.photos(key)
-        await act(svc, message, verdict, picture_hash=picture, match=match, album=album)
+    if match is not None:
+        if await svc.albums.decide(key, verdict.action.value):
+            album = await svc.albums.photos(key)
+            await act(svc, message, verdict, picture_hash=picture, match=match, album=album)
+        else:  # its album was judged before this photo came: the photo alone
+            await act(svc, message, verdict, picture_hash=picture, match=match)
         metrics.count_unanswered("group", "known_spam")
     elif decided == Action.DELETE.value:
         await delete_late_photo(message)

@@ -461,3 +461,36 @@ async def test_spam_on_a_flag_without_a_picture_hash_is_recorded_and_said_so(das
     page = await dashboard.client.get(path)
     assert "The picture was never read, so it is not blocked." in page.text
     assert "No picture is blocked in this group." in page.text
+
+
+async def test_spam_on_an_albums_flag_blocks_each_picture_and_deletes_every_photo(
+    dashboard: Dashboard,
+) -> None:
+    club = dashboard.club
+    sent = [SAMPLE.read_bytes()] * 3
+    photos = await dashboard.telegram.send_album(club, dashboard.carol, sent, "#beach #sport")
+    hashes = ["c3a5b4e1f0d29687", None, "0f0f0f0f0f0f0f0f"]
+    engine = create_engine(dashboard.database_url)
+    try:
+        async with create_sessionmaker(engine).begin() as session:
+            (await session.get(Chat, club.id)).moderation_mode = "delete"
+            flag_id = await repository.add_flag(
+                session, chat_id=club.id, message_id=photos[0]["message_id"], user_id=7,
+                caption_tags=["beach"], predicted_tag="cafe", confidence=0.9, compatible_probability=0.001,
+                action="flag", model_version="v2", reason="mismatch", picture_hash=hashes[0],
+                media_group_id=photos[0]["media_group_id"],
+                album_photos=[
+                    repository.AlbumPhoto(p["message_id"], h) for p, h in zip(photos, hashes, strict=True)
+                ],
+            )
+    finally:
+        await engine.dispose()
+    await dashboard.login(dashboard.alice.id, "Alice")
+    path = f"/chats/{club.id}"
+    assert "album of 3 photos" in (await dashboard.client.get(path)).text
+    token = await dashboard.csrf_token(path)
+    await dashboard.client.post(f"{path}/flags/{flag_id}/spam", data={"csrf_token": token})
+    assert {(club.id, p["message_id"]) for p in photos} <= set(dashboard.telegram.deleted_messages)
+    page = await dashboard.client.get(path)
+    assert "The picture is now blocked in this group. The photos were deleted." in page.text
+    assert "<code>c3a5b4e1f0d29687</code>" in page.text and "<code>0f0f0f0f0f0f0f0f</code>" in page.text
