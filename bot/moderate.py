@@ -27,7 +27,7 @@ from bot.albums import AlbumPhoto
 from bot.attachments import attachment_of, kept_file_id
 from bot.callbacks import verdict_keyboard
 from bot.i18n import Language, text
-from bot.replies import delete_text, flag_text, known_spam_text
+from bot.replies import known_spam_text, mismatch_text
 from bot.services import Services, moderation_settings
 from moderation.blocklist import Match, NotAPicture, picture_hash
 from moderation.hashtags import extract_hashtags
@@ -185,9 +185,7 @@ def notice_text(
         return known_spam_text(poster, language, photos)
     shown = (result.hashtag or "", result.confidence, verdict.scene_hashtags)
     compatible = verdict.compatible_probability or 0.0  # always set on a caption verdict that acts
-    if poster is None:
-        return flag_text(*shown, compatible=compatible, language=language, photos=photos)
-    return delete_text(poster, *shown, compatible=compatible, language=language, photos=photos)
+    return mismatch_text(poster, *shown, compatible=compatible, language=language, photos=photos)
 
 
 def poster_html(message: Message) -> str:

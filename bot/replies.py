@@ -108,7 +108,8 @@ def scene_shown(tag: str, language: Language) -> str:
     return text("scene_other", language) if tag == OTHER else f"#{tag}"
 
 
-def flag_text(
+def mismatch_text(
+    poster: str | None,
     predicted: str,
     confidence: float,
     hashtags: Sequence[str],
@@ -117,34 +118,15 @@ def flag_text(
     language: Language,
     photos: int = 1,
 ) -> str:
-    """The reply to a flagged photo: what it looks like, what its caption claims, and how likely that is.
-    `photos` > 1: an album's, describing its photo closest to the caption."""
+    """The notice on a caption the photo contradicts: what it looks like, what its caption claims, and how
+    likely that is; a flag's reply (`poster` None) or, naming the poster (HTML), the delete notice. `photos`
+    > 1: an album's, describing its photo closest to the caption."""
+    album = "album_" if photos > 1 else ""
     return text(
-        "album_flag_notice" if photos > 1 else "flag_notice",
+        f"{album}flag_notice" if poster is None else f"{album}delete_notice",
         language,
         count=photos,
-        scene=scene_shown(predicted, language),
-        percent=percent(confidence),
-        hashtags=hashtags_shown(hashtags),
-        compatible=small_percent(compatible),
-    )
-
-
-def delete_text(
-    user: str,
-    predicted: str,
-    confidence: float,
-    hashtags: Sequence[str],
-    *,
-    compatible: float,
-    language: Language,
-    photos: int = 1,
-) -> str:
-    return text(
-        "album_delete_notice" if photos > 1 else "delete_notice",
-        language,
-        count=photos,
-        user=user,
+        user=poster,
         scene=scene_shown(predicted, language),
         percent=percent(confidence),
         hashtags=hashtags_shown(hashtags),

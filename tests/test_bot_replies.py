@@ -9,11 +9,11 @@ import pytest
 
 from bot.i18n import LANGUAGES, TEXTS, pick_language, text
 from bot.replies import (
-    delete_text,
     error_text,
-    flag_text,
     help_text,
     keep_photo_ids_text,
+    known_spam_text,
+    mismatch_text,
     moderation_text,
     runner_ups,
     suggestion_text,
@@ -120,7 +120,7 @@ def test_help_lists_only_the_tags_the_serving_model_can_suggest():
 
 
 def test_flag_text_names_a_few_of_many_hashtags():
-    notice = flag_text("cafe", 0.91, [f"t{i}" for i in range(40)], compatible=0.004, language="en")
+    notice = mismatch_text(None, "cafe", 0.91, [f"t{i}" for i in range(40)], compatible=0.004, language="en")
     assert "#cafe (91%)" in notice
     assert "#t4 …" in notice
     assert "#t5" not in notice
@@ -128,12 +128,22 @@ def test_flag_text_names_a_few_of_many_hashtags():
 
 
 def test_notices_say_other_in_words_and_show_the_captions_probability():
-    notice = flag_text("other", 0.8, ["beach"], compatible=0.0001, language="ru")
+    notice = mismatch_text(None, "other", 0.8, ["beach"], compatible=0.0001, language="ru")
     assert "#other" not in notice and "сцену без популярного тега (80%)" in notice
     assert "0.0%" in notice
-    deleted = delete_text("<b>Carol</b>", "cafe", 0.9, ["beach", "sport"], compatible=0.02, language="en")
+    deleted = mismatch_text("<b>Carol</b>", "cafe", 0.9, ["beach", "sport"], compatible=0.02, language="en")
     assert deleted.startswith("I removed a photo by <b>Carol</b>")
     assert "#beach #sport" in deleted and "2.0%" in deleted
+
+
+def test_an_albums_notices_count_its_photos():
+    shown = ("cafe", 0.9, ["beach", "sport"])
+    flagged = mismatch_text(None, *shown, compatible=0.002, language="en", photos=3)
+    assert flagged.startswith("None of these 3 photos looks like") and "#cafe (90%)" in flagged
+    deleted = mismatch_text("Carol", *shown, compatible=0.002, language="ru", photos=3)
+    assert deleted.startswith("Я удалил альбом из 3 фото от Carol") and "#beach #sport" in deleted
+    assert known_spam_text("Carol", "en", photos=2).startswith("I removed an album of 2 photos by Carol")
+    assert known_spam_text(None, "en", photos=2) == text("known_spam_album_flag_notice", "en")
 
 
 def test_moderation_text_in_both_languages():

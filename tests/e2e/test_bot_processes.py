@@ -101,6 +101,33 @@ async def send_and_wait_recorded(
     return sent
 
 
+async def webhook_replicas(
+    telegram: FakeTelegram,
+    bots: Callable[..., BotProcess],
+    balancer: LoadBalancer,
+    ports: list[int],
+    **env: str,
+) -> list[BotProcess]:
+    """A bot process in webhook mode behind `balancer` on each port; returns once each has set the webhook."""
+    mark = len(telegram.calls)
+    replicas = [
+        bots(
+            WEBHOOK_URL=balancer.url("/hook"),
+            WEBHOOK_LISTEN="127.0.0.1",
+            WEBHOOK_PORT=str(port),
+            WEBHOOK_SECRET_TOKEN="replica_secret",
+            **env,
+        )
+        for port in ports
+    ]
+    await eventually(
+        lambda: sum(method == "setWebhook" for method, _ in telegram.calls[mark:]) >= len(ports),
+        "every replica to listen and set the webhook",
+        START_TIMEOUT_S,
+    )
+    return replicas
+
+
 async def answered_once(
     telegram: FakeTelegram, redis: Redis, sent: list[tuple[User, dict]], tag: str
 ) -> None:
@@ -141,21 +168,8 @@ async def test_two_webhook_replicas_share_the_work_the_rate_limit_and_survive_a_
 ):
     ports = [free_port(), free_port()]
     async with LoadBalancer(ports) as balancer:
-        replicas = [
-            bots(
-                WEBHOOK_URL=balancer.url("/hook"),
-                WEBHOOK_LISTEN="127.0.0.1",
-                WEBHOOK_PORT=str(port),
-                WEBHOOK_SECRET_TOKEN="replica_secret",
-                DATABASE_URL=postgres_url,
-                RATE_LIMIT_PER_MINUTE="3",
-            )
-            for port in ports
-        ]
-        await eventually(
-            lambda: sum(method == "setWebhook" for method, _ in telegram.calls) >= 2,
-            "both replicas to listen and set the webhook",
-            START_TIMEOUT_S,
+        replicas = await webhook_replicas(
+            telegram, bots, balancer, ports, DATABASE_URL=postgres_url, RATE_LIMIT_PER_MINUTE="3"
         )
 
         # Every photo answered once, whichever replica received it.
@@ -192,21 +206,9 @@ async def test_an_album_spread_over_two_webhook_replicas_is_deleted_whole_with_o
     """Round robin hands an album's photos to alternate replicas: they share the album in Redis (bot.albums),
     so it is judged once, as one post, and every photo of it is deleted in delete mode."""
     ports = [free_port(), free_port()]
-    mark = len(telegram.calls)
     async with LoadBalancer(ports) as balancer:
-        for port in ports:
-            bots(
-                WEBHOOK_URL=balancer.url("/hook"),
-                WEBHOOK_LISTEN="127.0.0.1",
-                WEBHOOK_PORT=str(port),
-                WEBHOOK_SECRET_TOKEN="replica_secret",
-                DATABASE_URL=postgres_url,
-                MODERATION_ALBUM_WAIT_SECONDS="2",
-            )
-        await eventually(
-            lambda: sum(method == "setWebhook" for method, _ in telegram.calls[mark:]) >= 2,
-            "both replicas to listen and set the webhook",
-            START_TIMEOUT_S,
+        await webhook_replicas(
+            telegram, bots, balancer, ports, DATABASE_URL=postgres_url, MODERATION_ALBUM_WAIT_SECONDS="2"
         )
         group, admin, spammer = (
             telegram.new_group("Two replicas"),
