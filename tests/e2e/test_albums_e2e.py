@@ -49,9 +49,15 @@ def bot_messages_after(telegram: FakeTelegram, group: Chat, message_id: int) -> 
     ]
 
 
-async def deleted(telegram: FakeTelegram, group: Chat, messages: list[dict], what: str) -> None:
+async def deleted(telegram: FakeTelegram, group: Chat, messages: list[dict], what: str) -> dict:
+    """Wait until every one of `messages` is deleted; the bot's notice (posted after the delete)."""
     ids = {(group.id, m["message_id"]) for m in messages}
     await eventually(lambda: ids <= set(telegram.deleted_messages), what, CLASSIFY_TIMEOUT_S)
+    return await telegram.wait_for_message(
+        group.id,
+        lambda m: m.get("from", {}).get("id") == telegram.bot.id,
+        after_message_id=messages[-1]["message_id"],
+    )
 
 
 async def album_verdict(bot, group: Chat, album: list[dict]) -> str | None:
@@ -65,9 +71,8 @@ async def test_an_album_with_a_spam_caption_is_deleted_whole_with_one_notice(tel
     spammer = telegram.new_user("Sam")
     photos = [sample.photo, reposted(sample.photo), reposted(reposted(sample.photo))]
     album = await telegram.send_album(group, spammer, photos, sample.contradicting)
-    await deleted(telegram, group, album, "every photo of the spam album to be deleted")
-    notices = bot_messages_after(telegram, group, album[-1]["message_id"])
-    assert len(notices) == 1 and notices[0]["text"].startswith("I removed an album of 3 photos by Sam")
+    notice = await deleted(telegram, group, album, "every photo of the spam album to be deleted")
+    assert notice["text"].startswith("I removed an album of 3 photos by Sam")
 
     async with bot.services.sessions() as session:
         flags = (await session.scalars(select(Flag).where(Flag.chat_id == group.id))).all()
@@ -82,8 +87,9 @@ async def test_an_album_with_a_spam_caption_is_deleted_whole_with_one_notice(tel
     late = await telegram.send_group_photo(
         group, spammer, sample.photo, media_group_id=album[0]["media_group_id"]
     )
-    await deleted(telegram, group, [late], "the late photo of the deleted album to be deleted")
-    assert len(bot_messages_after(telegram, group, album[-1]["message_id"])) == 1
+    late_ids = {(group.id, late["message_id"])}
+    await eventually(lambda: late_ids <= set(telegram.deleted_messages), "the late photo to be deleted")
+    assert bot_messages_after(telegram, group, album[-1]["message_id"]) == [notice]  # no second notice
 
 
 async def test_a_trusted_members_albums_are_left_alone_unless_a_photo_is_known_spam(telegram, bot, sample):
@@ -104,24 +110,26 @@ async def test_a_trusted_members_albums_are_left_alone_unless_a_photo_is_known_s
     honest = await telegram.send_album(group, regular, [sample.photo, other], sample.compatible)
     unjudged = await telegram.send_album(group, regular, [sample.photo, other], sample.contradicting)
     for album in (honest, unjudged):
-        await eventually(lambda a=album: _is(album_verdict(bot, group, a), "none"), "the album let pass")
+        await eventually(
+            lambda a=album: _is(album_verdict(bot, group, a), "none"),
+            "the album let pass",
+            CLASSIFY_TIMEOUT_S,
+        )
         assert all(replies_to(telegram, group.id, m["message_id"]) == [] for m in album)
     assert not {(group.id, m["message_id"]) for m in honest + unjudged} & set(telegram.deleted_messages)
 
     # A newcomer's spam photo is deleted, and the admin calls it spam: its picture is blocked.
     spam = await telegram.send_group_photo(group, newcomer, sample.photo, sample.contradicting)
-    await deleted(telegram, group, [spam], "the newcomer's spam photo to be deleted")
-    notice = bot_messages_after(telegram, group, spam["message_id"])[0]
+    notice = await deleted(telegram, group, [spam], "the newcomer's spam photo to be deleted")
     _, spam_button = buttons(notice)
     answer = await press(telegram, notice, spam_button["callback_data"], admin)
     assert answer["text"] == text("spam_recorded", "en")
 
     # Rita's account posts the picture again inside an honest album: the whole album goes.
     stolen = await telegram.send_album(group, regular, [other, reposted(sample.photo)], sample.compatible)
-    await deleted(telegram, group, stolen, "the album with a known spam picture to be deleted whole")
-    notices = bot_messages_after(telegram, group, stolen[-1]["message_id"])
-    expected = text("known_spam_album_delete_notice", "en", user="Rita", count=2)
-    assert [m["text"] for m in notices] == [expected]
+    notice = await deleted(telegram, group, stolen, "the album with a known spam picture to be deleted whole")
+    assert notice["text"] == text("known_spam_album_delete_notice", "en", user="Rita", count=2)
+    assert len(bot_messages_after(telegram, group, stolen[-1]["message_id"])) == 1
 
 
 async def _is(value, expected: object) -> bool:
