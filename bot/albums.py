@@ -23,12 +23,14 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from moderation.blocklist import Match
 from worker.contract import ClassifyResult
 
 logger = logging.getLogger(__name__)
@@ -39,14 +41,15 @@ POLL_INTERVAL_S = 0.25  # how often due albums are looked for (an album is judge
 ALBUM_TTL_S = 3600  # an album's record outlives any wait, classification and late photo
 PHOTO_FIELD, RESULT_FIELD = "photo:", "result:"
 
-# Record the photo; schedule the album unless a replica took it already; return its verdict so far.
+# Record the photo; schedule the album unless a replica took it already; whether one did, and the verdict.
 _ADD = """
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
-if redis.call('HEXISTS', KEYS[1], 'judging') == 0 then
+local taken = redis.call('HEXISTS', KEYS[1], 'judging')
+if taken == 0 then
   redis.call('ZADD', KEYS[2], ARGV[3], KEYS[1])
 end
-return redis.call('HGET', KEYS[1], 'verdict') or ''
+return {taken, redis.call('HGET', KEYS[1], 'verdict') or ''}
 """
 
 _TAKE = """
@@ -80,10 +83,19 @@ class AlbumPhoto(BaseModel):
     message: dict[str, Any]  # the photo's Message as the Bot API sent it (rebuilt with Message.de_json)
     update_id: int
     picture_hash: str | None = None  # moderation.blocklist's hash, when the bot downloaded the photo
+    match: Match | None = None  # the blocklist entry it matched: a known spam picture condemns the album
 
     @property
     def message_id(self) -> int:
         return int(self.message["message_id"])
+
+
+@dataclass(frozen=True)
+class AlbumState:
+    """What a photo arriving finds of its album."""
+
+    taken: bool  # a replica is judging it already: the photo is too late to be classified with it
+    verdict: str | None  # the action taken on the album, once decided
 
 
 def album_key(chat_id: int, media_group_id: str) -> str:
@@ -99,12 +111,12 @@ class Albums:
         self._take = redis.register_script(_TAKE)
         self._result = redis.register_script(_RESULT)
 
-    async def add(self, key: str, photo: AlbumPhoto, now: float) -> str | None:
-        """Record a photo of the album; the album's verdict when it was decided already, else None."""
+    async def add(self, key: str, photo: AlbumPhoto, now: float) -> AlbumState:
+        """Record a photo of the album: whether a replica took the album already, and its verdict if any."""
         field = f"{PHOTO_FIELD}{photo.message_id}"
         args = [field, photo.model_dump_json(), now + self.wait_s, ALBUM_TTL_S]
-        verdict = await self._add(keys=[key, SETTLING_KEY], args=args)
-        return _text(verdict) or None
+        taken, verdict = await self._add(keys=[key, SETTLING_KEY], args=args)
+        return AlbumState(taken=bool(taken), verdict=_text(verdict) or None)
 
     async def due(self, now: float, limit: int = 100) -> list[str]:
         """Albums whose photos have all arrived (none for `wait_s`), oldest first."""

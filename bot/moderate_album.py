@@ -48,8 +48,9 @@ async def album_photo(
     settings: ModerationSettings,
     blocked: list[Entry],
 ) -> None:
-    """Record a photo of an album in a moderated chat; act on the album at once when the photo is a known
-    spam picture; delete it when it comes after its album was deleted."""
+    """Record a photo of an album in a moderated chat (a known spam picture with its blocklist match: the
+    album is then acted on as known spam when it settles); a photo that comes after its album was taken is
+    acted on now: deleted with a deleted album, or, a known spam picture, acted on with whatever is left."""
     assert message.media_group_id is not None
     key = album_key(message.chat_id, message.media_group_id)
     picture = match = None
@@ -58,17 +59,17 @@ async def album_photo(
         if needed is not None and (needed.file_size or 0) <= svc.settings.max_image_bytes:
             picture = await hash_of(await download(needed), message)
             match = closest_match(picture, blocked) if picture is not None else None
-    photo = AlbumPhoto(message=message.to_dict(), update_id=update_id, picture_hash=picture)
-    decided = await svc.albums.add(key, photo, time.time())
-    verdict = known_spam(settings)
-    if match is not None:
-        if await svc.albums.decide(key, verdict.action.value):
+    photo = AlbumPhoto(message=message.to_dict(), update_id=update_id, picture_hash=picture, match=match)
+    state = await svc.albums.add(key, photo, time.time())
+    if match is not None and state.taken:
+        verdict = known_spam(settings)
+        if await svc.albums.decide(key, verdict.action.value):  # still being classified: the whole album
             album = await svc.albums.photos(key)
             await act(svc, message, verdict, picture_hash=picture, match=match, album=album)
-        else:  # its album was judged before this photo came: the photo alone
+        else:  # its album was decided before this photo came: the photo alone
             await act(svc, message, verdict, picture_hash=picture, match=match)
         metrics.count_unanswered("group", "known_spam")
-    elif decided == Action.DELETE.value:
+    elif state.verdict == Action.DELETE.value:
         await delete_late_photo(message)
 
 
@@ -107,6 +108,10 @@ async def settle_album(application: Application, key: str) -> None:  # type: ign
     async with svc.sessions.begin() as session:
         settings = moderation_settings(await svc.chat_row(session, post.lead.chat))
     bot = application.bot
+    known = next(((p, m) for p, m in zip(photos, post.messages, strict=True) if p.match), None)
+    if known is not None:  # whoever sent it, whatever the caption says
+        await act_on_known_spam(svc, key, known, photos, settings)
+        return
     judged = (
         precheck(post.hashtags, settings) is None
         and not await is_admin_message(bot, svc.admins, post.lead)
@@ -124,6 +129,22 @@ async def settle_album(application: Application, key: str) -> None:  # type: ign
     for photo, message in zip(photos, post.messages, strict=True):
         if not await submit_album_photo(svc, key, photo, message):
             await answer_album_photo(svc, bot, key, message.message_id, AlbumResult(result=None))
+
+
+async def act_on_known_spam(
+    svc: Services,
+    key: str,
+    known: tuple[AlbumPhoto, Message],
+    photos: Sequence[AlbumPhoto],
+    settings: ModerationSettings,
+) -> None:
+    """An album holding a known spam picture: one flag on that photo, naming the album, and one notice."""
+    photo, message = known
+    verdict = known_spam(settings)  # "none" once moderation was switched off meanwhile
+    if await svc.albums.decide(key, verdict.action.value) and verdict.action is not Action.NONE:
+        await act(svc, message, verdict, picture_hash=photo.picture_hash, match=photo.match, album=photos)
+    for _ in photos:
+        metrics.count_unanswered("group", "known_spam")
 
 
 async def submit_album_photo(svc: Services, key: str, photo: AlbumPhoto, message: Message) -> bool:

@@ -10,7 +10,8 @@ import contextlib
 import pytest
 from redis.asyncio import Redis
 
-from bot.albums import AlbumLoop, AlbumPhoto, AlbumResult, Albums, album_key
+from bot.albums import AlbumLoop, AlbumPhoto, AlbumResult, Albums, AlbumState, album_key
+from moderation.blocklist import Entry, Match
 from worker.contract import ClassifyResult
 
 KEY = album_key(-100, "13758")
@@ -39,8 +40,8 @@ def albums(clients) -> list[Albums]:
 
 async def test_an_album_is_due_once_no_photo_arrived_for_the_wait_and_one_replica_takes_it(albums):
     a, b = albums
-    assert await a.add(KEY, photo(12), now=100.0) is None
-    assert await b.add(KEY, photo(11, "#beach #sport"), now=101.0) is None  # another replica, a second later
+    assert await a.add(KEY, photo(12), now=100.0) == AlbumState(taken=False, verdict=None)
+    await b.add(KEY, photo(11, "#beach #sport"), now=101.0)  # another replica, a second later
     assert await a.due(now=102.9) == []  # the second photo moved the album's time on
     assert await a.due(now=103.0) == [KEY]
     taken = await asyncio.gather(a.take(KEY), b.take(KEY))
@@ -52,7 +53,7 @@ async def test_a_photo_recorded_after_the_album_was_taken_joins_it_without_a_sec
     a, b = albums
     await a.add(KEY, photo(11), now=100.0)
     assert await a.take(KEY)
-    assert await b.add(KEY, photo(12), now=200.0) is None  # no verdict yet
+    assert await b.add(KEY, photo(12), now=200.0) == AlbumState(taken=True, verdict=None)
     assert await a.due(now=1e9) == []  # not scheduled again
     assert [p.message_id for p in await a.photos(KEY)] == [11, 12]
 
@@ -78,8 +79,16 @@ async def test_the_verdict_is_decided_once_and_a_late_photo_is_told_it(albums):
     await a.add(KEY, photo(11), now=100.0)
     decided = await asyncio.gather(a.decide(KEY, "delete"), b.decide(KEY, "none"))
     assert sorted(decided) == [False, True]
-    verdict = await b.add(KEY, photo(14), now=300.0)
-    assert verdict in {"delete", "none"} and verdict == (await a.add(KEY, photo(15), now=301.0))
+    state = await b.add(KEY, photo(14), now=300.0)
+    assert state.verdict in {"delete", "none"} and state == (await a.add(KEY, photo(15), now=301.0))
+
+
+async def test_a_photos_blocklist_match_travels_with_it(albums):
+    match = Match(Entry(7, "00ff00ff00ff00ff"), distance=3)
+    known = photo(11).model_copy(update={"picture_hash": "00ff00ff00ff00fe", "match": match})
+    await albums[0].add(KEY, known, now=100.0)
+    await albums[0].add(KEY, photo(12), now=100.0)
+    assert [p.match for p in await albums[1].photos(KEY)] == [match, None]
 
 
 async def test_the_loop_settles_each_due_album_once_across_replicas(albums):
