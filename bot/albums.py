@@ -20,6 +20,7 @@ recorded by then, and one arriving after the verdict is told it (`add` returns i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -166,23 +167,32 @@ class AlbumLoop:
     def __init__(self, albums: Albums, settle: Callable[[str], Awaitable[None]]) -> None:
         self._albums, self._settle = albums, settle
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.create_task(self._run(), name="albums")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        task, self._task = self._task, None
+        if task is None:
+            return
+        # The flag as well as the cancel, as in bot.streams: redis-py may turn a cancelled call into a
+        # ConnectionError, which the loop would otherwise take for an outage and go on.
+        self._stopping = True
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 for key in await self._albums.due(time.time()):
                     if await self._albums.take(key):
                         await self._settle_logged(key)
             except RedisError as error:  # Redis is back later: the albums wait in it
+                if self._stopping:
+                    return
                 logger.warning("albums unavailable: %s", error)
             await asyncio.sleep(POLL_INTERVAL_S)
 
