@@ -210,7 +210,7 @@ async def record_flag(
     flag's id (the verdict buttons carry it)."""
     async with svc.sessions.begin() as session:
         flag_id = await add_flag_row(
-            svc, session, message, verdict, result, picture_hash=picture_hash, album=album
+            svc, session, message, verdict, result, picture_hash=picture_hash, match=match, album=album
         )
         if match is not None:
             await repository.count_hit(session, match.entry.id)
@@ -225,10 +225,11 @@ async def add_flag_row(
     result: ClassifyResult | None,
     *,
     picture_hash: str | None,
+    match: Match | None = None,
     album: Sequence[AlbumPhoto] = (),
 ) -> int:
     """The photo's flag row: the verdict, the classification it was judged by (None: no model judged it),
-    and, for an album, its media group and every photo of it."""
+    the blocklist entry a known spam picture matched, and, for an album, its media group and every photo."""
     attachment = attachment_of(message)
     chat = await svc.chat_row(session, message.chat)
     return await repository.add_flag(
@@ -249,6 +250,7 @@ async def add_flag_row(
         picture_hash=picture_hash,
         media_group_id=message.media_group_id if album else None,
         album_photos=[repository.AlbumPhoto(p.message_id, p.picture_hash) for p in album],
+        matched_entry_id=match.entry.id if match else None,
     )
 
 

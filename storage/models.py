@@ -126,6 +126,9 @@ class Flag(Base):
     # ({"message_id", "picture_hash"}). None for a single photo.
     media_group_id: Mapped[str | None] = mapped_column(String(64))
     album_photos: Mapped[list[dict[str, object]] | None] = mapped_column(JSON)
+    # A known spam picture's catch: the blocklist entry it matched (an admin's "not spam" takes a group's
+    # own entry off its list). No foreign key: the entry may be removed while the flag stays.
+    matched_entry_id: Mapped[int | None] = mapped_column(Integer)
     admin_verdict: Mapped[str | None] = mapped_column(String(16))  # "not_spam" / "spam" once an admin says so
     verdict_by: Mapped[int | None] = mapped_column(BigInteger)  # the admin's user id
     verdict_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -217,6 +217,7 @@ async def add_flag(
     picture_hash: str | None = None,
     media_group_id: str | None = None,
     album_photos: Sequence[AlbumPhoto] = (),
+    matched_entry_id: int | None = None,
 ) -> int:
     """`file_id`: pass it only when the chat keeps photo ids (`Chat.keep_photo_ids`). `model_version` is None
     for a photo no model judged (a known spam picture, an admin's "spam"). An album's flag is on its
@@ -238,6 +239,7 @@ async def add_flag(
         picture_hash=picture_hash,
         media_group_id=media_group_id,
         album_photos=[asdict(photo) for photo in album_photos] or None,
+        matched_entry_id=matched_entry_id,
     )
     session.add(flag)
     await session.flush()
@@ -266,8 +268,9 @@ async def record_verdict(
     session: AsyncSession, flag_id: int, chat_id: int, admin_id: int, verdict: str
 ) -> Flag | None:
     """Record an admin's verdict (`VERDICTS`) on a flag of this chat, the flag; None when there is no such
-    flag. The last verdict stands: "not spam" after "spam" also takes the flag's picture off the
-    blocklist."""
+    flag. The last verdict stands: "not spam" after "spam" also takes the flag's pictures off the
+    blocklist, and "not spam" on a known spam picture's catch takes the entry it matched off the group's own
+    list (an entry of every group's list stays: only an operator removes it)."""
     if verdict not in VERDICTS:
         raise ValueError(f"verdict must be one of {VERDICTS}, got {verdict!r}")
     flag = await session.scalar(select(Flag).where(Flag.id == flag_id, Flag.chat_id == chat_id))
@@ -276,6 +279,10 @@ async def record_verdict(
     flag.admin_verdict, flag.verdict_by, flag.verdict_at = verdict, admin_id, datetime.now(UTC)
     if verdict == NOT_SPAM:
         await session.execute(delete(SpamPicture).where(SpamPicture.source_flag_id == flag_id))
+        if flag.matched_entry_id is not None:
+            await session.execute(
+                delete(SpamPicture).where(SpamPicture.id == flag.matched_entry_id, _on_list(chat_id))
+            )
     await session.flush()
     return flag
 

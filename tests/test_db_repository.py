@@ -474,6 +474,27 @@ async def test_an_albums_flag_names_every_photo_and_spam_blocks_each_picture(any
         assert await repository.blocklist(session, -1) == []
 
 
+async def test_not_spam_on_a_known_spam_catch_takes_the_groups_entry_off_its_list(any_sessions):
+    async with any_sessions.begin() as session:
+        await repository.ensure_chat(session, -1, "supergroup", DEFAULTS)
+        own = await repository.block_picture(session, -1, "00000000000000ff", 3, None)
+        everywhere = await repository.block_picture(session, None, "ff00000000000000", 9, None)
+        catches = [
+            await repository.add_flag(
+                session, chat_id=-1, message_id=message_id, user_id=7, caption_tags=[], predicted_tag="",
+                confidence=0.0, compatible_probability=None, action="delete", model_version=None,
+                reason="known_spam_picture", picture_hash="00000000000000fe", matched_entry_id=entry.id,
+            )
+            for message_id, entry in ((30, own), (31, everywhere))
+        ]
+    async with any_sessions.begin() as session:
+        for flag_id in catches:
+            await repository.record_verdict(session, flag_id, -1, 4, NOT_SPAM)
+    async with any_sessions() as session:
+        # The group's own entry is gone; the global one stays for an operator to judge.
+        assert [e.id for e in await repository.blocklist(session, -1)] == [everywhere.id]
+
+
 async def test_the_blocklist_holds_a_hash_once_per_list_and_counts_hits(sessions):
     async with sessions.begin() as session:
         for chat_id in (-1, -2):
