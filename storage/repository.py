@@ -432,7 +432,10 @@ async def chat_stats(session: AsyncSession, chat_id: int) -> ChatStats:
         .select_from(Suggestion)
         .where(Suggestion.chat_id == chat_id, Suggestion.tag.is_not(None))
     )
-    flags = await session.scalar(select(func.count()).select_from(Flag).where(Flag.chat_id == chat_id))
+    # The bot's flags: an admin's "spam" on a photo the bot let pass is a row too, but not one of them.
+    flags = await session.scalar(
+        select(func.count()).select_from(Flag).where(Flag.chat_id == chat_id, Flag.action != ADMIN_ACTION)
+    )
     false_positives = await session.scalar(
         select(func.count()).select_from(Flag).where(Flag.chat_id == chat_id, Flag.admin_verdict == NOT_SPAM)
     )

@@ -495,6 +495,18 @@ async def test_not_spam_on_a_known_spam_catch_takes_the_groups_entry_off_its_lis
         assert [e.id for e in await repository.blocklist(session, -1)] == [everywhere.id]
 
 
+async def test_the_all_time_flags_are_the_bots_not_an_admins_spam_rows(any_sessions):
+    async with any_sessions.begin() as session:
+        await repository.ensure_chat(session, -1, "supergroup", DEFAULTS)
+        await _flag(session, message_id=40)
+        await repository.add_flag(
+            session, chat_id=-1, message_id=41, user_id=7, caption_tags=[], predicted_tag="", confidence=0.0,
+            compatible_probability=None, action="admin", model_version=None, reason="admin_spam",
+        )
+    async with any_sessions() as session:
+        assert (await repository.chat_stats(session, -1)).flags == 1
+
+
 async def test_the_blocklist_holds_a_hash_once_per_list_and_counts_hits(sessions):
     async with sessions.begin() as session:
         for chat_id in (-1, -2):
