@@ -11,7 +11,9 @@ one post (`moderation.album`), so each photo of an album in a moderated chat is 
   decided once (HSETNX) by whichever replica gets there first (the result that completes the album, or a
   photo matching a known spam picture, earlier).
 - `scenetag:albums:settling`: album keys by the time the album counts as complete, `wait_s` after its
-  latest photo. The replica whose ZREM removes a due key takes the album (`take`), so one replica judges it.
+  latest photo. One replica takes a due album (`take`, a Lua script: the album is then due again a lease
+  later) and removes it once its photos went to the worker (`settled`); a replica killed in between leaves it
+  to another when the lease ends.
 
 A photo recorded after its album was taken is still part of it: the verdict's action covers every photo
 recorded by then, and one arriving after the verdict is told it (`add` returns it) and follows it.
@@ -39,6 +41,7 @@ logger = logging.getLogger(__name__)
 ALBUM_LOOP_KEY = "album_loop"  # in application.bot_data
 SETTLING_KEY = "scenetag:albums:settling"
 POLL_INTERVAL_S = 0.25  # how often due albums are looked for (an album is judged late by at most this)
+TAKE_LEASE_S = 120.0  # longer than sending an album's photos to the worker takes (downloads, enqueues)
 ALBUM_TTL_S = 3600  # an album's record outlives any wait, classification and late photo
 PHOTO_FIELD, RESULT_FIELD = "photo:", "result:"
 
@@ -53,8 +56,11 @@ end
 return {taken, redis.call('HGET', KEYS[1], 'verdict') or ''}
 """
 
+# Take a due album: it stays scheduled, a lease later, until the taker says it is settled.
 _TAKE = """
-if redis.call('ZREM', KEYS[2], KEYS[1]) == 0 then return 0 end
+local due = redis.call('ZSCORE', KEYS[2], KEYS[1])
+if not due or tonumber(due) > tonumber(ARGV[1]) then return 0 end
+redis.call('ZADD', KEYS[2], ARGV[2], KEYS[1])
 redis.call('HSET', KEYS[1], 'judging', 1)
 return 1
 """
@@ -123,9 +129,14 @@ class Albums:
         """Albums whose photos have all arrived (none for `wait_s`), oldest first."""
         return [_text(key) for key in await self._redis.zrangebyscore(SETTLING_KEY, "-inf", now, 0, limit)]
 
-    async def take(self, key: str) -> bool:
-        """The right to judge a due album: True for one caller."""
-        return bool(await self._take(keys=[key, SETTLING_KEY]))
+    async def take(self, key: str, now: float) -> bool:
+        """The right to judge a due album: True for one caller. Until `settled`, the album is due again
+        `TAKE_LEASE_S` later, so a replica that died judging it leaves it to another."""
+        return bool(await self._take(keys=[key, SETTLING_KEY], args=[now, now + TAKE_LEASE_S]))
+
+    async def settled(self, key: str) -> None:
+        """The album was judged, or all its photos went to the worker: no replica need take it again."""
+        await self._redis.zrem(SETTLING_KEY, key)
 
     async def photos(self, key: str) -> list[AlbumPhoto]:
         """The album's photos, in the order they were sent."""
@@ -188,7 +199,7 @@ class AlbumLoop:
         while not self._stopping:
             try:
                 for key in await self._albums.due(time.time()):
-                    if await self._albums.take(key):
+                    if await self._albums.take(key, time.time()):
                         await self._settle_logged(key)
             except RedisError as error:  # Redis is back later: the albums wait in it
                 if self._stopping:
@@ -200,7 +211,9 @@ class AlbumLoop:
         try:
             await self._settle(key)
         except Exception:  # one album's failure (a database error) must not stop the others' judging
-            logger.exception("could not judge album %s", key)
+            logger.exception("could not judge album %s; it is taken again after the lease", key)
+            return
+        await self._albums.settled(key)
 
 
 def _text(value: bytes | str) -> str:

@@ -27,7 +27,7 @@ from bot import metrics
 from bot.admins import is_admin_message
 from bot.albums import AlbumPhoto, AlbumResult, album_key
 from bot.attachments import attachment_of, download
-from bot.jobs import Accepted, Busy, pending_answer
+from bot.jobs import Busy, pending_answer
 from bot.moderate import act, flooded, hash_of, record_member_post, trusted_member
 from bot.pending import PendingAnswer
 from bot.services import SERVICES_KEY, Services, moderation_settings
@@ -171,7 +171,8 @@ async def submit_album_photo(svc: Services, key: str, photo: AlbumPhoto, message
     if isinstance(submitted, Busy):
         logger.warning("album photo %s/%s not classified: %s", message.chat_id, message.message_id, submitted)
         metrics.count_unanswered("group", "busy")
-    return isinstance(submitted, Accepted)
+    # Duplicate: a replica that took the album before (and died) recorded the photo; its result comes.
+    return not isinstance(submitted, Busy)
 
 
 async def album_photo_answered(svc: Services, bot: Bot, pending: PendingAnswer, outcome: Outcome) -> None:

@@ -10,7 +10,7 @@ import contextlib
 import pytest
 from redis.asyncio import Redis
 
-from bot.albums import AlbumLoop, AlbumPhoto, AlbumResult, Albums, AlbumState, album_key
+from bot.albums import TAKE_LEASE_S, AlbumLoop, AlbumPhoto, AlbumResult, Albums, AlbumState, album_key
 from moderation.blocklist import Entry, Match
 from worker.contract import ClassifyResult
 
@@ -44,7 +44,7 @@ async def test_an_album_is_due_once_no_photo_arrived_for_the_wait_and_one_replic
     await b.add(KEY, photo(11, "#beach #sport"), now=101.0)  # another replica, a second later
     assert await a.due(now=102.9) == []  # the second photo moved the album's time on
     assert await a.due(now=103.0) == [KEY]
-    taken = await asyncio.gather(a.take(KEY), b.take(KEY))
+    taken = await asyncio.gather(a.take(KEY, now=103.0), b.take(KEY, now=103.0))
     assert sorted(taken) == [False, True]
     assert [p.message_id for p in await b.photos(KEY)] == [11, 12]  # in the order they were sent
 
@@ -52,10 +52,20 @@ async def test_an_album_is_due_once_no_photo_arrived_for_the_wait_and_one_replic
 async def test_a_photo_recorded_after_the_album_was_taken_joins_it_without_a_second_judging(albums):
     a, b = albums
     await a.add(KEY, photo(11), now=100.0)
-    assert await a.take(KEY)
-    assert await b.add(KEY, photo(12), now=200.0) == AlbumState(taken=True, verdict=None)
-    assert await a.due(now=1e9) == []  # not scheduled again
+    assert await a.take(KEY, now=102.0)
+    assert await b.add(KEY, photo(12), now=103.0) == AlbumState(taken=True, verdict=None)
+    assert await a.due(now=102.0 + TAKE_LEASE_S - 1) == []  # not scheduled again by the late photo
     assert [p.message_id for p in await a.photos(KEY)] == [11, 12]
+
+
+async def test_an_album_whose_taker_died_is_taken_again_after_the_lease_and_not_once_settled(albums):
+    a, b = albums
+    await a.add(KEY, photo(11), now=100.0)
+    assert await a.take(KEY, now=102.0)  # and the replica is killed before it settles the album
+    assert not await b.take(KEY, now=102.0 + TAKE_LEASE_S - 1)
+    assert await b.take(KEY, now=102.0 + TAKE_LEASE_S)
+    await b.settled(KEY)
+    assert await a.due(now=1e12) == []
 
 
 async def test_the_result_that_completes_the_album_is_known_to_one_caller(albums):
