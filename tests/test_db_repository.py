@@ -25,6 +25,14 @@ async def sessions(tmp_path):
     await engine.dispose()
 
 
+
+async def test_a_sqlite_file_is_in_wal_mode_without_an_fsync_per_commit(sessions):
+    # Concurrent photos' commits must not queue behind each other's fsyncs (storage.session).
+    async with sessions() as session:
+        assert (await session.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
+        assert (await session.execute(text("PRAGMA synchronous"))).scalar() == 1  # NORMAL
+
+
 async def suggest(
     session, chat_id: int, user_id: int, tag: str | None, file_id: str | None = None, *,
     offered: tuple[tuple[str, float], ...] = (),
