@@ -374,6 +374,19 @@ async def test_version_feedback_counts_one_versions_answers_since_a_moment(any_s
     assert nothing == repository.VersionFeedback("never-served", 0, 0, None, 0, 0, 0, 0, 0)
 
 
+
+async def test_a_photo_counts_only_in_a_chat_that_has_its_row(any_sessions):
+    async with any_sessions.begin() as session:
+        assert not await repository.count_photo(session, -1, today=TODAY)  # no row yet: the caller creates it
+        await repository.ensure_chat(session, -1, "group", DEFAULTS)
+        assert await repository.count_photo(session, -1, today=TODAY)
+    async with any_sessions() as session:
+        daily = await repository.chat_daily_stats(session, -1, today=TODAY, days=1)
+        chat = await session.get(Chat, -1)
+    assert [d.photos for d in daily] == [1]
+    assert chat.photos_seen == 1
+
+
 async def test_daily_stats_count_every_photo_a_group_sent_flagged_or_not(any_sessions):
     async with any_sessions.begin() as session:
         await repository.ensure_chat(session, -1, "group", DEFAULTS)
