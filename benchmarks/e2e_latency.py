@@ -16,6 +16,12 @@ with one, and prints the bot path's share of capacity: replies/s with that many 
 worker's photos/s (1.0: the bot costs nothing; the rest is what the bot side costs), and one user's p50
 over the worker's p50 with one photo in flight, both against the same worker in the same run.
 
+Every process shares the machine's cores, as they would on one box. For every measured stretch it also
+prints each process's CPU milliseconds per photo (/proc: the benchmark process, which is the fake Bot API
+server and the simulated users, the bot, redis-server, the worker, and "other": the rest of the machine,
+e.g. other work running meanwhile): what tells how much of the gap the fake Telegram costs, which
+production does not pay, and whether the cores were saturated.
+
 Prints tables and writes JSON to benchmarks/results/e2e_latency.json.
 """
 
@@ -54,6 +60,45 @@ from worker.settings import DEFAULT_MODEL_PATH  # noqa: E402
 
 DEFAULT_PHOTOS = REPO.parent / "shared" / "data" / "miniplaces" / "train"
 BOT_START_TIMEOUT_S = 120.0
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")  # /proc's CPU times are in these
+
+
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system, all threads) process `pid` has used so far, from /proc/<pid>/stat."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) ": the name may hold spaces
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime (fields 14 and 15)
+
+
+def machine_busy_s() -> float:
+    """CPU seconds all cores have spent not idle so far (/proc/stat), whoever ran."""
+    cpu = Path("/proc/stat").read_text().split()  # the first line: "cpu" and the totals of all cores
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, cpu[1:9])
+    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
+
+
+class CpuMeter:
+    """CPU time of the benchmark's processes over a measured stretch, per photo: every process shares the
+    machine's cores, so this says where the photos' CPU goes (the benchmark process itself is the fake Bot API
+    server and the simulated users, which production does not pay for). "other" is what the machine spent
+    beyond them: other sessions' work, the kernel's."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self._pids = pids
+        self._start: dict[str, float] = {}
+
+    def start(self) -> None:
+        self._start = self._read()
+
+    def per_photo_ms(self, photos: int) -> dict[str, float]:
+        """Each process's CPU milliseconds per photo since `start`, then "other"."""
+        now = self._read()
+        used = {name: now[name] - self._start[name] for name in now}
+        used["other"] = used.pop("machine") - sum(used.values())
+        return {name: round(seconds * 1000 / photos, 2) for name, seconds in used.items()}
+
+    def _read(self) -> dict[str, float]:
+        return {**{name: process_cpu_s(pid) for name, pid in self._pids.items()}, "machine": machine_busy_s()}
 
 
 @dataclass(frozen=True)
@@ -69,6 +114,7 @@ class Row:
     mean_ms: float
     pickup_p50_ms: float  # of which: until the bot fetched the photo (long poll + handler start)
     busy_or_timeout: int  # replies saying "busy" or "timed out" instead of a classification
+    cpu_ms_per_photo: dict[str, float]  # per process (CpuMeter)
 
 
 @dataclass(frozen=True)
@@ -185,6 +231,7 @@ class WorkerRow:
     wall_s: float
     photos_per_s: float
     p50_ms: float  # enqueue -> its result in the stream
+    cpu_ms_per_photo: dict[str, float]  # per process (CpuMeter)
 
 
 def downloaded_copy(photo: bytes, input_side: int) -> bytes:
@@ -195,7 +242,9 @@ def downloaded_copy(photo: bytes, input_side: int) -> bytes:
     return store.by_id[chosen["file_id"]].data
 
 
-def measure_worker(redis_url: str, photos: list[bytes], tta: int, in_flight: int, total: int) -> WorkerRow:
+def measure_worker(
+    redis_url: str, photos: list[bytes], tta: int, in_flight: int, total: int, *, meter: CpuMeter
+) -> WorkerRow:
     """The worker alone: `total` photos straight through the queue, `in_flight` outstanding at a time.
     Completions are read from the results stream the worker's callbacks write (worker.results)."""
     with Redis.from_url(redis_url) as connection:
@@ -208,6 +257,7 @@ def measure_worker(redis_url: str, photos: list[bytes], tta: int, in_flight: int
         outstanding: dict[str, float] = {}  # job id -> when it was enqueued
         latencies_ms: list[float] = []
         sent = 0
+        meter.start()
         started = time.perf_counter()
         while len(latencies_ms) < total:
             while sent < total and len(outstanding) < in_flight:
@@ -222,7 +272,7 @@ def measure_worker(redis_url: str, photos: list[bytes], tta: int, in_flight: int
                         latencies_ms.append((time.perf_counter() - enqueued) * 1000)
         wall_s = time.perf_counter() - started
     return WorkerRow(tta, in_flight, total, round(wall_s, 2), round(total / wall_s, 2),
-                     round(percentile(latencies_ms, 50), 1))
+                     round(percentile(latencies_ms, 50), 1), meter.per_photo_ms(total))
 
 
 @dataclass(frozen=True)
@@ -259,7 +309,9 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-def summarize(tta: int, users: int, samples: list[Sample], wall_s: float) -> Row:
+def summarize(
+    tta: int, users: int, samples: list[Sample], wall_s: float, cpu_ms_per_photo: dict[str, float]
+) -> Row:
     latencies_ms = [sample.latency_s * 1000 for sample in samples]
     failures = {text(key, "en") for key in ("busy", "timeout")}
     return Row(
@@ -274,41 +326,55 @@ def summarize(tta: int, users: int, samples: list[Sample], wall_s: float) -> Row
         mean_ms=round(statistics.fmean(latencies_ms), 1),
         pickup_p50_ms=round(percentile([sample.pickup_s * 1000 for sample in samples], 50), 1),
         busy_or_timeout=sum(sample.reply in failures for sample in samples),
+        cpu_ms_per_photo=cpu_ms_per_photo,
     )
 
 
 async def measure_level(
-    telegram: FakeTelegram, photos: list[bytes], tta: int, users: int, per_user: int
+    telegram: FakeTelegram, photos: list[bytes], tta: int, users: int, per_user: int, *, meter: CpuMeter
 ) -> Row:
     people = [telegram.new_user(f"User{users}-{i}") for i in range(users)]
+    meter.start()
     started = time.perf_counter()
     per_person = await asyncio.gather(*(one_user(telegram, person, photos, per_user) for person in people))
     wall_s = time.perf_counter() - started
-    return summarize(tta, users, [sample for samples in per_person for sample in samples], wall_s)
+    samples = [sample for samples in per_person for sample in samples]
+    return summarize(tta, users, samples, wall_s, meter.per_photo_ms(len(samples)))
 
 
 async def measure_tta(
-    telegram: FakeTelegram, *, tta: int, plan: Plan, photos: list[bytes], redis_url: str, directory: Path
+    telegram: FakeTelegram,
+    *,
+    tta: int,
+    plan: Plan,
+    photos: list[bytes],
+    redis_url: str,
+    directory: Path,
+    pids: dict[str, int],
 ) -> tuple[list[Row], list[WorkerRow]]:
     """Every concurrency level against one worker started with this TTA (after unmeasured warm-up photos),
     then the same worker alone, fed the copies the bot downloads, with one and `plan.in_flight` photos
-    outstanding."""
+    outstanding. `pids`: the processes besides the worker whose CPU time is measured."""
     # In a thread: the fake server must keep answering the bot's long polls meanwhile.
     worker = await asyncio.to_thread(
         start_worker, redis_url, directory, tta=tta, model_path=plan.model_path, threads=plan.worker_threads,
         precision=plan.precision,
     )
+    meter = CpuMeter({**pids, "worker": worker.process.pid})
     rows = []
     try:
-        await measure_level(telegram, photos, tta, 1, plan.warmup)
+        await measure_level(telegram, photos, tta, 1, plan.warmup, meter=meter)
         for users in plan.users:
-            rows.append(await measure_level(telegram, photos, tta, users, plan.photos_per_user(users)))
+            per_user = plan.photos_per_user(users)
+            rows.append(await measure_level(telegram, photos, tta, users, per_user, meter=meter))
             print(f"  measured TTA {tta}, {users} users: p50 {rows[-1].p50_ms} ms", flush=True)
         total = max(row.photos for row in rows)
         copies = [downloaded_copy(photo, plan.input_side) for photo in photos]
         alone = []
         for in_flight in (1, plan.in_flight):
-            alone.append(await asyncio.to_thread(measure_worker, redis_url, copies, tta, in_flight, total))
+            alone.append(
+                await asyncio.to_thread(measure_worker, redis_url, copies, tta, in_flight, total, meter=meter)
+            )
             print(f"  measured TTA {tta}, worker alone, {in_flight} in flight: {alone[-1].photos_per_s} "
                   f"photos/s, p50 {alone[-1].p50_ms} ms", flush=True)
     finally:
@@ -323,7 +389,13 @@ async def run(plan: Plan, photos: list[bytes], directory: Path) -> tuple[list[Ro
     alone: list[WorkerRow] = []
     try:
         async with FakeTelegram() as telegram:
+            # Telegram's smaller copies of each photo, made now (the fake keeps them): resizing is Telegram's
+            # work, which would otherwise count as the benchmark's CPU per photo in the first level measured.
+            for photo in photos:
+                telegram.state.files.photo_sizes(photo)
             bot = start_bot(telegram, redis.url(), directory)
+            assert redis.process is not None  # started above
+            pids = {"benchmark": os.getpid(), "bot": bot.process.pid, "redis": redis.process.pid}
             try:
                 await telegram.wait_for_call("getUpdates", timeout=BOT_START_TIMEOUT_S)
                 for tta in plan.ttas:
@@ -334,6 +406,7 @@ async def run(plan: Plan, photos: list[bytes], directory: Path) -> tuple[list[Ro
                         photos=photos,
                         redis_url=redis.url(),
                         directory=directory,
+                        pids=pids,
                     )
                     rows += levels
                     alone += worker_row
@@ -381,6 +454,24 @@ def print_table(rows: list[Row]) -> None:
     print("-" * len(header))
     for row in rows:
         print(" ".join(f"{getattr(row, field):>{width}{spec}}" for _, width, field, spec in TABLE))
+
+
+def print_cpu_table(rows: list[Row], alone: list[WorkerRow]) -> None:
+    """CPU milliseconds per photo of each process, bot path and worker alone (CpuMeter)."""
+    names = list((rows or alone)[0].cpu_ms_per_photo)
+    print(f"CPU ms per photo, every process on the same {os.cpu_count()} cores "
+          "(benchmark: the fake Bot API server and the simulated users; other: the rest of the machine)")
+    columns = [*names, "total", "cores busy"]
+    header = f"{'TTA':>3} {'measured':>22} " + " ".join(f"{name:>10}" for name in columns)
+    print(header)
+    print("-" * len(header))
+    labelled = [(r.tta, f"bot path, {r.users} users", r.cpu_ms_per_photo, r.replies_per_s) for r in rows]
+    labelled += [(w.tta, f"worker, {w.in_flight} in flight", w.cpu_ms_per_photo, w.photos_per_s)
+                 for w in alone]
+    for tta, label, cpu, per_s in labelled:
+        total = sum(cpu.values())
+        cells = [cpu[name] for name in names] + [total, total * per_s / 1000]
+        print(f"{tta:>3} {label:>22} " + " ".join(f"{cell:>10.1f}" for cell in cells))
 
 
 def describe_model(path: Path) -> dict[str, object]:
@@ -432,6 +523,8 @@ def main(argv: list[str] | None = None) -> int:
         model = describe_model(model_path)
         rows, alone = run_and_keep_logs(plan, photos, Path(scratch))
     print_table(rows)
+    print()
+    print_cpu_table(rows, alone)
     shares = capacity_shares(rows, alone)
     print()
     for worker_row in alone:

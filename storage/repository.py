@@ -107,15 +107,21 @@ def _upsert_insert(session: AsyncSession) -> Callable[..., Any]:
     return postgresql_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
 
 
-async def count_photo(session: AsyncSession, chat_id: int, today: date | None = None) -> None:
+async def count_photo(session: AsyncSession, chat_id: int, today: date | None = None) -> bool:
     """One more photo seen in the chat, in its total and in today's (UTC) count. Both are atomic increments
-    (an upsert for the day's row), so concurrent replicas don't lose counts."""
-    await session.execute(update(Chat).where(Chat.id == chat_id).values(photos_seen=Chat.photos_seen + 1))
+    (an upsert for the day's row), so concurrent replicas don't lose counts. False, and nothing counted, when
+    the chat has no row (`ensure_chat` creates it)."""
+    seen = await session.execute(
+        update(Chat).where(Chat.id == chat_id).values(photos_seen=Chat.photos_seen + 1)
+    )
+    if not seen.rowcount:
+        return False
     day = today or datetime.now(UTC).date()
     row = _upsert_insert(session)(ChatDay).values(chat_id=chat_id, day=day, photos=1)
     await session.execute(row.on_conflict_do_update(
         index_elements=[ChatDay.chat_id, ChatDay.day], set_={"photos": ChatDay.photos + 1}
     ))
+    return True
 
 
 async def add_suggestion(

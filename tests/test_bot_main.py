@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from telegram import Update
 from telegram.ext import AIORateLimiter, Application
 
 from bot.__main__ import main
-from bot.app import HANDLERS, build_application
+from bot.app import HANDLERS, FloodLimiter, build_application
 from bot.handlers.errors import on_error
 from bot.intake import RecordingQueue
 from bot.settings import BotSettings
@@ -111,3 +113,21 @@ def test_build_application_wires_everything_in_one_place():
     # Photo updates are recorded before PTB's Updater confirms them (polling offset, webhook 200).
     assert isinstance(application.update_queue, RecordingQueue)
     assert application.updater is not None and application.updater.update_queue is application.update_queue
+
+
+async def test_a_chat_action_does_not_wait_for_the_overall_flood_limit():
+    limiter = FloodLimiter(overall_max_rate=1, overall_time_period=3600)  # one message an hour
+    sent: list[str] = []
+
+    async def call(endpoint: str) -> bool:
+        async def request() -> bool:
+            sent.append(endpoint)
+            return True
+
+        return await limiter.process_request(request, (), {}, endpoint, {"chat_id": 42}, None)
+
+    assert await call("sendMessage")
+    assert await asyncio.wait_for(call("sendChatAction"), timeout=5)  # not a message: not held back
+    with pytest.raises(TimeoutError):  # the next message waits for the limit, as before
+        await asyncio.wait_for(call("sendMessage"), timeout=0.5)
+    assert sent == ["sendMessage", "sendChatAction"]

@@ -25,6 +25,14 @@ async def sessions(tmp_path):
     await engine.dispose()
 
 
+
+async def test_a_sqlite_file_is_in_wal_mode_without_an_fsync_per_commit(sessions):
+    # Concurrent photos' commits must not queue behind each other's fsyncs (storage.session).
+    async with sessions() as session:
+        assert (await session.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
+        assert (await session.execute(text("PRAGMA synchronous"))).scalar() == 1  # NORMAL
+
+
 async def suggest(
     session, chat_id: int, user_id: int, tag: str | None, file_id: str | None = None, *,
     offered: tuple[tuple[str, float], ...] = (),
@@ -364,6 +372,19 @@ async def test_version_feedback_counts_one_versions_answers_since_a_moment(any_s
         flags=3, not_spam=1)
     assert (ever.photos, ever.up) == (6, 3)
     assert nothing == repository.VersionFeedback("never-served", 0, 0, None, 0, 0, 0, 0, 0)
+
+
+
+async def test_a_photo_counts_only_in_a_chat_that_has_its_row(any_sessions):
+    async with any_sessions.begin() as session:
+        assert not await repository.count_photo(session, -1, today=TODAY)  # no row yet: the caller creates it
+        await repository.ensure_chat(session, -1, "group", DEFAULTS)
+        assert await repository.count_photo(session, -1, today=TODAY)
+    async with any_sessions() as session:
+        daily = await repository.chat_daily_stats(session, -1, today=TODAY, days=1)
+        chat = await session.get(Chat, -1)
+    assert [d.photos for d in daily] == [1]
+    assert chat.photos_seen == 1
 
 
 async def test_daily_stats_count_every_photo_a_group_sent_flagged_or_not(any_sessions):

@@ -87,8 +87,10 @@ async def private_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 async def count_photo(svc: Services, message: Message) -> None:
     try:
         async with svc.sessions.begin() as session:
-            await svc.chat_row(session, message.chat)
-            await repository.count_photo(session, message.chat_id)
+            # The chat's row is read only on its first photo, to create it: one query less per photo.
+            if not await repository.count_photo(session, message.chat_id):
+                await svc.chat_row(session, message.chat)
+                await repository.count_photo(session, message.chat_id)
     except SQLAlchemyError:  # statistics only: the user still gets an answer
         logger.exception("could not count a photo in chat %s", message.chat_id)
 
