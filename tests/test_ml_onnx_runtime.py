@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import io
+import os
 import stat
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -22,7 +26,7 @@ from ml.serving import (
 )
 from ml.serving.inference import Classifier
 from ml.serving.model import file_version, load_model
-from ml.serving.onnx_runtime import OnnxForward, export_onnx, load_onnx_classifier
+from ml.serving.onnx_runtime import NO_SPINNING, OnnxForward, cpu_session, export_onnx, load_onnx_classifier
 from tests.services import served_model_path
 
 
@@ -121,3 +125,17 @@ def test_default_caches_are_the_users_not_the_temp_folder(monkeypatch: pytest.Mo
     assert not str(DEFAULT_ONNX_CACHE_DIR).startswith(tempfile.gettempdir())
     assert not str(DEFAULT_MODEL_CACHE_DIR).startswith(tempfile.gettempdir())
 
+
+
+def test_the_cpu_sessions_threads_do_not_spin_between_runs(tmp_path: Path) -> None:
+    export_onnx(served_model_path(), tmp_path / "m.onnx")
+    session = cpu_session(tmp_path / "m.onnx", threads=1)
+    assert session.get_session_options().get_session_config_entry(NO_SPINNING[0]) == NO_SPINNING[1]
+
+
+def test_the_worker_lets_openmp_threads_sleep_unless_told_otherwise() -> None:
+    script = "import os, worker.__main__; print(os.environ['OMP_WAIT_POLICY'])"
+    run = functools.partial(subprocess.run, [sys.executable, "-c", script], capture_output=True, text=True)
+    environment = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    assert run(env=environment, check=True).stdout.strip() == "PASSIVE"
+    assert run(env=environment | {"OMP_WAIT_POLICY": "ACTIVE"}, check=True).stdout.strip() == "ACTIVE"

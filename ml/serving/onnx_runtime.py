@@ -54,11 +54,19 @@ def export_module(module: nn.Module, input_size: int, onnx_path: Path, output_na
     partial.replace(onnx_path)
 
 
+# ONNX Runtime's intra-op threads spin between runs by default, taking the cores from the worker's own decode
+# and RQ threads and from a bot on the same machine. Measured on 2 cores (benchmarks/e2e_latency.py, int8,
+# 2026-12-04): without spinning the worker alone served 62 against 48-59 photos/s (1 in flight) and the bot
+# path 40 against 28-30 replies/s with 20 users.
+NO_SPINNING = ("session.intra_op.allow_spinning", "0")
+
+
 def cpu_session(graph: Path | bytes, threads: int) -> onnxruntime.InferenceSession:
     """A CPU session of an ONNX file or of a serialized graph."""
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    options.add_session_config_entry(*NO_SPINNING)
     source = graph if isinstance(graph, bytes) else str(graph)
     return onnxruntime.InferenceSession(source, options, providers=["CPUExecutionProvider"])
 
