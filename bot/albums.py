@@ -22,7 +22,6 @@ recorded by then, and one arriving after the verdict is told it (`add` returns i
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -33,6 +32,7 @@ from pydantic import BaseModel, ConfigDict
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from bot.loops import RedisLoop
 from moderation.blocklist import Match
 from worker.contract import ClassifyResult
 
@@ -171,29 +171,13 @@ class Albums:
         return bool(await self._redis.hsetnx(key, "verdict", action))
 
 
-class AlbumLoop:
+class AlbumLoop(RedisLoop):
     """Takes the albums whose photos have all arrived and hands each to `settle`, in every bot process:
     `start()` in post_init, `stop()` at shutdown. The take makes one process settle each album."""
 
     def __init__(self, albums: Albums, settle: Callable[[str], Awaitable[None]]) -> None:
+        super().__init__()
         self._albums, self._settle = albums, settle
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
-
-    def start(self) -> None:
-        self._stopping = False
-        self._task = asyncio.create_task(self._run(), name="albums")
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is None:
-            return
-        # The flag as well as the cancel, as in bot.streams: redis-py may turn a cancelled call into a
-        # ConnectionError, which the loop would otherwise take for an outage and go on.
-        self._stopping = True
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
     async def _run(self) -> None:
         while not self._stopping:

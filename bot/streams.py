@@ -14,7 +14,6 @@ Consumers of processes long gone, with nothing pending, are removed from the gro
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -24,6 +23,8 @@ from collections.abc import Awaitable, Callable
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
+
+from bot.loops import RedisLoop
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ def consumer_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
-class StreamConsumer:
+class StreamConsumer(RedisLoop):
     """Reads `stream` as `consumer` of `group`; `start()` once the event loop runs, `stop()` at the end."""
 
     def __init__(
@@ -75,26 +76,16 @@ class StreamConsumer:
         # Delete an entry once acknowledged (the group is its only reader), so the stream keeps only
         # what is not handled yet; otherwise it is trimmed by length (XADD MAXLEN) only.
         self._delete_handled = delete_handled
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
         self._handling: set[asyncio.Task[None]] = set()
+        super().__init__()
 
-    def start(self) -> None:
-        self._stopping = False
-        name = f"{self.stream}:{self.consumer}"
-        self._task = asyncio.get_running_loop().create_task(self._run(), name=name)
+    @property
+    def task_name(self) -> str:
+        return f"{self.stream}:{self.consumer}"
 
     async def stop(self) -> None:
         """Stop reading; entries being handled may finish (an unfinished one is taken over elsewhere)."""
-        task, self._task = self._task, None
-        if task is None:
-            return
-        # The flag as well as the cancel: redis-py may turn a cancelled read into a ConnectionError,
-        # which the loop would otherwise take for an outage and retry.
-        self._stopping = True
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await super().stop()
         if self._handling:
             await asyncio.wait(self._handling, timeout=STOP_GRACE_S)
 
