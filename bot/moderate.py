@@ -1,4 +1,5 @@
-"""Judging a group photo and acting on it: `answer_group_photo` judges a classified photo's caption
+"""Judging a group photo and acting on it: `single_photo` acts at once on a known spam picture or hands the
+photo to the worker when its caption is to be judged; `answer_group_photo` judges a classified photo's caption
 (moderation.verdict) when its result comes back (called by `bot.answers`, in any bot process); `act` records
 the flag, then deletes the photo or flags it and posts the notice; `record_spam` records an admin's "spam".
 What decides whether a photo is classified at all is here too: `trusted_member`, `hash_of` (its perceptual
@@ -22,14 +23,15 @@ from telegram import Bot, Message
 from telegram.error import TelegramError
 
 from bot import metrics
-from bot.admins import member_id, sender_id
+from bot.admins import is_admin_message, member_id, sender_id
 from bot.albums import AlbumPhoto
-from bot.attachments import attachment_of, kept_file_id
+from bot.attachments import attachment_of, download, kept_file_id
 from bot.callbacks import verdict_keyboard
 from bot.i18n import Language, text
+from bot.jobs import Busy, pending_answer
 from bot.replies import known_spam_text, mismatch_text
 from bot.services import Services, moderation_settings
-from moderation.blocklist import Match, NotAPicture, picture_hash
+from moderation.blocklist import Entry, Match, NotAPicture, closest_match, picture_hash
 from moderation.hashtags import extract_hashtags
 from moderation.trust import is_trusted
 from moderation.verdict import (
@@ -39,6 +41,8 @@ from moderation.verdict import (
     Reason,
     Verdict,
     judge,
+    known_spam,
+    precheck,
 )
 from storage import repository
 from storage.models import Chat, Flag, SpamPicture
@@ -88,6 +92,51 @@ async def flooded(svc: Services, post_key: str, message: Message, settings: Mode
         except TelegramError as error:
             logger.warning("flood notice not sent in chat %s: %s", message.chat_id, error)
     return True
+
+
+async def single_photo(
+    svc: Services,
+    bot: Bot,
+    message: Message,
+    update_id: int,
+    *,
+    settings: ModerationSettings,
+    blocked: list[Entry],
+) -> None:
+    """Act on a photo at once if it is a known spam picture, else, when its caption has hashtags, hand it to
+    the worker (`answer_group_photo` judges it once the result is in)."""
+    # Cheap checks first: most photos need neither the admin list nor the model, nor a download.
+    judged = precheck(extract_hashtags(message.caption or ""), settings) is None
+    exempt = (judged or blocked) and await is_admin_message(bot, svc.admins, message)
+    # A trusted member's captions are not judged; their pictures still meet the blocklist (stolen accounts).
+    judged = judged and not exempt and not await trusted_member(svc, message)
+    if exempt or not (judged or blocked):
+        metrics.count_unanswered("group", "skipped")
+        return
+    needed = attachment_of(message, await svc.model_input_side())  # the copy the model needs
+    if (needed.file_size or 0) > svc.settings.max_image_bytes:
+        metrics.count_unanswered("group", "bad_image")
+        return
+    photo = await download(needed)
+    picture = await hash_of(photo, message)  # outside any transaction: CPU work in a thread
+    match = closest_match(picture, blocked) if picture is not None else None
+    if match is not None:
+        await act(svc, message, known_spam(settings), picture_hash=picture, match=match)
+        metrics.count_unanswered("group", "known_spam")
+        return
+    if not judged:
+        metrics.count_unanswered("group", "skipped")
+        return
+    if await flooded(svc, str(update_id), message, settings):
+        return
+    timeout_s = svc.settings.reply_timeout_seconds
+    largest = attachment_of(message)  # the photo's identity in stored rows
+    assert largest is not None
+    pending = pending_answer(update_id, message, largest, "group", timeout_s, picture_hash=picture)
+    submitted = await svc.jobs.submit(photo, pending)
+    if isinstance(submitted, Busy):
+        metrics.count_unanswered("group", "busy")
+        logger.warning("group photo %s/%s not classified: %s", message.chat_id, message.message_id, submitted)
 
 
 async def answer_group_photo(
@@ -148,9 +197,10 @@ async def act(
     here raises before anything is deleted.
     """
     language = svc.language(message.from_user.language_code if message.from_user else None)
-    flag_id = await record_flag(
-        svc, message, verdict, result, picture_hash=picture_hash, match=match, album=album
-    )
+    async with svc.sessions.begin() as session:
+        flag_id = await add_flag_row(
+            svc, session, message, verdict, result, picture_hash=picture_hash, match=match, album=album
+        )
     action = verdict.action
     if action is Action.DELETE:
         try:
@@ -196,27 +246,6 @@ def poster_html(message: Message) -> str:
     return message.from_user.mention_html() if message.from_user else ""
 
 
-async def record_flag(
-    svc: Services,
-    message: Message,
-    verdict: Verdict,
-    result: ClassifyResult | None,
-    *,
-    picture_hash: str | None,
-    match: Match | None = None,
-    album: Sequence[AlbumPhoto] = (),
-) -> int:
-    """Store the verdict's action on this photo or album (and a hit on the blocklist entry it matched); the
-    flag's id (the verdict buttons carry it)."""
-    async with svc.sessions.begin() as session:
-        flag_id = await add_flag_row(
-            svc, session, message, verdict, result, picture_hash=picture_hash, match=match, album=album
-        )
-        if match is not None:
-            await repository.count_hit(session, match.entry.id)
-        return flag_id
-
-
 async def add_flag_row(
     svc: Services,
     session: AsyncSession,
@@ -228,10 +257,13 @@ async def add_flag_row(
     match: Match | None = None,
     album: Sequence[AlbumPhoto] = (),
 ) -> int:
-    """The photo's flag row: the verdict, the classification it was judged by (None: no model judged it),
-    the blocklist entry a known spam picture matched, and, for an album, its media group and every photo."""
+    """The photo's flag row, its id (the verdict buttons carry it): the verdict, the classification it was
+    judged by (None: no model judged it), the blocklist entry a known spam picture matched (counted as a hit
+    on it), and, for an album, its media group and every photo."""
     attachment = attachment_of(message)
     chat = await svc.chat_row(session, message.chat)
+    if match is not None:
+        await repository.count_hit(session, match.entry.id)
     return await repository.add_flag(
         session,
         chat_id=message.chat_id,

@@ -85,7 +85,6 @@ async def delete_late_photo(message: Message) -> None:
 class AlbumPost:
     """An album as one post: its photos' messages, the one carrying its caption, and its hashtags."""
 
-    photos: list[AlbumPhoto]
     messages: list[Message]
     lead: Message  # the captioned photo: what a flag and its notice refer to
     hashtags: list[str]
@@ -94,7 +93,7 @@ class AlbumPost:
 def album_post(photos: Sequence[AlbumPhoto], bot: Bot) -> AlbumPost:
     messages = [Message.de_json(photo.message, bot) for photo in photos]
     lead = next((message for message in messages if message.caption), messages[0])
-    return AlbumPost(list(photos), messages, lead, album_hashtags(m.caption for m in messages))
+    return AlbumPost(messages, lead, album_hashtags(m.caption for m in messages))
 
 
 async def settle_album(application: Application, key: str) -> None:  # type: ignore[type-arg]
@@ -117,13 +116,13 @@ async def settle_album(application: Application, key: str) -> None:  # type: ign
         and not await is_admin_message(bot, svc.admins, post.lead)
         and not await trusted_member(svc, post.lead)
     )
-    if judged and await flooded(svc, key, post.lead, settings):
-        await svc.albums.decide(key, Action.NONE.value)
-        return
     if not judged:
         await svc.albums.decide(key, Action.NONE.value)
         for _ in photos:
             metrics.count_unanswered("group", "skipped")
+        return
+    if await flooded(svc, key, post.lead, settings):  # counted and logged there
+        await svc.albums.decide(key, Action.NONE.value)
         return
     await svc.albums.expect(key, len(photos))
     for photo, message in zip(photos, post.messages, strict=True):
@@ -203,7 +202,7 @@ async def judge_whole_album(svc: Services, bot: Bot, key: str) -> None:
         settings = moderation_settings(await svc.chat_row(session, post.lead.chat))
     probabilities = [result.probabilities for _, result in classified]
     deciding, verdict = judge_album(post.hashtags, svc.vocabulary.scene_tags, probabilities, settings)
-    logger.info("album %s (%d photos): %s", key, len(post.photos), verdict)
+    logger.info("album %s (%d photos): %s", key, len(post.messages), verdict)
     await record_member_post(svc, post.lead, verdict)
     if not await svc.albums.decide(key, verdict.action.value) or verdict.action is Action.NONE:
         return  # decided already (a known spam picture among its photos), or nothing to do

@@ -13,28 +13,19 @@ from __future__ import annotations
 
 import logging
 
-from telegram import Bot, Message, Update
+from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot import metrics
-from bot.admins import admin_in_group, chat_admin_ids, is_admin_message, sender_id
+from bot.admins import admin_in_group, chat_admin_ids, sender_id
 from bot.attachments import attachment_of, download
 from bot.callbacks import parse_verdict
 from bot.i18n import Language, text
-from bot.jobs import Busy, pending_answer
-from bot.moderate import act, add_flag_row, flooded, hash_of, record_spam, trusted_member
+from bot.moderate import add_flag_row, hash_of, record_spam, single_photo
 from bot.moderate_album import album_photo
-from bot.services import Services, moderation_settings, services
-from moderation.blocklist import Entry, closest_match
-from moderation.hashtags import extract_hashtags
-from moderation.verdict import (
-    Action,
-    ModerationSettings,
-    Reason,
-    Verdict,
-    known_spam,
-    precheck,
-)
+from bot.services import moderation_settings, services
+from moderation.blocklist import Entry
+from moderation.verdict import Action, Reason, Verdict
 from storage import repository
 
 logger = logging.getLogger(__name__)
@@ -58,52 +49,7 @@ async def group_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     if settings.enabled and message.media_group_id and update.message is not None:
         await album_photo(svc, context.bot, message, update.update_id, settings=settings, blocked=blocked)
     else:  # an edited caption is judged alone, even in an album
-        await single_photo(svc, context.bot, update, message, settings=settings, blocked=blocked)
-
-
-async def single_photo(
-    svc: Services,
-    bot: Bot,
-    update: Update,
-    message: Message,
-    *,
-    settings: ModerationSettings,
-    blocked: list[Entry],
-) -> None:
-    """Act on a photo at once if it is a known spam picture, else, when its caption has hashtags, hand it to
-    the worker (`bot.moderate.answer_group_photo` judges it once the result is in)."""
-    # Cheap checks first: most photos need neither the admin list nor the model, nor a download.
-    judged = precheck(extract_hashtags(message.caption or ""), settings) is None
-    exempt = (judged or blocked) and await is_admin_message(bot, svc.admins, message)
-    # A trusted member's captions are not judged; their pictures still meet the blocklist (stolen accounts).
-    judged = judged and not exempt and not await trusted_member(svc, message)
-    if exempt or not (judged or blocked):
-        metrics.count_unanswered("group", "skipped")
-        return
-    needed = attachment_of(message, await svc.model_input_side())  # the copy the model needs
-    if (needed.file_size or 0) > svc.settings.max_image_bytes:
-        metrics.count_unanswered("group", "bad_image")
-        return
-    photo = await download(needed)
-    picture = await hash_of(photo, message)  # outside any transaction: CPU work in a thread
-    match = closest_match(picture, blocked) if picture is not None else None
-    if match is not None:
-        await act(svc, message, known_spam(settings), picture_hash=picture, match=match)
-        metrics.count_unanswered("group", "known_spam")
-        return
-    if not judged:
-        metrics.count_unanswered("group", "skipped")
-        return
-    if await flooded(svc, str(update.update_id), message, settings):
-        return
-    timeout_s = svc.settings.reply_timeout_seconds
-    largest = attachment_of(message)  # the photo's identity in stored rows
-    assert largest is not None
-    pending = pending_answer(update.update_id, message, largest, "group", timeout_s, picture_hash=picture)
-    submitted = await svc.jobs.submit(photo, pending)
-    if isinstance(submitted, Busy):
-        metrics.count_unanswered("group", "busy")
-        logger.warning("group photo %s/%s not classified: %s", message.chat_id, message.message_id, submitted)
+        await single_photo(svc, context.bot, message, update.update_id, settings=settings, blocked=blocked)
 
 
 async def verdict_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
