@@ -38,7 +38,6 @@ from worker.contract import ClassifyResult
 
 logger = logging.getLogger(__name__)
 
-ALBUM_LOOP_KEY = "album_loop"  # in application.bot_data
 SETTLING_KEY = "scenetag:albums:settling"
 POLL_INTERVAL_S = 0.25  # how often due albums are looked for (an album is judged late by at most this)
 TAKE_LEASE_S = 120.0  # longer than sending an album's photos to the worker takes (downloads, enqueues)

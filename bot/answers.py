@@ -19,8 +19,8 @@ the process that received it; RQ's own result stream per job is per job, not per
 Streams give at-least-once delivery across processes, and the claim turns it into one answer.
 
 The loop takes its `Deliver` as a callable (app.py binds `deliver` to the application; tests pass their
-own), and app.py, not `bot.services`, holds the loop (`bot_data[ANSWER_LOOP_KEY]`): what `deliver` calls
-imports the services, so they cannot import this module.
+own), and app.py, not `bot.services`, holds the loop (`bot_data["loops"]`): what `deliver` calls imports
+the services, so they cannot import this module.
 """
 
 from __future__ import annotations
@@ -52,7 +52,6 @@ logger = logging.getLogger(__name__)
 
 SWEEP_INTERVAL_S = 1.0  # how often deadlines are checked ("took too long" is late by at most this)
 SWEEP_BATCH = 100
-ANSWER_LOOP_KEY = "answer_loop"  # bot_data: the `AnswerLoop` post_init started
 
 Deliver = Callable[[PendingAnswer, Outcome], Awaitable[None]]
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, Protocol
 
 from telegram import BotCommand, BotCommandScopeAllChatAdministrators, BotCommandScopeDefault
 from telegram.error import TelegramError
@@ -31,8 +31,8 @@ from telegram.ext import (
 )
 
 from bot.admins import AdminCache
-from bot.albums import ALBUM_LOOP_KEY, AlbumLoop, Albums
-from bot.answers import ANSWER_LOOP_KEY, AnswerLoop, deliver
+from bot.albums import AlbumLoop, Albums
+from bot.answers import AnswerLoop, deliver
 from bot.callbacks import CORRECTION_PATTERN, FEEDBACK_PATTERN, SETTINGS_PATTERN, VERDICT_PATTERN
 from bot.handlers import chat_admin, commands, errors, feedback, members, moderation, photos
 from bot.health import schedule_heartbeat
@@ -120,17 +120,22 @@ async def _set_commands(application: Application) -> None:  # type: ignore[type-
         )
 
 
+class Loop(Protocol):
+    """A background loop post_init starts: the intake, the answers, the albums."""
+
+    def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+LOOPS_KEY = "loops"  # bot_data: the loops post_init started, in the order they stop
+
+
 async def _stop_loops(application: Application) -> None:  # type: ignore[type-arg]
-    """Stop taking photos and answering them (idempotent: post_stop and post_shutdown both call it)."""
-    svc: Services | None = application.bot_data.get(SERVICES_KEY)
-    if svc is not None:
-        await svc.intake.stop()
-    answer_loop: AnswerLoop | None = application.bot_data.get(ANSWER_LOOP_KEY)
-    if answer_loop is not None:
-        await answer_loop.stop()
-    album_loop: AlbumLoop | None = application.bot_data.get(ALBUM_LOOP_KEY)
-    if album_loop is not None:
-        await album_loop.stop()
+    """Stop taking photos, then answering them (idempotent: post_stop and post_shutdown both call it)."""
+    loops: list[Loop] = application.bot_data.pop(LOOPS_KEY, [])
+    for loop in loops:
+        await loop.stop()
 
 
 def build_application(settings: BotSettings) -> Application:  # type: ignore[type-arg]
@@ -146,17 +151,14 @@ def build_application(settings: BotSettings) -> Application:  # type: ignore[typ
         jobs = PhotoJobs(settings.redis_url, pending)
         intake = IntakeLoop(redis, application)
         answer_loop = AnswerLoop(redis, pending, jobs, functools.partial(deliver, application))
-        application.bot_data[ANSWER_LOOP_KEY] = answer_loop
         albums = Albums(redis, settings.moderation_album_wait_seconds)
         album_loop = AlbumLoop(albums, functools.partial(settle_album, application))
-        application.bot_data[ALBUM_LOOP_KEY] = album_loop
         application.bot_data[SERVICES_KEY] = Services(
             settings=settings,
             engine=engine,
             sessions=create_sessionmaker(engine),
             redis=redis,
             jobs=jobs,
-            intake=intake,
             albums=albums,
             vocabulary=load_vocabulary(),
             admins=AdminCache(redis, settings.admin_cache_ttl_seconds),
@@ -165,9 +167,10 @@ def build_application(settings: BotSettings) -> Application:  # type: ignore[typ
                 redis, settings.group_rate_limit_per_user, settings.group_rate_limit_per_chat
             ),
         )
-        answer_loop.start()
-        album_loop.start()
-        intake.start()
+        loops: list[Loop] = [intake, answer_loop, album_loop]
+        application.bot_data[LOOPS_KEY] = loops
+        for loop in reversed(loops):  # photos are taken once their answers have a reader
+            loop.start()
         application.bot_data[METRICS_SERVER_KEY] = serve_metrics(
             settings.metrics_port, QueueCollector(jobs.queue)
         )
@@ -184,8 +187,6 @@ def build_application(settings: BotSettings) -> Application:  # type: ignore[typ
         if metrics_server is not None:
             metrics_server.close()
         await _stop_loops(application)
-        application.bot_data.pop(ANSWER_LOOP_KEY, None)
-        application.bot_data.pop(ALBUM_LOOP_KEY, None)
         svc: Services | None = application.bot_data.pop(SERVICES_KEY, None)
         if svc is not None:
             svc.jobs.close()

@@ -19,7 +19,6 @@ from telegram.ext import CallbackContext
 from bot.admins import AdminCache
 from bot.albums import Albums
 from bot.i18n import Language, pick_language
-from bot.intake import IntakeLoop
 from bot.jobs import PhotoJobs
 from bot.ratelimit import GroupFloodControl, RateLimiter
 from bot.settings import BotSettings
@@ -40,7 +39,6 @@ class Services:
     sessions: async_sessionmaker[AsyncSession]
     redis: Redis  # asyncio client shared by the Redis-backed parts below
     jobs: PhotoJobs
-    intake: IntakeLoop
     albums: Albums
     vocabulary: HashtagVocabulary
     admins: AdminCache

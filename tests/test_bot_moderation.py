@@ -74,7 +74,7 @@ async def svc(tmp_path) -> AsyncIterator[Services]:
         sessions=create_sessionmaker(engine),
         vocabulary=load_vocabulary(),
         # unused here:
-        **dict.fromkeys(("redis", "jobs", "intake", "albums", "admins", "rate_limiter", "group_flood")),
+        **dict.fromkeys(("redis", "jobs", "albums", "admins", "rate_limiter", "group_flood")),
     )
     async with services.sessions.begin() as session:
         chat = await services.chat_row(session, SimpleNamespace(id=GROUP_ID, type="supergroup"))
