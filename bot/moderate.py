@@ -204,10 +204,8 @@ async def act(
     action = verdict.action
     if action is Action.DELETE:
         try:
-            if album:
-                await message.get_bot().delete_messages(message.chat_id, [p.message_id for p in album])
-            else:
-                await message.delete()
+            message_ids = [p.message_id for p in album] or [message.message_id]
+            await delete_photos(message.get_bot(), message.chat_id, message_ids)
         except TelegramError as error:
             logger.warning(
                 "cannot delete %s, flagging instead: %s", message.link or message.message_id, error
@@ -224,6 +222,13 @@ async def act(
     elif action is Action.DELETE:
         notice = notice_text(verdict, result, poster_html(message), language, photos)
         await message.chat.send_message(notice, reply_markup=keyboard, parse_mode="HTML")
+
+
+async def delete_photos(bot: Bot, chat_id: int, message_ids: Sequence[int]) -> bool:
+    """Delete a post's photos: an album's in one call (deleteMessages), a single photo with deleteMessage."""
+    if len(message_ids) > 1:
+        return await bot.delete_messages(chat_id, message_ids)
+    return await bot.delete_message(chat_id, message_ids[0])
 
 
 def notice_text(
@@ -312,10 +317,7 @@ async def record_spam(
     deleted = flag.action == Action.DELETE.value
     if mode is ModerationMode.DELETE and not deleted:
         try:
-            if flag.album_photos:  # an album's flag: every photo of it
-                deleted = await bot.delete_messages(chat_id, flag.message_ids)
-            else:
-                deleted = await bot.delete_message(chat_id, flag.message_id)
+            deleted = await delete_photos(bot, chat_id, flag.message_ids)
         except TelegramError as error:  # gone already, or the bot may not delete
             logger.warning("spam %s/%s not deleted: %s", chat_id, flag.message_id, error)
     metrics.count_feedback("spam")
