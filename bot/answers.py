@@ -142,7 +142,7 @@ async def deliver(application: Application, pending: PendingAnswer, outcome: Out
 
 
 async def _tell_internal_error(svc: Services, message: Message) -> None:
-    language = svc.language(message.from_user.language_code if message.from_user else None)
+    language = svc.message_language(message)
     try:
         await message.reply_text(text("error_internal", language))
     except TelegramError as error:

@@ -86,7 +86,7 @@ async def flooded(svc: Services, post_key: str, message: Message, settings: Mode
         over.wait_s,
     )
     if over.notice and settings.mode is not ModerationMode.DRY_RUN:
-        language = svc.language(message.from_user.language_code if message.from_user else None)
+        language = svc.message_language(message)
         try:
             await message.reply_text(text("group_flooded", language))
         except TelegramError as error:
@@ -196,7 +196,7 @@ async def act(
     (and with it the admins' "not spam") rather than a photo gone without a trace. A database that fails
     here raises before anything is deleted.
     """
-    language = svc.language(message.from_user.language_code if message.from_user else None)
+    language = svc.message_language(message)
     async with svc.sessions.begin() as session:
         flag_id = await add_flag_row(
             svc, session, message, verdict, result, picture_hash=picture_hash, match=match, album=album

@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from telegram import Chat as TelegramChat
+from telegram import Message
 from telegram.ext import CallbackContext
 
 from bot.admins import AdminCache
@@ -47,6 +48,10 @@ class Services:
 
     def language(self, language_code: str | None) -> Language:
         return pick_language(language_code, self.settings.default_language)
+
+    def message_language(self, message: Message) -> Language:
+        """The language of the message's sender (their Telegram app's), else the operator's default."""
+        return self.language(message.from_user.language_code if message.from_user else None)
 
     @property
     def default_moderation(self) -> ModerationSettings:

@@ -27,7 +27,7 @@ async def answer_private_photo(
 ) -> None:
     """Reply to an accepted private photo with its outcome (called by `bot.answers`, in any bot process)."""
     user_id = message.from_user.id if message.from_user else message.chat_id
-    language = svc.language(message.from_user.language_code if message.from_user else None)
+    language = svc.message_language(message)
     match outcome:
         case Classified(result=result, latency_ms=latency_ms) if result.ok:
             await reply_suggestion(

@@ -31,10 +31,6 @@ from storage.models import Chat
 logger = logging.getLogger(__name__)
 
 
-def _language(svc: Services, message: Message) -> Language:
-    return svc.language(message.from_user.language_code if message.from_user else None)
-
-
 async def _change(svc: Services, message: Message, choice: SettingsChoice | None) -> Chat:
     """The chat's row after applying `choice` (None: just read it), in one transaction."""
     async with svc.sessions.begin() as session:
@@ -78,7 +74,7 @@ async def moderation(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     svc = services(context)
     if message is None:
         return
-    language = _language(svc, message)
+    language = svc.message_language(message)
     if not await admin_in_group(context.bot, svc.admins, message, language):
         return
     args = [arg.lower() for arg in context.args or []]
@@ -97,7 +93,7 @@ async def settings(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     svc = services(context)
     if message is None:
         return
-    language = _language(svc, message)
+    language = svc.message_language(message)
     in_group = message.chat.type != ChatType.PRIVATE
     if in_group and not await admin_in_group(context.bot, svc.admins, message, language):
         return
@@ -154,7 +150,7 @@ async def _approve(update: Update, context: ContextTypes.DEFAULT_TYPE, *, truste
     svc = services(context)
     if message is None:
         return
-    language = _language(svc, message)
+    language = svc.message_language(message)
     if not await admin_in_group(context.bot, svc.admins, message, language):
         return
     target = message.reply_to_message
@@ -178,7 +174,7 @@ async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     svc = services(context)
     if message is None:
         return
-    language = _language(svc, message)
+    language = svc.message_language(message)
     if not await admin_in_group(context.bot, svc.admins, message, language):
         return
     async with svc.sessions.begin() as session:

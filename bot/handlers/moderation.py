@@ -87,7 +87,7 @@ async def spam_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     if message is None:
         return
     svc = services(context)
-    language = svc.language(message.from_user.language_code if message.from_user else None)
+    language = svc.message_language(message)
     if not await admin_in_group(context.bot, svc.admins, message, language):
         return
     target = message.reply_to_message
